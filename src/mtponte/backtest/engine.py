@@ -1,0 +1,157 @@
+"""Batch backtest: signals (numba) → engine loop (numba) → trades and statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mtponte.backtest._kernel import simulate, trade_buffers
+from mtponte.backtest.fill import EXIT_FLAT
+from mtponte.backtest.stats import N_METRICS, stats_dict, stats_kernel
+from mtponte.domain.bars import Bars
+from mtponte.domain.orders import Trade
+from mtponte.domain.side import ExitReason, Side
+from mtponte.domain.symbols import SymbolSpec
+from mtponte.strategies.elephant import Features, SignalArrays, signal_arrays
+from mtponte.strategies.params import ElephantParams
+
+
+@dataclass(frozen=True, eq=False)
+class TradeArrays:
+    """Closed trades as columns (index-based; see :meth:`BacktestResult.trades`)."""
+
+    direction: npt.NDArray[np.int8]
+    entry_i: npt.NDArray[np.int64]
+    exit_i: npt.NDArray[np.int64]
+    entry_price: npt.NDArray[np.float64]
+    exit_price: npt.NDArray[np.float64]
+    sl: npt.NDArray[np.float64]
+    tp: npt.NDArray[np.float64]
+    reason: npt.NDArray[np.int8]
+    volume: float
+    pnl_points: npt.NDArray[np.float64]
+    pnl_money: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.direction)
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """Everything a backtest produced."""
+
+    bars: Bars
+    spec: SymbolSpec
+    params: ElephantParams
+    signals: SignalArrays
+    t: TradeArrays
+    stats: dict[str, Any]
+
+    def trades(self) -> list[Trade]:
+        """Trades as domain objects (aware UTC times)."""
+        t, times = self.t, self.bars.time
+        return [
+            Trade(
+                entry_time=datetime.fromtimestamp(int(times[t.entry_i[k]]), tz=UTC),
+                exit_time=datetime.fromtimestamp(int(times[t.exit_i[k]]), tz=UTC),
+                side=Side(int(t.direction[k])),
+                volume=t.volume,
+                entry_price=float(t.entry_price[k]),
+                exit_price=float(t.exit_price[k]),
+                sl=float(t.sl[k]),
+                tp=float(t.tp[k]),
+                pnl_points=float(t.pnl_points[k]),
+                pnl_money=float(t.pnl_money[k]),
+                exit_reason=ExitReason.from_code(int(t.reason[k])),
+            )
+            for k in range(len(t))
+        ]
+
+    def equity(self) -> npt.NDArray[np.float64]:
+        """Closed-trade equity (money) at each bar's close."""
+        eq = np.zeros(len(self.bars))
+        np.add.at(eq, self.t.exit_i, self.t.pnl_money)
+        return np.cumsum(eq)
+
+
+def trade_volume(spec: SymbolSpec, p: ElephantParams) -> float:
+    """Contracts per trade, snapped to the lot step (error if below the minimum)."""
+    from mtponte.errors import ConfigError
+
+    v = spec.snap_volume(p.volume)
+    if v <= 0:
+        raise ConfigError(f"volume {p.volume} is below {spec.name}'s minimum lot {spec.lot_min}")
+    return v
+
+
+def run_trades(bars: Bars, spec: SymbolSpec, p: ElephantParams, sig: SignalArrays,
+               volume: float) -> TradeArrays:
+    """Run the engine over precomputed signals."""
+    buf = trade_buffers(len(bars))
+    nt = simulate(
+        bars.open, bars.high, bars.low, bars.close, bars.day, bars.tod,
+        sig.mode, sig.direction, sig.price, sig.sl, sig.tp, sig.sl_dist, sig.tp_dist,
+        spec.tick_size, float(p.slippage_ticks), p.flat_s, p.window_start_s, p.window_end_s,
+        **buf,
+    )
+    d = buf["t_dir"][:nt].copy()
+    entry = buf["t_entry_px"][:nt].copy()
+    exit_ = buf["t_exit_px"][:nt].copy()
+    points = (exit_ - entry) * d
+    money = points * spec.point_value * volume - 2.0 * p.fee_per_contract * volume
+    return TradeArrays(
+        direction=d,
+        entry_i=buf["t_entry_i"][:nt].copy(),
+        exit_i=buf["t_exit_i"][:nt].copy(),
+        entry_price=entry,
+        exit_price=exit_,
+        sl=buf["t_sl"][:nt].copy(),
+        tp=buf["t_tp"][:nt].copy(),
+        reason=buf["t_reason"][:nt].copy(),
+        volume=volume,
+        pnl_points=points,
+        pnl_money=money,
+    )
+
+
+def compute_stats(bars: Bars, t: TradeArrays, day_index: npt.NDArray[np.int64] | None = None,
+                  n_days: int | None = None) -> np.ndarray:
+    """Metrics vector (see :mod:`mtponte.backtest.stats`)."""
+    if day_index is None or n_days is None:
+        uniq, day_index = np.unique(bars.day, return_inverse=True)
+        n_days = len(uniq)
+    held = t.exit_i - t.entry_i + (t.reason != EXIT_FLAT)
+    out = np.empty(N_METRICS)
+    stats_kernel(t.pnl_money, t.pnl_points, day_index[t.exit_i], held.astype(np.int64),
+                 n_days, len(bars), out)
+    return out
+
+
+def run_backtest(bars: Bars, spec: SymbolSpec, params: ElephantParams | None = None,
+                 feats: Features | None = None) -> BacktestResult:
+    """Backtest the elephant-bar strategy over ``bars``.
+
+    Parameters
+    ----------
+    bars
+        Market data (exchange time zone set).
+    spec
+        Symbol specification (tick, point value, lot step).
+    params
+        Strategy parameters; defaults are the user's validated strategy.
+    feats
+        Precomputed features (sweeps reuse them across parameter sets).
+
+    Returns
+    -------
+    BacktestResult
+    """
+    p = params or ElephantParams()
+    volume = trade_volume(spec, p)
+    sig = signal_arrays(bars, spec, p, feats)
+    t = run_trades(bars, spec, p, sig, volume)
+    return BacktestResult(bars, spec, p, sig, t, stats_dict(compute_stats(bars, t)))

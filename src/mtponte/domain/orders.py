@@ -1,0 +1,114 @@
+"""Signals, orders, fills, positions and closed trades."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from mtponte.domain.side import ExitReason, Side
+
+
+class EntryKind(str, Enum):
+    """How a signal asks to enter."""
+
+    STOP = "stop"  # pending stop order valid for one bar, SL/TP attached as absolute levels
+    NEXT_OPEN = "next_open"  # market order at the next bar's open, SL/TP as distances
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A strategy's request to enter, emitted when a bar closes.
+
+    Attributes
+    ----------
+    bar_time
+        Open time (aware UTC) of the closed bar whose close produced the signal;
+        the order acts on the bar after it.
+    setup_time
+        Open time of the elephant (setup) bar.
+    side
+        Direction.
+    kind
+        ``stop``: a stop order at ``price`` valid for the next bar only;
+        ``next_open``: a market order at the next bar's open.
+    price
+        Stop price (``stop``), or ``None`` (``next_open``).
+    sl, tp
+        Absolute levels (``stop``), or ``None`` (``next_open``, see distances).
+    sl_distance, tp_distance
+        ATR multiples in price units (``next_open``: SL/TP are set from the
+        fill price); ``None`` in ``stop`` mode.
+    atr
+        The ATR value the levels came from.
+    strategy
+        Name of the strategy, kept in logs and journals.
+    """
+
+    bar_time: datetime
+    setup_time: datetime
+    side: Side
+    kind: EntryKind
+    price: float | None
+    sl: float | None
+    tp: float | None
+    sl_distance: float | None
+    tp_distance: float | None
+    atr: float
+    strategy: str = "elephant"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What an executor is asked to do with an account."""
+
+    symbol: str
+    side: Side
+    volume: float
+    kind: EntryKind = EntryKind.NEXT_OPEN
+    price: float | None = None
+    sl: float | None = None
+    tp: float | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution."""
+
+    time: datetime
+    symbol: str
+    side: Side
+    volume: float
+    price: float
+    fee: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position."""
+
+    symbol: str
+    side: Side
+    volume: float
+    entry_time: datetime
+    entry_price: float
+    sl: float
+    tp: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A closed round trip. Times are aware; prices include slippage."""
+
+    entry_time: datetime
+    exit_time: datetime
+    side: Side
+    volume: float
+    entry_price: float
+    exit_price: float
+    sl: float
+    tp: float
+    pnl_points: float
+    pnl_money: float
+    exit_reason: ExitReason

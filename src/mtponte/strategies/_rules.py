@@ -1,0 +1,94 @@
+"""The elephant-bar rules as scalar functions, written once.
+
+Each function is plain Python, called as-is by the streaming path and compiled by
+numba (``*_nb`` twins) for the batch path, so both evaluate the very same
+floating-point expressions in the same order.
+"""
+
+from __future__ import annotations
+
+import numba
+
+from mtponte.domain.symbols import round_to_tick
+
+EPS = 1e-9  # a value within EPS of its threshold passes
+
+
+def elephant_direction(
+    o: float,
+    h: float,
+    l: float,  # noqa: E741
+    c: float,
+    v: float,
+    mean_range: float,
+    mean_volume: float,
+    tick: float,
+    min_range_mult: float,
+    min_volume_mult: float,
+    max_wick_pct: float,
+) -> int:
+    """+1 / −1 when the bar is a bull / bear elephant, else 0.
+
+    ``mean_range`` and ``mean_volume`` are means over *previous* bars; NaN (a
+    lookback not yet full) never qualifies.
+    """
+    if mean_range != mean_range or mean_volume != mean_volume:
+        return 0
+    rng = h - l
+    if rng < min_range_mult * mean_range - EPS:
+        return 0
+    if min_volume_mult > 0.0 and v < min_volume_mult * mean_volume - EPS:
+        return 0
+    body = abs(c - o)
+    if body < (1.0 - max_wick_pct) * rng - EPS:
+        return 0
+    if body < tick - EPS:
+        return 0
+    return 1 if c > o else -1
+
+
+def in_window(tod: int, start: int, end: int) -> bool:
+    """Open time of day (seconds) inside [start, end], inclusive."""
+    return start <= tod <= end
+
+
+def after_flat(tod: int, flat_tod: int) -> bool:
+    """At or after the flat time of day (``flat_tod`` < 0 disables flat time)."""
+    return flat_tod >= 0 and tod >= flat_tod
+
+
+def stop_price(direction: int, h: float, l: float, tick: float) -> float:  # noqa: E741
+    """Entry stop one tick beyond the setup bar: ``H + tick`` long, ``L − tick`` short."""
+    return h + tick if direction > 0 else l - tick
+
+
+def triggered(direction: int, h: float, l: float, stop: float) -> bool:  # noqa: E741
+    """Did a bar with high ``h`` / low ``l`` reach ``stop``?"""
+    if direction > 0:
+        return h >= stop - EPS
+    return l <= stop + EPS
+
+
+def bracket(direction: int, ref: float, sl_dist: float, tp_dist: float, tick: float) -> tuple[float, float]:
+    """SL and TP around ``ref``, rounded to the nearest tick (half tick up)."""
+    sl = round_to_tick(ref - direction * sl_dist, tick)
+    tp = round_to_tick(ref + direction * tp_dist, tick)
+    return sl, tp
+
+
+_jit = numba.njit(cache=True)
+round_to_tick_nb = _jit(round_to_tick)
+elephant_direction_nb = _jit(elephant_direction)
+in_window_nb = _jit(in_window)
+after_flat_nb = _jit(after_flat)
+stop_price_nb = _jit(stop_price)
+triggered_nb = _jit(triggered)
+
+
+@_jit
+def bracket_nb(direction: int, ref: float, sl_dist: float, tp_dist: float, tick: float) -> tuple[float, float]:
+    # Same expressions as ``bracket``; numba cannot compile a call to the Python-level
+    # ``round_to_tick`` from inside another jitted function, so it calls the twin.
+    sl = round_to_tick_nb(ref - direction * sl_dist, tick)
+    tp = round_to_tick_nb(ref + direction * tp_dist, tick)
+    return sl, tp
