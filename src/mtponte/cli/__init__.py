@@ -1,0 +1,5 @@
+"""Command-line interface (``mtponte``)."""
+
+from mtponte.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -87,10 +87,17 @@ class SymbolSpec:
 def round_to_tick(price: float, tick: float) -> float:
     """Nearest multiple of ``tick``; a half tick (within 1e-9 ticks) rounds up.
 
-    Written in plain Python so the numba engine compiles this very function.
+    The result is the float nearest the decimal price (``1.14454``, not
+    ``114454 × 0.00001 = 1.1445400000000001``): for ticks of the form ``1/k`` it is
+    computed as ``n / k``, a correctly rounded division. Written in plain Python so
+    the numba engine compiles this very function.
     """
-    q = price / tick
-    n = math.floor(q + 0.5 + _EPS)
+    n = math.floor(price / tick + 0.5 + _EPS)
+    if tick < 1.0:
+        k = 1.0 / tick
+        kr = math.floor(k + 0.5)
+        if abs(k - kr) < 1e-6:
+            return n / kr
     return n * tick
 
 

@@ -58,8 +58,9 @@ def after_flat(tod: int, flat_tod: int) -> bool:
 
 
 def stop_price(direction: int, h: float, l: float, tick: float) -> float:  # noqa: E741
-    """Entry stop one tick beyond the setup bar: ``H + tick`` long, ``L − tick`` short."""
-    return h + tick if direction > 0 else l - tick
+    """Entry stop one tick beyond the setup bar: ``H + tick`` long, ``L − tick`` short,
+    on the tick grid (the order price a broker accepts)."""
+    return round_to_tick(h + tick if direction > 0 else l - tick, tick)
 
 
 def triggered(direction: int, h: float, l: float, stop: float) -> bool:  # noqa: E741
@@ -81,8 +82,13 @@ round_to_tick_nb = _jit(round_to_tick)
 elephant_direction_nb = _jit(elephant_direction)
 in_window_nb = _jit(in_window)
 after_flat_nb = _jit(after_flat)
-stop_price_nb = _jit(stop_price)
 triggered_nb = _jit(triggered)
+
+
+@_jit
+def stop_price_nb(direction: int, h: float, l: float, tick: float) -> float:  # noqa: E741
+    # Twin of ``stop_price`` (calls the compiled ``round_to_tick``).
+    return round_to_tick_nb(h + tick if direction > 0 else l - tick, tick)
 
 
 @_jit

@@ -1,0 +1,210 @@
+"""The ``mtponte`` Typer application."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mtponte.cli._common import (
+    check_timeframe,
+    console,
+    err_console,
+    load_data,
+    progress,
+    resolve_symbol,
+    run_safely,
+)
+from mtponte.errors import ConfigError
+
+app = typer.Typer(help="mtponte: backtested Python strategies live on MetaTrader 5.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Market data tools.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="Strategy parameter override name=value (repeatable).")]
+TzOpt = Annotated[str | None, typer.Option("--tz", help="Exchange time zone (default: symbol's).")]
+ServerTzOpt = Annotated[str | None, typer.Option(
+    "--server-tz", help="Broker server clock zone for MT5 files (default: symbol's).")]
+FmtOpt = Annotated[str, typer.Option("--format", help="auto, mt5, rates or csv.")]
+DayFirstOpt = Annotated[bool, typer.Option("--dayfirst", help="Generic CSV dates are day-first.")]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+def _summary(stats: dict[str, object], title: str) -> Table:
+    table = Table(title=title, show_header=False)
+    for k, v in stats.items():
+        table.add_row(k, f"{v:,.4f}" if isinstance(v, float) else str(v))
+    return table
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
+    days: Annotated[int, typer.Option(min=30, help="Synthetic sessions.")] = 250,
+    seed: Annotated[int, typer.Option(help="Synthetic data seed.")] = 7,
+) -> None:
+    """Backtest the elephant-bar strategy on bundled synthetic WIN M5 data, replay the
+    same bars through the streaming engine, and check both give identical trades."""
+
+    def body() -> None:
+        from mtponte.backtest import StreamingBacktest, run_backtest
+        from mtponte.backtest.report import write_outputs
+        from mtponte.data import save_bars_csv, synth_win
+        from mtponte.domain import WIN
+        from mtponte.strategies import ElephantParams
+
+        p = ElephantParams()
+        with progress() as prog:
+            task = prog.add_task("generating synthetic WIN M5", total=None)
+            bars = synth_win(days=days, seed=seed)
+            prog.update(task, total=1, completed=1)
+            t0 = time.perf_counter()
+            result = run_backtest(bars, WIN, p)
+            t_batch = time.perf_counter() - t0
+            replay = StreamingBacktest(WIN, p)
+            task = prog.add_task("streaming replay", total=len(bars))
+            for i, bar in enumerate(bars):
+                replay.on_bar(bar)
+                if i % 2000 == 0:
+                    prog.update(task, completed=i)
+            replay.finish()
+        out.mkdir(parents=True, exist_ok=True)
+        save_bars_csv(bars, out / "bars.csv")
+        paths = write_outputs(result, out, {"data": "synthetic WIN M5", "seed": seed})
+        same = replay.trades == result.trades()
+        console.print(_summary(result.stats, f"Elephant bar on synthetic WIN M5 ({len(bars):,} bars)"))
+        console.print(f"batch backtest: {t_batch * 1000:.1f} ms (includes JIT on first run)")
+        console.print(("[green]streaming replay == batch backtest[/]" if same else
+                       "[red]streaming replay DIFFERS from batch backtest[/]")
+                      + f" ({len(replay.trades)} trades)")
+        for name, path in paths.items():
+            console.print(f"{name}: {path}")
+        if not same:
+            raise typer.Exit(1)
+
+    run_safely(body)
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Argument(help="Bars file (MT5 export, copy_rates CSV/Parquet, CSV).")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    symbol: SymbolOpt = "WIN",
+    timeframe: Annotated[str | None, typer.Option(help="M1..H4, D1 (checked against the data).")] = None,
+    set_: SetOpt = None,
+    tz: TzOpt = None,
+    server_tz: ServerTzOpt = None,
+    fmt: FmtOpt = "auto",
+    dayfirst: DayFirstOpt = False,
+) -> None:
+    """Backtest DATA; write trades.csv, stats.json and report.html to --out."""
+
+    def body() -> None:
+        from mtponte.backtest import run_backtest
+        from mtponte.backtest.report import write_outputs
+        from mtponte.strategies.params import ElephantParams, parse_assignments
+
+        params = ElephantParams.from_overrides(parse_assignments(set_))
+        spec = resolve_symbol(symbol, tz, server_tz)
+        bars = load_data(data, spec, fmt, dayfirst)
+        check_timeframe(bars, timeframe)
+        with progress() as prog:
+            task = prog.add_task(f"backtesting {len(bars):,} bars", total=None)
+            result = run_backtest(bars, spec, params)
+            prog.update(task, total=1, completed=1)
+        paths = write_outputs(result, out, {"data": str(data), "timeframe": timeframe})
+        console.print(_summary(result.stats, f"{spec.name}: {data.name}"))
+        for name, path in paths.items():
+            console.print(f"{name}: {path}")
+
+    run_safely(body)
+
+
+@app.command()
+def optimize(
+    data: Annotated[Path, typer.Argument(help="Bars file.")],
+    out: Annotated[Path, typer.Option(help="Output folder (writes optimize.csv).")],
+    grid: Annotated[list[str], typer.Option(
+        "--grid", help="name=v1,v2,... (repeatable); the sweep is their product.")],
+    symbol: SymbolOpt = "WIN",
+    set_: SetOpt = None,
+    rank_by: Annotated[str, typer.Option(help="Metric to rank by (descending).")] = "sharpe",
+    min_trades: Annotated[int, typer.Option(help="Rank sets with fewer trades last.")] = 1,
+    tz: TzOpt = None,
+    server_tz: ServerTzOpt = None,
+    fmt: FmtOpt = "auto",
+    dayfirst: DayFirstOpt = False,
+) -> None:
+    """Sweep a parameter grid on all cores; write a ranked optimize.csv."""
+
+    def body() -> None:
+        from mtponte.backtest.stats import METRICS
+        from mtponte.backtest.sweep import expand_grid, sweep
+        from mtponte.strategies.params import parse_assignments
+
+        if rank_by not in METRICS:
+            raise ConfigError(f"--rank-by {rank_by!r} is not a metric; use one of {', '.join(METRICS)}")
+        axes = {k: [x.strip() for x in v.split(",") if x.strip()]
+                for k, v in parse_assignments(grid).items()}
+        for k, v in axes.items():
+            if not v:
+                raise ConfigError(f"--grid {k}= has no values")
+        plist = expand_grid(axes, parse_assignments(set_))
+        spec = resolve_symbol(symbol, tz, server_tz)
+        bars = load_data(data, spec, fmt, dayfirst)
+        t0 = time.perf_counter()
+        with progress() as prog:
+            task = prog.add_task(f"{len(plist):,} parameter sets", total=len(plist))
+            df = sweep(bars, spec, plist, progress=lambda k: prog.advance(task, k))
+        dt = time.perf_counter() - t0
+        df["_ok"] = df["trades"] >= min_trades
+        df = df.sort_values(["_ok", rank_by], ascending=[False, False], na_position="last")
+        df = df.drop(columns="_ok")
+        df.insert(0, "rank", range(1, len(df) + 1))
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "optimize.csv"
+        df.to_csv(path, index=False)
+        cols = ["rank", *axes.keys(), "trades", "net_money", "sharpe", "profit_factor"]
+        table = Table(title=f"top 10 of {len(df):,} by {rank_by}")
+        for c in dict.fromkeys(cols):
+            table.add_column(c)
+        for _, row in df.head(10).iterrows():
+            table.add_row(*(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                            for c in dict.fromkeys(cols)))
+        console.print(table)
+        console.print(f"{len(plist):,} sets in {dt:.2f}s ({len(plist) / dt:,.0f}/s); wrote {path}")
+
+    run_safely(body)
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option(help="Output CSV.")],
+    symbol: SymbolOpt = "WIN",
+    days: Annotated[int, typer.Option(min=1, help="Business days.")] = 250,
+    seed: Annotated[int, typer.Option(help="RNG seed.")] = 7,
+) -> None:
+    """Write seeded synthetic M5 sessions (09:00–18:25, tick-rounded) as CSV."""
+
+    def body() -> None:
+        from mtponte.data import save_bars_csv, synth_win
+        from mtponte.domain.symbols import get_symbol
+
+        spec = get_symbol(symbol)
+        if spec.tick_size != 5.0:
+            raise ConfigError("the synthetic generator models WIN only (use --symbol WIN)")
+        bars = synth_win(days=days, seed=seed, spec=spec)
+        save_bars_csv(bars, out)
+        err_console.print(f"wrote {len(bars):,} bars to {out}")
+
+    run_safely(body)
