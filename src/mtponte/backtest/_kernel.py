@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from mtponte._numba import njit
 from mtponte.backtest.fill import (
     EXIT_END,
     EXIT_FLAT,
@@ -16,7 +16,7 @@ from mtponte.backtest.fill import (
 from mtponte.strategies._rules import after_flat_nb, in_window_nb, round_to_tick_nb, triggered_nb
 
 
-@numba.njit(cache=True)
+@njit
 def simulate(
     o, h, l, c, day, tod,  # noqa: E741
     mode, sig_dir, sig_price, sig_sl, sig_tp, sig_sld, sig_tpd,

@@ -9,8 +9,7 @@ level; ``slippage_ticks`` moves every fill against the trade.
 
 from __future__ import annotations
 
-import numba
-
+from mtponte._numba import njit
 from mtponte.strategies._rules import EPS
 
 EXIT_NONE = 0
@@ -58,7 +57,7 @@ def flat_due(day: int, tod: int, entry_day: int, flat_tod: int) -> bool:
     return day > entry_day or tod >= flat_tod
 
 
-_jit = numba.njit(cache=True)
+_jit = njit
 stop_fill_nb = _jit(stop_fill)
 slipped_nb = _jit(slipped)
 exit_check_nb = _jit(exit_check)

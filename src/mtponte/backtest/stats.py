@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from mtponte._numba import njit
 
 METRICS = (
     "trades",
@@ -39,7 +40,7 @@ N_METRICS = len(METRICS)
 ANNUAL_DAYS = 252.0
 
 
-@numba.njit(cache=True)
+@njit
 def stats_kernel(pnl_money, pnl_points, exit_day, bars_held, n_days, n_bars, out):
     """Fill ``out`` (length ``N_METRICS``) with the metrics of ``METRICS`` order."""
     nt = len(pnl_money)

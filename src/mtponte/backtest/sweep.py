@@ -16,6 +16,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from mtponte._numba import njit
 from mtponte.backtest._kernel import simulate
 from mtponte.backtest.engine import trade_volume
 from mtponte.backtest.fill import EXIT_FLAT
@@ -41,7 +42,7 @@ def expand_grid(grid: dict[str, list[str]], base: dict[str, Any] | None = None) 
     return out
 
 
-@numba.njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _sweep_kernel(o, h, l, c, v, mr, mv, atr_, day, tod, day_index, n_days, tick, point_value,  # noqa: E741
                   prm, out):
     n = len(o)

@@ -15,8 +15,8 @@ from mtponte.indicators.core import (
     sma,
     true_range,
     true_range_step,
-    window_mean,
     wilder_next,
+    window_mean,
 )
 
 __all__ = [
@@ -28,6 +28,6 @@ __all__ = [
     "sma",
     "true_range",
     "true_range_step",
-    "window_mean",
     "wilder_next",
+    "window_mean",
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from mtponte._numba import njit
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -38,11 +39,11 @@ def true_range_step(high: float, low: float, prev_close: float) -> float:
     return tr
 
 
-_tr_step = numba.njit(cache=True)(true_range_step)
-_wilder = numba.njit(cache=True)(wilder_next)
+_tr_step = njit(true_range_step)
+_wilder = njit(wilder_next)
 
 
-@numba.njit(cache=True)
+@njit
 def _true_range(high: F64, low: F64, close: F64) -> F64:
     n = len(high)
     out = np.empty(n)
@@ -51,7 +52,7 @@ def _true_range(high: F64, low: F64, close: F64) -> F64:
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def _sma(x: F64, n: int) -> F64:
     m = len(x)
     out = np.full(m, np.nan)
@@ -63,7 +64,7 @@ def _sma(x: F64, n: int) -> F64:
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def _mean_prev(x: F64, n: int) -> F64:
     m = len(x)
     out = np.full(m, np.nan)
@@ -75,7 +76,7 @@ def _mean_prev(x: F64, n: int) -> F64:
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def _mean_prev_session(x: F64, n: int, day: I64) -> F64:
     m = len(x)
     out = np.full(m, np.nan)
@@ -91,7 +92,7 @@ def _mean_prev_session(x: F64, n: int, day: I64) -> F64:
     return out
 
 
-@numba.njit(cache=True)
+@njit
 def _atr_wilder(tr: F64, n: int) -> F64:
     m = len(tr)
     out = np.full(m, np.nan)

@@ -7,8 +7,7 @@ floating-point expressions in the same order.
 
 from __future__ import annotations
 
-import numba
-
+from mtponte._numba import njit
 from mtponte.domain.symbols import round_to_tick
 
 EPS = 1e-9  # a value within EPS of its threshold passes
@@ -77,7 +76,7 @@ def bracket(direction: int, ref: float, sl_dist: float, tp_dist: float, tick: fl
     return sl, tp
 
 
-_jit = numba.njit(cache=True)
+_jit = njit
 round_to_tick_nb = _jit(round_to_tick)
 elephant_direction_nb = _jit(elephant_direction)
 in_window_nb = _jit(in_window)

@@ -20,10 +20,10 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from mtponte._numba import njit
 from mtponte.domain.bars import Bar, Bars, local_parts
 from mtponte.domain.orders import EntryKind, Signal
 from mtponte.domain.side import Side
@@ -108,7 +108,7 @@ def features(bars: Bars, p: ElephantParams) -> Features:
     return Features(mr, mv, a, np.ascontiguousarray(vol, dtype=np.float64))
 
 
-@numba.njit(cache=True)
+@njit
 def signal_kernel(
     o: F64, h: F64, l: F64, c: F64, v: F64,  # noqa: E741
     mean_range: F64, mean_volume: F64, atr_: F64, day: I64, tod: I64,
