@@ -240,7 +240,10 @@ def _from_rates(df: pd.DataFrame, name: str, server_tz: str, tz: str,
 
 def _from_generic(df: pd.DataFrame, name: str, tz: str, dayfirst: bool) -> Bars:
     cols = _columns(df)
-    tkey = next((k for k in ("datetime", "time", "date", "timestamp") if k in cols), None)
+    if "date" in cols and "time" in cols:
+        tkey = "date"  # separate date and time columns, combined below
+    else:
+        tkey = next((k for k in ("datetime", "timestamp", "time", "date") if k in cols), None)
     if tkey is None:
         raise DataError("no time column (expected one of time, date, datetime, timestamp; "
                         f"found: {', '.join(cols)})", name, 1)
