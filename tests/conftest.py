@@ -23,7 +23,9 @@ WIN_H1 = SHARED / "data" / "WIN_H1_mt5_export.csv"
 @pytest.fixture(scope="session")
 def win_h1_path() -> Path:
     if not WIN_H1.is_file():
-        pytest.skip(f"real WIN H1 export not found at {WIN_H1} (../shared is absent in a fresh clone)")
+        pytest.skip(
+            f"real WIN H1 export not found at {WIN_H1} (../shared is absent in a fresh clone)"
+        )
     return WIN_H1
 
 
@@ -41,15 +43,29 @@ def synth_bars() -> Bars:
     return synth_win(days=120, seed=11)
 
 
-def make_bars(rows: list[tuple[str, float, float, float, float, float]],
-              timezone: str = "America/Sao_Paulo") -> Bars:
+def make_bars(
+    rows: list[tuple[str, float, float, float, float, float]], timezone: str = "America/Sao_Paulo"
+) -> Bars:
     """Bars from ``(local 'YYYY-MM-DD HH:MM', o, h, l, c, volume)`` rows."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(timezone)
-    t = np.array([int(datetime.strptime(r[0], "%Y-%m-%d %H:%M").replace(tzinfo=tz).timestamp())
-                  for r in rows], dtype=np.int64)
+    t = np.array(
+        [
+            int(datetime.strptime(r[0], "%Y-%m-%d %H:%M").replace(tzinfo=tz).timestamp())
+            for r in rows
+        ],
+        dtype=np.int64,
+    )
     col = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), 5)
-    return Bars(time=t, open=col[:, 0], high=col[:, 1], low=col[:, 2], close=col[:, 3],
-                tick_volume=col[:, 4], real_volume=col[:, 4], timezone=timezone)
+    return Bars(
+        time=t,
+        open=col[:, 0],
+        high=col[:, 1],
+        low=col[:, 2],
+        close=col[:, 3],
+        tick_volume=col[:, 4],
+        real_volume=col[:, 4],
+        timezone=timezone,
+    )

@@ -48,7 +48,9 @@ def _configure() -> None:
     _configured = True
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
-    config.CACHE_DIR = str(_cache_root() / "numba" / _source_fingerprint())
+    config.CACHE_DIR = str(  # type: ignore[attr-defined]
+        _cache_root() / "numba" / _source_fingerprint()
+    )
 
 
 def njit(fn: F | None = None, **kwargs: Any) -> Any:

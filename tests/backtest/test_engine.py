@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from tests.conftest import make_bars
 
 from mtponte.backtest import StreamingBacktest, run_backtest
 from mtponte.domain import WIN, ExitReason
 from mtponte.strategies import ElephantParams
-from tests.conftest import make_bars
 
 QUIET = (100_000.0, 100_050.0, 99_950.0, 100_000.0, 100.0)
 ELEPHANT = (100_000.0, 100_200.0, 100_000.0, 100_180.0, 200.0)  # bull, H = 100200
 STOP, SL, TP = 100_205.0, 99_940.0, 100_605.0  # ATR(3) = 133.33 → SL/TP rounded to tick
-BASE = dict(range_lookback=3, volume_lookback=3, atr_period=3, window_start="09:00",
-            window_end="11:00", flat_time=None)
+BASE = dict(
+    range_lookback=3,
+    volume_lookback=3,
+    atr_period=3,
+    window_start="09:00",
+    window_end="11:00",
+    flat_time=None,
+)
 
 
 def run(after, p=None, start_hour=9, day="2024-03-04", extra_days=None):
@@ -76,29 +82,46 @@ def test_entry_bar_exit_at_level_not_open():
 
 def test_flat_time_closes_at_open_of_first_bar_at_or_after():
     # Bars from 09:00: the elephant is 09:20, entry 09:25; flat at 09:32 → the 09:35 bar.
-    (t,) = run([(100_190, 100_210, 100_180, 100_200), (100_200, 100_210, 100_190, 100_205),
-                (100_205, 100_215, 100_195, 100_210)], p={"flat_time": "09:32"})
+    (t,) = run(
+        [
+            (100_190, 100_210, 100_180, 100_200),
+            (100_200, 100_210, 100_190, 100_205),
+            (100_205, 100_215, 100_195, 100_210),
+        ],
+        p={"flat_time": "09:32"},
+    )
     assert t.exit_reason is ExitReason.FLAT and t.exit_price == 100_205
     assert t.exit_time.astimezone(WIN_TZ).strftime("%H:%M") == "09:35"
 
 
 def test_flat_time_on_a_later_date():
-    (t,) = run([(100_190, 100_210, 100_180, 100_200)], p={"flat_time": "17:00"},
-               extra_days=[("2024-03-05 09:00", (100_300, 100_310, 100_290, 100_300))])
+    (t,) = run(
+        [(100_190, 100_210, 100_180, 100_200)],
+        p={"flat_time": "17:00"},
+        extra_days=[("2024-03-05 09:00", (100_300, 100_310, 100_290, 100_300))],
+    )
     assert t.exit_reason is ExitReason.FLAT and t.exit_price == 100_300
 
 
 def test_next_open_entry_and_levels_from_fill():
-    (t,) = run([(100_190, 100_300, 100_150, 100_250), (100_260, 100_270, 100_240, 100_250)],
-               p={"entry_mode": "next_open"})
+    (t,) = run(
+        [(100_190, 100_300, 100_150, 100_250), (100_260, 100_270, 100_240, 100_250)],
+        p={"entry_mode": "next_open"},
+    )
     atr = (100 + 200 + 150) / 3  # TR of the two bars before the entry bar and the elephant
     assert t.entry_price == 100_260
     assert t.sl == WIN.round_price(100_260 - 2 * atr) and t.tp == WIN.round_price(100_260 + 3 * atr)
 
 
 def test_next_open_cancelled_when_entry_bar_is_next_day():
-    assert run([(100_190, 100_300, 100_150, 100_250)], p={"entry_mode": "next_open"},
-               extra_days=[("2024-03-05 09:00", (100_260, 100_270, 100_240, 100_250))]) == []
+    assert (
+        run(
+            [(100_190, 100_300, 100_150, 100_250)],
+            p={"entry_mode": "next_open"},
+            extra_days=[("2024-03-05 09:00", (100_260, 100_270, 100_240, 100_250))],
+        )
+        == []
+    )
 
 
 def test_slippage_and_fees():
@@ -113,8 +136,10 @@ def test_slippage_and_fees():
 def test_one_position_at_a_time():
     # A second elephant triggers while the first trade is open: it is not taken.
     big = (100_300, 100_700, 100_300, 100_680, 500.0)
-    trades = run([(100_190, 100_300, 100_180, 100_300), big, (100_690, 100_720, 100_500, 100_600)],
-                 p={"tp_atr": 10})
+    trades = run(
+        [(100_190, 100_300, 100_180, 100_300), big, (100_690, 100_720, 100_500, 100_600)],
+        p={"tp_atr": 10},
+    )
     assert len(run.signals) == 2  # type: ignore[attr-defined]
     assert run.signals[1].price == 100_705  # type: ignore[attr-defined]
     assert len(trades) == 1 and trades[0].entry_price == STOP

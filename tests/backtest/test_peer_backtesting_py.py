@@ -17,7 +17,7 @@ from mtponte.domain import EURUSD, WIN, Bars
 from mtponte.strategies import ElephantParams
 
 pytest.importorskip("backtesting")
-from mtponte.backtest.peer import compare_trades, run_peer  # noqa: E402
+from mtponte.backtest.peer import compare_trades, run_peer
 
 
 def eurusd_bars() -> Bars:
@@ -25,23 +25,48 @@ def eurusd_bars() -> Bars:
 
     t = df.index.tz_localize("UTC").as_unit("s").asi8.astype(np.int64)
     v = df.Volume.to_numpy(float)
-    return Bars(time=t, open=df.Open.to_numpy(float), high=df.High.to_numpy(float),
-                low=df.Low.to_numpy(float), close=df.Close.to_numpy(float), tick_volume=v,
-                real_volume=v, timezone="UTC")
+    return Bars(
+        time=t,
+        open=df.Open.to_numpy(float),
+        high=df.High.to_numpy(float),
+        low=df.Low.to_numpy(float),
+        close=df.Close.to_numpy(float),
+        tick_volume=v,
+        real_volume=v,
+        timezone="UTC",
+    )
 
 
 def ours(bars, spec, p) -> pd.DataFrame:
     t = run_backtest(bars, spec, p).t
-    return pd.DataFrame({"entry_i": t.entry_i, "exit_i": t.exit_i, "direction": t.direction.astype(int),
-                         "entry_price": t.entry_price, "exit_price": t.exit_price,
-                         "sl": t.sl, "tp": t.tp})
+    return pd.DataFrame(
+        {
+            "entry_i": t.entry_i,
+            "exit_i": t.exit_i,
+            "direction": t.direction.astype(int),
+            "entry_price": t.entry_price,
+            "exit_price": t.exit_price,
+            "sl": t.sl,
+            "tp": t.tp,
+        }
+    )
 
 
 CASES = [
     ("eurusd", {"window_start": "00:00", "window_end": "23:59", "flat_time": None}),
     ("eurusd", {"window_start": "07:00", "window_end": "16:00", "flat_time": "20:00"}),
-    ("eurusd", {"window_start": "00:00", "window_end": "23:59", "flat_time": None,
-                "atr_method": "wilder", "min_volume_mult": 0, "sl_atr": 1.0, "tp_atr": 1.5}),
+    (
+        "eurusd",
+        {
+            "window_start": "00:00",
+            "window_end": "23:59",
+            "flat_time": None,
+            "atr_method": "wilder",
+            "min_volume_mult": 0,
+            "sl_atr": 1.0,
+            "tp_atr": 1.5,
+        },
+    ),
     ("win", {}),
     ("win", {"session_reset": True, "range_lookback": 10, "volume_lookback": 10}),
 ]

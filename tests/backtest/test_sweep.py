@@ -8,9 +8,13 @@ from mtponte.errors import ConfigError
 
 
 def test_sweep_rows_equal_single_backtests(synth_bars):
-    grid = {"min_range_mult": ["1.2", "1.5"], "sl_atr": ["1.5", "2"],
-            "entry_mode": ["stop", "next_open"], "range_lookback": ["10", "25"],
-            "atr_method": ["sma", "wilder"]}
+    grid = {
+        "min_range_mult": ["1.2", "1.5"],
+        "sl_atr": ["1.5", "2"],
+        "entry_mode": ["stop", "next_open"],
+        "range_lookback": ["10", "25"],
+        "atr_method": ["sma", "wilder"],
+    }
     plist = expand_grid(grid, {"fee_per_contract": "0.5", "slippage_ticks": "1"})
     df = sweep(synth_bars, WIN, plist)
     assert len(df) == 32

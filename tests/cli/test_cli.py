@@ -27,13 +27,37 @@ def test_demo(tmp_path):
 
 
 def test_backtest_outputs(tmp_path, data_file):
-    res = runner.invoke(app, ["backtest", str(data_file), "--symbol", "WIN", "--timeframe", "M5",
-                              "--set", "entry_mode=next_open", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(data_file),
+            "--symbol",
+            "WIN",
+            "--timeframe",
+            "M5",
+            "--set",
+            "entry_mode=next_open",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     with (tmp_path / "trades.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["entry_time", "exit_time", "side", "volume", "entry_price",
-                             "exit_price", "sl", "tp", "pnl_points", "pnl_money", "exit_reason"]
+    assert list(rows[0]) == [
+        "entry_time",
+        "exit_time",
+        "side",
+        "volume",
+        "entry_price",
+        "exit_price",
+        "sl",
+        "tp",
+        "pnl_points",
+        "pnl_money",
+        "exit_reason",
+    ]
     assert rows[0]["entry_time"].endswith("-03:00")
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["stats"]["trades"] == len(rows) > 0
@@ -43,8 +67,19 @@ def test_backtest_outputs(tmp_path, data_file):
 
 
 def test_optimize(tmp_path, data_file):
-    res = runner.invoke(app, ["optimize", str(data_file), "--grid", "sl_atr=1,2",
-                              "--grid", "tp_atr=2,3,4", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app,
+        [
+            "optimize",
+            str(data_file),
+            "--grid",
+            "sl_atr=1,2",
+            "--grid",
+            "tp_atr=2,3,4",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     with (tmp_path / "optimize.csv").open() as fh:
         rows = list(csv.DictReader(fh))
@@ -55,24 +90,35 @@ def test_optimize(tmp_path, data_file):
 
 def test_data_synth(tmp_path):
     out = tmp_path / "s.csv"
-    res = runner.invoke(app, ["data", "synth", "--symbol", "WIN", "--days", "2", "--seed", "3",
-                              "--out", str(out)])
+    res = runner.invoke(
+        app, ["data", "synth", "--symbol", "WIN", "--days", "2", "--seed", "3", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert len(out.read_text().splitlines()) == 1 + 2 * 114
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["backtest", "missing.csv", "--out", "x"], "file not found"),
-    (["backtest", "{data}", "--out", "x", "--set", "nope=1"], "unknown parameter"),
-    (["backtest", "{data}", "--out", "x", "--set", "sl_atr=-1"], "sl_atr"),
-    (["backtest", "{data}", "--out", "x", "--symbol", "XYZ"], "unknown symbol"),
-    (["backtest", "{data}", "--out", "x", "--timeframe", "M7"], "unknown timeframe"),
-    (["optimize", "{data}", "--out", "x", "--grid", "sl_atr="], "no values"),
-    (["optimize", "{data}", "--out", "x", "--grid", "sl_atr=1", "--rank-by", "luck"], "not a metric"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["backtest", "missing.csv", "--out", "x"], "file not found"),
+        (["backtest", "{data}", "--out", "x", "--set", "nope=1"], "unknown parameter"),
+        (["backtest", "{data}", "--out", "x", "--set", "sl_atr=-1"], "sl_atr"),
+        (["backtest", "{data}", "--out", "x", "--symbol", "XYZ"], "unknown symbol"),
+        (["backtest", "{data}", "--out", "x", "--timeframe", "M7"], "unknown timeframe"),
+        (["optimize", "{data}", "--out", "x", "--grid", "sl_atr="], "no values"),
+        (
+            ["optimize", "{data}", "--out", "x", "--grid", "sl_atr=1", "--rank-by", "luck"],
+            "not a metric",
+        ),
+    ],
+)
 def test_errors_are_one_line_without_traceback(args, message, data_file, tmp_path):
-    args = [a.replace("{data}", str(data_file)).replace("x", str(tmp_path / "o")) if a in
-            ("{data}", "x") else a for a in args]
+    args = [
+        a.replace("{data}", str(data_file)).replace("x", str(tmp_path / "o"))
+        if a in ("{data}", "x")
+        else a
+        for a in args
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
     assert message in res.output
@@ -82,8 +128,10 @@ def test_errors_are_one_line_without_traceback(args, message, data_file, tmp_pat
 
 def test_bad_data_row_named(tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text("time,open,high,low,close,volume\n2024-01-02 09:00,1,2,0.5,1.5,1\n"
-                   "2024-01-02 09:05,1,0.1,0.5,1.5,1\n")
+    bad.write_text(
+        "time,open,high,low,close,volume\n2024-01-02 09:00,1,2,0.5,1.5,1\n"
+        "2024-01-02 09:05,1,0.1,0.5,1.5,1\n"
+    )
     res = runner.invoke(app, ["backtest", str(bad), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert f"{bad}:3: high is below low" in res.output

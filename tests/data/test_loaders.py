@@ -29,6 +29,7 @@ def utc(*a):
 
 # ---------------------------------------------------------------- real MT5 export
 
+
 def test_real_export(win_h1_path):
     bars = load_bars(win_h1_path)
     assert len(bars) == 11_758
@@ -49,8 +50,10 @@ def test_mt5_encodings(tmp_path, encoding):
 
 
 def test_mt5_daily_variant(tmp_path):
-    text = "<DATE>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n" \
-           "2024.03.04\t1\t2\t0.5\t1.5\t10\t0\t0\n2024.03.05\t1.5\t2\t1\t1.8\t10\t0\t0\n"
+    text = (
+        "<DATE>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+        "2024.03.04\t1\t2\t0.5\t1.5\t10\t0\t0\n2024.03.05\t1.5\t2\t1\t1.8\t10\t0\t0\n"
+    )
     bars = load_bars(write(tmp_path, text))
     assert bars.time.tolist() == [utc(2024, 3, 4, 3), utc(2024, 3, 5, 3)]
 
@@ -62,8 +65,9 @@ def test_server_timezone_differs_from_exchange(tmp_path):
     bars = load_bars(write(tmp_path, text), timezone="UTC", server_timezone="Europe/Athens")
     assert bars.time[0] == utc(2024, 1, 2, 8)
     # Wrongly assuming the server runs on São Paulo time moves the bar by 5 hours.
-    wrong = load_bars(write(tmp_path, text, "w.csv"), timezone="UTC",
-                      server_timezone="America/Sao_Paulo")
+    wrong = load_bars(
+        write(tmp_path, text, "w.csv"), timezone="UTC", server_timezone="America/Sao_Paulo"
+    )
     assert wrong.time[0] - bars.time[0] == 5 * 3600
     # Without a server zone, the server clock is assumed to be the exchange's.
     assert load_bars(write(tmp_path, text, "d.csv"), timezone="UTC").time[0] == utc(2024, 1, 2, 10)
@@ -71,13 +75,21 @@ def test_server_timezone_differs_from_exchange(tmp_path):
 
 # ---------------------------------------------------------------- copy_rates layout
 
+
 def rates_frame():
     # Server wall time written as if it were UTC (how MT5 returns copy_rates).
-    return pd.DataFrame({
-        "time": [utc(2024, 1, 2, 10), utc(2024, 1, 2, 10, 5)],
-        "open": [1.1, 1.2], "high": [1.3, 1.3], "low": [1.0, 1.1], "close": [1.2, 1.25],
-        "tick_volume": [5, 6], "spread": [2, 2], "real_volume": [0, 0],
-    })
+    return pd.DataFrame(
+        {
+            "time": [utc(2024, 1, 2, 10), utc(2024, 1, 2, 10, 5)],
+            "open": [1.1, 1.2],
+            "high": [1.3, 1.3],
+            "low": [1.0, 1.1],
+            "close": [1.2, 1.25],
+            "tick_volume": [5, 6],
+            "spread": [2, 2],
+            "real_volume": [0, 0],
+        }
+    )
 
 
 def test_rates_csv_and_parquet(tmp_path):
@@ -94,17 +106,22 @@ def test_rates_csv_and_parquet(tmp_path):
 
 # ---------------------------------------------------------------- generic CSV
 
+
 def test_generic_semicolon_dayfirst(tmp_path):
-    text = "Date;Open;High;Low;Close;Volume\n02/01/2024 09:00;1;2;0.5;1.5;10\n" \
-           "02/01/2024 09:05;1.5;2;1;1.8;12\n"
+    text = (
+        "Date;Open;High;Low;Close;Volume\n02/01/2024 09:00;1;2;0.5;1.5;10\n"
+        "02/01/2024 09:05;1.5;2;1;1.8;12\n"
+    )
     bars = load_bars(write(tmp_path, text), dayfirst=True)
     assert bars.time[0] == utc(2024, 1, 2, 12)
     assert bars.real_volume.tolist() == [10, 12] and bars.tick_volume.tolist() == [10, 12]
 
 
 def test_generic_with_offsets_and_separate_time(tmp_path):
-    text = "DATETIME,OPEN,HIGH,LOW,CLOSE,TICK_VOLUME,REAL_VOLUME\n" \
-           "2024-01-02T09:00:00-03:00,1,2,0.5,1.5,3,10\n"
+    text = (
+        "DATETIME,OPEN,HIGH,LOW,CLOSE,TICK_VOLUME,REAL_VOLUME\n"
+        "2024-01-02T09:00:00-03:00,1,2,0.5,1.5,3,10\n"
+    )
     bars = load_bars(write(tmp_path, text))
     assert bars.time[0] == utc(2024, 1, 2, 12) and bars.tick_volume[0] == 3
     text2 = "date,time,open,high,low,close,volume\n2024-01-02,09:00,1,2,0.5,1.5,1\n"
@@ -125,12 +142,28 @@ BAD = [
     ([MT5_ROWS[1], MT5_ROWS[0]], 3, "earlier than the line before"),
     ([MT5_ROWS[0], MT5_ROWS[0]], 3, "duplicate timestamp"),
     ([MT5_ROWS[0], "2024.03.04\t09:05:00\t105\t90\t100\t101\t11\t21\t1"], 3, "high is below low"),
-    ([MT5_ROWS[0], "2024.03.04\t09:05:00\t105\tnan\t100\t101\t11\t21\t1"], 3, "not a finite number"),
-    ([MT5_ROWS[0], "2024.03.04\t09:05:00\t105\tabc\t100\t101\t11\t21\t1"], 3, "not a finite number"),
+    (
+        [MT5_ROWS[0], "2024.03.04\t09:05:00\t105\tnan\t100\t101\t11\t21\t1"],
+        3,
+        "not a finite number",
+    ),
+    (
+        [MT5_ROWS[0], "2024.03.04\t09:05:00\t105\tabc\t100\t101\t11\t21\t1"],
+        3,
+        "not a finite number",
+    ),
     ([MT5_ROWS[0], "2024.13.04\t09:05:00\t105\t112\t100\t101\t11\t21\t1"], 3, "cannot read time"),
     ([MT5_ROWS[0], "2024.03.04\t09:05:00\t105\t112\t100"], 3, "expected 9 fields"),
-    ([MT5_ROWS[0], "2024.03.04\t09:05:00\t105\t106\t100\t107\t11\t21\t1"], 3, "high is below open or close"),
-    ([MT5_ROWS[0], "2024.03.04\t09:05:00\t105\t112\t100\t101\t-1\t21\t1"], 3, "negative tick volume"),
+    (
+        [MT5_ROWS[0], "2024.03.04\t09:05:00\t105\t106\t100\t107\t11\t21\t1"],
+        3,
+        "high is below open or close",
+    ),
+    (
+        [MT5_ROWS[0], "2024.03.04\t09:05:00\t105\t112\t100\t101\t-1\t21\t1"],
+        3,
+        "negative tick volume",
+    ),
 ]
 
 

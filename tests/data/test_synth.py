@@ -19,7 +19,7 @@ def test_sessions_ticks_and_shape():
         assert np.all(col % 5 == 0)
     assert np.all(bars.high >= np.maximum(bars.open, bars.close))
     assert np.all(bars.low <= np.minimum(bars.open, bars.close))
-    weekday = ((bars.day + 3) % 7)  # 1970-01-01 was a Thursday → Monday = 0
+    weekday = (bars.day + 3) % 7  # 1970-01-01 was a Thursday → Monday = 0
     assert weekday.max() <= 4
     rng = (bars.high - bars.low).reshape(60, BARS_PER_DAY)
     vol = bars.real_volume.reshape(60, BARS_PER_DAY)

@@ -11,9 +11,19 @@ from mtponte.domain.bars import local_calendar, local_parts
 from mtponte.errors import DataError
 
 
-@given(st.lists(st.integers(1_400_000_000, 1_800_000_000), min_size=1, max_size=50),
-       st.sampled_from(["America/Sao_Paulo", "America/New_York", "Europe/Athens", "UTC",
-                        "Australia/Lord_Howe", "Asia/Kolkata"]))
+@given(
+    st.lists(st.integers(1_400_000_000, 1_800_000_000), min_size=1, max_size=50),
+    st.sampled_from(
+        [
+            "America/Sao_Paulo",
+            "America/New_York",
+            "Europe/Athens",
+            "UTC",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+        ]
+    ),
+)
 def test_local_calendar_matches_zoneinfo(times, zone):
     t = np.array(sorted(set(times)), dtype=np.int64)
     day, tod = local_calendar(t, zone)
@@ -26,8 +36,12 @@ def test_local_calendar_matches_zoneinfo(times, zone):
 
 def test_sao_paulo_dst_2018():
     # Brazil was on -02:00 from 2018-11-04 to 2019-02-16: 09:00 local is 11:00 UTC.
-    t = np.array([int(datetime(2018, 11, 5, 11, 0, tzinfo=UTC).timestamp()),
-                  int(datetime(2019, 3, 5, 12, 0, tzinfo=UTC).timestamp())])
+    t = np.array(
+        [
+            int(datetime(2018, 11, 5, 11, 0, tzinfo=UTC).timestamp()),
+            int(datetime(2019, 3, 5, 12, 0, tzinfo=UTC).timestamp()),
+        ]
+    )
     _, tod = local_calendar(t, "America/Sao_Paulo")
     assert list(tod) == [9 * 3600, 9 * 3600]
 
@@ -37,8 +51,15 @@ def test_bars_validation():
     with pytest.raises(DataError, match="strictly increasing"):
         Bars(time=np.array([2, 1]), open=z, high=z, low=z, close=z, tick_volume=z, real_volume=z)
     with pytest.raises(DataError, match="rows"):
-        Bars(time=np.array([1, 2]), open=np.zeros(3), high=z, low=z, close=z, tick_volume=z,
-             real_volume=z)
+        Bars(
+            time=np.array([1, 2]),
+            open=np.zeros(3),
+            high=z,
+            low=z,
+            close=z,
+            tick_volume=z,
+            real_volume=z,
+        )
 
 
 def test_bar_validation():

@@ -15,14 +15,21 @@ def test_win_preset_money():
 
 @pytest.mark.parametrize(
     ("price", "tick", "expected"),
-    [(102.4, 5, 100.0), (102.5, 5, 105.0), (97.5, 5, 100.0), (-2.5, 5, 0.0),
-     (1.144535, 0.00001, 1.14454), (1.1445449, 0.00001, 1.14454), (0.125, 0.25, 0.25)],
+    [
+        (102.4, 5, 100.0),
+        (102.5, 5, 105.0),
+        (97.5, 5, 100.0),
+        (-2.5, 5, 0.0),
+        (1.144535, 0.00001, 1.14454),
+        (1.1445449, 0.00001, 1.14454),
+        (0.125, 0.25, 0.25),
+    ],
 )
 def test_round_to_tick_half_up(price, tick, expected):
     assert round_to_tick(price, tick) == expected
 
 
-@given(st.integers(-10**7, 10**7), st.sampled_from([0.00001, 0.0001, 0.01, 0.25, 0.5, 5.0]))
+@given(st.integers(-(10**7), 10**7), st.sampled_from([0.00001, 0.0001, 0.01, 0.25, 0.5, 5.0]))
 def test_round_to_tick_is_nearest_decimal_float(n, tick):
     # A price already on the grid comes back as the float nearest its decimal value.
     decimals = max(0, len(repr(tick).split(".")[1]) if "." in repr(tick) and tick < 1 else 0)

@@ -47,9 +47,11 @@ def test_causal_truncation_never_changes_earlier_values(name, seed, cut):
 
 def test_atr_matches_ta_library_and_pandas():
     ta_vol = pytest.importorskip("ta.volatility")
-    o, h, l, c = _ohlc(2000, 3)
+    _, h, l, c = _ohlc(2000, 3)
     df = pd.DataFrame({"h": h, "l": l, "c": c})
-    ref_wilder = ta_vol.AverageTrueRange(df.h, df.l, df.c, window=14, fillna=False).average_true_range()
+    ref_wilder = ta_vol.AverageTrueRange(
+        df.h, df.l, df.c, window=14, fillna=False
+    ).average_true_range()
     ours = atr(h, l, c, 14, "wilder")
     # ta fills the warm-up with zeros; compare from the first full value on.
     np.testing.assert_allclose(ours[13:], ref_wilder.to_numpy()[13:], rtol=0, atol=1e-9)
@@ -82,7 +84,7 @@ def test_streaming_twins_are_bit_identical(x, n):
 
 
 def test_wilder_twin():
-    o, h, l, c = _ohlc(100, 5)
+    _, h, l, c = _ohlc(100, 5)
     batch = atr(h, l, c, 10, "wilder")
     tr = true_range(h, l, c)
     state = window_mean(tr[:10])

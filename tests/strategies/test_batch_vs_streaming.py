@@ -34,9 +34,16 @@ def random_bars(seed: int, days: int, per_day: int, tick: float = 5.0) -> Bars:
             v.append(float(rng.integers(50, 300) * (3 if abs(cl - op) > 2 * scale else 1)))
             price = cl if rng.random() > 0.1 else cl + round(rng.normal(0, 100) / tick) * tick
     vol = np.array(v)
-    return Bars(time=np.array(times, np.int64), open=np.array(o), high=np.array(h),
-                low=np.array(lo), close=np.array(c), tick_volume=vol * 0.3 + 1, real_volume=vol,
-                timezone="America/Sao_Paulo")
+    return Bars(
+        time=np.array(times, np.int64),
+        open=np.array(o),
+        high=np.array(h),
+        low=np.array(lo),
+        close=np.array(c),
+        tick_volume=vol * 0.3 + 1,
+        real_volume=vol,
+        timezone="America/Sao_Paulo",
+    )
 
 
 params_st = st.builds(
@@ -74,8 +81,9 @@ def assert_same(bars: Bars, p: ElephantParams) -> int:
 
 
 @settings(max_examples=1000)
-@given(seed=st.integers(0, 2**32 - 1), days=st.integers(1, 6), per_day=st.integers(5, 40),
-       p=params_st)
+@given(
+    seed=st.integers(0, 2**32 - 1), days=st.integers(1, 6), per_day=st.integers(5, 40), p=params_st
+)
 def test_batch_equals_streaming_random(seed, days, per_day, p):
     assert_same(random_bars(seed, days, per_day), p)
 
@@ -86,23 +94,46 @@ def test_random_generator_is_not_vacuous():
     total = {"stop": 0, "next_open": 0}
     for seed in range(40):
         for mode in total:
-            p = ElephantParams(range_lookback=5, volume_lookback=5, min_range_mult=1.2,
-                               min_volume_mult=float(rng.choice([0.0, 1.0])), atr_period=3,
-                               window_start="09:00", window_end="12:00", entry_mode=mode)
+            p = ElephantParams(
+                range_lookback=5,
+                volume_lookback=5,
+                min_range_mult=1.2,
+                min_volume_mult=float(rng.choice([0.0, 1.0])),
+                atr_period=3,
+                window_start="09:00",
+                window_end="12:00",
+                entry_mode=mode,
+            )
             total[mode] += assert_same(random_bars(seed, 4, 30), p)
     assert total["stop"] > 100 and total["next_open"] > 100, total
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"entry_mode": "next_open"},
-    {"window_start": "09:00", "window_end": "16:00", "flat_time": "17:00"},
-    {"window_start": "09:00", "window_end": "16:00", "flat_time": "17:00",
-     "entry_mode": "next_open", "atr_method": "wilder", "session_reset": True,
-     "range_lookback": 5, "volume_lookback": 5},  # an H1 session has ~10 bars
-    {"window_start": "09:00", "window_end": "17:00", "flat_time": None, "volume_source": "tick",
-     "slippage_ticks": 1, "fee_per_contract": 0.25},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"entry_mode": "next_open"},
+        {"window_start": "09:00", "window_end": "16:00", "flat_time": "17:00"},
+        {
+            "window_start": "09:00",
+            "window_end": "16:00",
+            "flat_time": "17:00",
+            "entry_mode": "next_open",
+            "atr_method": "wilder",
+            "session_reset": True,
+            "range_lookback": 5,
+            "volume_lookback": 5,
+        },  # an H1 session has ~10 bars
+        {
+            "window_start": "09:00",
+            "window_end": "17:00",
+            "flat_time": None,
+            "volume_source": "tick",
+            "slippage_ticks": 1,
+            "fee_per_contract": 0.25,
+        },
+    ],
+)
 def test_batch_equals_streaming_real_h1(win_h1, overrides):
     n = assert_same(win_h1, ElephantParams.from_overrides(overrides))
     assert n > 0

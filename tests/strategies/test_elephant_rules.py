@@ -9,8 +9,14 @@ from mtponte.strategies import ElephantParams, ElephantStrategy, signals
 from mtponte.strategies.params import parse_assignments
 
 QUIET = (100_000.0, 100_050.0, 99_950.0, 100_000.0, 100.0)  # range 100, volume 100
-P = ElephantParams(range_lookback=3, volume_lookback=3, atr_period=3, window_start="09:00",
-                   window_end="11:00", flat_time=None)
+P = ElephantParams(
+    range_lookback=3,
+    volume_lookback=3,
+    atr_period=3,
+    window_start="09:00",
+    window_end="11:00",
+    flat_time=None,
+)
 
 
 def series(last, times=None, n_quiet=4, start="2024-03-04 09:00"):
@@ -68,8 +74,13 @@ def test_wick_and_doji():
 
 def test_window_is_inclusive():
     big = (100_000.0, 100_135.0, 100_000.0, 100_130.0, 200.0)
-    times = ["2024-03-04 10:40", "2024-03-04 10:45", "2024-03-04 10:50", "2024-03-04 10:55",
-             "2024-03-04 11:00"]
+    times = [
+        "2024-03-04 10:40",
+        "2024-03-04 10:45",
+        "2024-03-04 10:50",
+        "2024-03-04 10:55",
+        "2024-03-04 11:00",
+    ]
     assert detected(series(big, times))
     late = [*times[:4], "2024-03-04 11:05"]
     assert not detected(series(big, late))

@@ -18,10 +18,32 @@ from mtponte.strategies._rules import after_flat_nb, in_window_nb, round_to_tick
 
 @njit
 def simulate(
-    o, h, l, c, day, tod,  # noqa: E741
-    mode, sig_dir, sig_price, sig_sl, sig_tp, sig_sld, sig_tpd,
-    tick, slip, flat_tod, win_start, win_end,
-    t_dir, t_entry_i, t_exit_i, t_entry_px, t_exit_px, t_sl, t_tp, t_reason,
+    o,
+    h,
+    l,
+    c,
+    day,
+    tod,
+    mode,
+    sig_dir,
+    sig_price,
+    sig_sl,
+    sig_tp,
+    sig_sld,
+    sig_tpd,
+    tick,
+    slip,
+    flat_tod,
+    win_start,
+    win_end,
+    t_dir,
+    t_entry_i,
+    t_exit_i,
+    t_entry_px,
+    t_exit_px,
+    t_sl,
+    t_tp,
+    t_reason,
 ):
     """Run the engine; fill the ``t_*`` trade arrays and return the trade count.
 
@@ -69,8 +91,12 @@ def simulate(
         if mode == 0 and flat_open and j > 0 and sig_dir[j - 1] != 0:
             d = sig_dir[j - 1]
             stop = sig_price[j - 1]
-            if (day[j] == day[j - 1] and in_window_nb(tod[j], win_start, win_end)
-                    and not after_flat_nb(tod[j], flat_tod) and triggered_nb(d, h[j], l[j], stop)):
+            if (
+                day[j] == day[j - 1]
+                and in_window_nb(tod[j], win_start, win_end)
+                and not after_flat_nb(tod[j], flat_tod)
+                and triggered_nb(d, h[j], l[j], stop)
+            ):
                 pos = d
                 entry_px = slipped_nb(stop_fill_nb(d, o[j], stop), d, True, slip, tick)
                 sl = sig_sl[j - 1]

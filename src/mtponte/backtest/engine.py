@@ -88,14 +88,30 @@ def trade_volume(spec: SymbolSpec, p: ElephantParams) -> float:
     return v
 
 
-def run_trades(bars: Bars, spec: SymbolSpec, p: ElephantParams, sig: SignalArrays,
-               volume: float) -> TradeArrays:
+def run_trades(
+    bars: Bars, spec: SymbolSpec, p: ElephantParams, sig: SignalArrays, volume: float
+) -> TradeArrays:
     """Run the engine over precomputed signals."""
     buf = trade_buffers(len(bars))
     nt = simulate(
-        bars.open, bars.high, bars.low, bars.close, bars.day, bars.tod,
-        sig.mode, sig.direction, sig.price, sig.sl, sig.tp, sig.sl_dist, sig.tp_dist,
-        spec.tick_size, float(p.slippage_ticks), p.flat_s, p.window_start_s, p.window_end_s,
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        bars.day,
+        bars.tod,
+        sig.mode,
+        sig.direction,
+        sig.price,
+        sig.sl,
+        sig.tp,
+        sig.sl_dist,
+        sig.tp_dist,
+        spec.tick_size,
+        float(p.slippage_ticks),
+        p.flat_s,
+        p.window_start_s,
+        p.window_end_s,
         **buf,
     )
     d = buf["t_dir"][:nt].copy()
@@ -118,21 +134,36 @@ def run_trades(bars: Bars, spec: SymbolSpec, p: ElephantParams, sig: SignalArray
     )
 
 
-def compute_stats(bars: Bars, t: TradeArrays, day_index: npt.NDArray[np.int64] | None = None,
-                  n_days: int | None = None) -> np.ndarray:
+def compute_stats(
+    bars: Bars,
+    t: TradeArrays,
+    day_index: npt.NDArray[np.int64] | None = None,
+    n_days: int | None = None,
+) -> np.ndarray:
     """Metrics vector (see :mod:`mtponte.backtest.stats`)."""
     if day_index is None or n_days is None:
         uniq, day_index = np.unique(bars.day, return_inverse=True)
         n_days = len(uniq)
     held = t.exit_i - t.entry_i + (t.reason != EXIT_FLAT)
     out = np.empty(N_METRICS)
-    stats_kernel(t.pnl_money, t.pnl_points, day_index[t.exit_i], held.astype(np.int64),
-                 n_days, len(bars), out)
+    stats_kernel(
+        t.pnl_money,
+        t.pnl_points,
+        day_index[t.exit_i],
+        held.astype(np.int64),
+        n_days,
+        len(bars),
+        out,
+    )
     return out
 
 
-def run_backtest(bars: Bars, spec: SymbolSpec, params: ElephantParams | None = None,
-                 feats: Features | None = None) -> BacktestResult:
+def run_backtest(
+    bars: Bars,
+    spec: SymbolSpec,
+    params: ElephantParams | None = None,
+    feats: Features | None = None,
+) -> BacktestResult:
     """Backtest the elephant-bar strategy over ``bars``.
 
     Parameters

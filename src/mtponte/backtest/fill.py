@@ -34,8 +34,9 @@ def slipped(price: float, direction: int, entering: bool, slip_ticks: float, tic
     return price + sign * slip_ticks * tick
 
 
-def exit_check(direction: int, o: float, h: float, l: float, sl: float, tp: float,  # noqa: E741
-               entry_bar: bool) -> tuple[int, float]:
+def exit_check(
+    direction: int, o: float, h: float, l: float, sl: float, tp: float, entry_bar: bool
+) -> tuple[int, float]:
     """(reason code, price before slippage) of an exit on this bar, or (0, nan)."""
     if direction > 0:
         if l <= sl + EPS:

@@ -40,9 +40,16 @@ def _round_tick(x: float, tick: float) -> float:
 def peer_frame(bars: Bars, p: ElephantParams) -> pd.DataFrame:
     """OHLCV plus pandas-computed indicators and calendar columns."""
     idx = pd.DatetimeIndex(pd.to_datetime(bars.time, unit="s", utc=True)).tz_convert(bars.timezone)
-    df = pd.DataFrame({"Open": bars.open, "High": bars.high, "Low": bars.low,
-                       "Close": bars.close, "Volume": bars.volume(p.volume_source)},
-                      index=idx.tz_localize(None))
+    df = pd.DataFrame(
+        {
+            "Open": bars.open,
+            "High": bars.high,
+            "Low": bars.low,
+            "Close": bars.close,
+            "Volume": bars.volume(p.volume_source),
+        },
+        index=idx.tz_localize(None),
+    )
     day = pd.Series(idx.normalize().tz_localize(None), index=df.index)
     tod = pd.Series((idx.hour * 3600 + idx.minute * 60 + idx.second).to_numpy(), index=df.index)
     rng = df.High - df.Low
@@ -89,9 +96,10 @@ def make_strategy(p: ElephantParams, tick: float) -> type:
     def after_flat(t: float) -> bool:
         return flat >= 0 and t >= flat
 
-    class ElephantPeer(Strategy):  # type: ignore[misc]
+    class ElephantPeer(Strategy):
         def init(self) -> None:
-            self.setup: tuple[int, float] | None = None  # next_open: (dir, stop) of bar i
+            # next_open: (direction, stop, session day) of the elephant bar i
+            self.setup: tuple[int, float, int] | None = None
             self.flat_at_next_open = True
 
         def _elephant(self) -> int:
@@ -130,8 +138,14 @@ def make_strategy(p: ElephantParams, tick: float) -> type:
             if p.entry_mode == "stop":
                 a = d.ATR[-1]
                 nd, nt = d.NextDay[-1], d.NextTod[-1]
-                if (e and not np.isnan(a) and flat_next and nd == d.Day[-1] and in_win(nt)
-                        and not after_flat(nt)):
+                if (
+                    e
+                    and not np.isnan(a)
+                    and flat_next
+                    and nd == d.Day[-1]
+                    and in_win(nt)
+                    and not after_flat(nt)
+                ):
                     stop = _round_tick(h + tick if e > 0 else lo - tick, tick)
                     sl = _round_tick(stop - e * p.sl_atr * a, tick)
                     tp = _round_tick(stop + e * p.tp_atr * a, tick)
@@ -142,8 +156,13 @@ def make_strategy(p: ElephantParams, tick: float) -> type:
             else:
                 s = self.setup
                 a = d.ATR[-1]
-                if (s is not None and flat_at_this_open and s[2] == d.Day[-1] and in_win(d.Tod[-1])
-                        and not np.isnan(a)):
+                if (
+                    s is not None
+                    and flat_at_this_open
+                    and s[2] == d.Day[-1]
+                    and in_win(d.Tod[-1])
+                    and not np.isnan(a)
+                ):
                     sd, stop = s[0], s[1]
                     hit = h >= stop - _EPS if sd > 0 else lo <= stop + _EPS
                     nd, nt = d.NextDay[-1], d.NextTod[-1]
@@ -156,8 +175,11 @@ def make_strategy(p: ElephantParams, tick: float) -> type:
                         else:
                             self.sell(size=1, sl=sl, tp=tp)
                         pending = True
-                self.setup = ((e, _round_tick(h + tick if e > 0 else lo - tick, tick), d.Day[-1])
-                              if e else None)
+                self.setup = (
+                    (e, _round_tick(h + tick if e > 0 else lo - tick, tick), d.Day[-1])
+                    if e
+                    else None
+                )
             self.flat_at_next_open = flat_next and not pending
 
     return ElephantPeer
@@ -178,27 +200,38 @@ def run_peer(bars: Bars, spec: SymbolSpec, p: ElephantParams) -> PeerRun:
     if p.slippage_ticks or p.fee_per_contract:
         raise ValueError("the peer cross-check runs without slippage and fees")
     df = peer_frame(bars, p)
-    bt = Backtest(df, make_strategy(p, spec.tick_size), cash=1e12, commission=0.0, margin=1.0,
-                  trade_on_close=False, hedging=False, exclusive_orders=False,
-                  finalize_trades=True)
+    bt = Backtest(
+        df,
+        make_strategy(p, spec.tick_size),
+        cash=1e12,
+        commission=0.0,
+        margin=1.0,
+        trade_on_close=False,
+        hedging=False,
+        exclusive_orders=False,
+        finalize_trades=True,
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = bt.run()
     dt = time.perf_counter() - t0
     tr = stats["_trades"]
-    out = pd.DataFrame({
-        "entry_i": tr.EntryBar.to_numpy(np.int64),
-        "exit_i": tr.ExitBar.to_numpy(np.int64),
-        "direction": np.sign(tr.Size.to_numpy()).astype(int),
-        "entry_price": tr.EntryPrice.to_numpy(float),
-        "exit_price": tr.ExitPrice.to_numpy(float),
-    })
+    out = pd.DataFrame(
+        {
+            "entry_i": tr.EntryBar.to_numpy(np.int64),
+            "exit_i": tr.ExitBar.to_numpy(np.int64),
+            "direction": np.sign(tr.Size.to_numpy()).astype(int),
+            "entry_price": tr.EntryPrice.to_numpy(float),
+            "exit_price": tr.ExitPrice.to_numpy(float),
+        }
+    )
     return PeerRun(out, dt)
 
 
-def compare_trades(ours: pd.DataFrame, peer: pd.DataFrame, bars: Bars, p: ElephantParams,
-                   tol: float = 1e-9) -> dict[str, Any]:
+def compare_trades(
+    ours: pd.DataFrame, peer: pd.DataFrame, bars: Bars, p: ElephantParams, tol: float = 1e-9
+) -> dict[str, Any]:
     """Match trades by entry bar; classify every difference.
 
     Returns a dict with ``matched`` (identical trades), ``differ`` (list of entry
@@ -211,9 +244,12 @@ def compare_trades(ours: pd.DataFrame, peer: pd.DataFrame, bars: Bars, p: Elepha
     for i in sorted(set(a.index) | set(b.index)):
         if i in a.index and i in b.index:
             ra, rb = a.loc[i], b.loc[i]
-            same = (ra.exit_i == rb.exit_i and ra.direction == rb.direction
-                    and abs(ra.entry_price - rb.entry_price) <= tol
-                    and abs(ra.exit_price - rb.exit_price) <= tol)
+            same = (
+                ra.exit_i == rb.exit_i
+                and ra.direction == rb.direction
+                and abs(ra.entry_price - rb.entry_price) <= tol
+                and abs(ra.exit_price - rb.exit_price) <= tol
+            )
             if same:
                 matched += 1
                 continue
@@ -223,9 +259,9 @@ def compare_trades(ours: pd.DataFrame, peer: pd.DataFrame, bars: Bars, p: Elepha
     # trade again (knock-on). Anything else is unexplained.
     touched = set()
     if p.entry_mode == "stop" and "sl" in ours:
-        for i, r in a.iterrows():
-            hi, lo = bars.high[i], bars.low[i]
-            if lo - _EPS <= r.sl <= hi + _EPS or lo - _EPS <= r.tp <= hi + _EPS:
+        for i, sl, tp in zip(a.index, a["sl"], a["tp"], strict=True):
+            hi, lo = bars.high[int(i)], bars.low[int(i)]
+            if lo - _EPS <= sl <= hi + _EPS or lo - _EPS <= tp <= hi + _EPS:
                 touched.add(int(i))
     diverged = False
     differ_set = set(differ)
@@ -236,5 +272,11 @@ def compare_trades(ours: pd.DataFrame, peer: pd.DataFrame, bars: Bars, p: Elepha
             explained.append(int(i))
             diverged = True
     unexplained = [i for i in differ if i not in explained]
-    return {"ours": len(a), "peer": len(b), "matched": matched, "differ": differ,
-            "explained": explained, "unexplained": unexplained}
+    return {
+        "ours": len(a),
+        "peer": len(b),
+        "matched": matched,
+        "differ": differ,
+        "explained": explained,
+        "unexplained": unexplained,
+    }

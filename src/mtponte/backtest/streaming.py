@@ -51,8 +51,9 @@ class StreamingBacktest:
         Exchange time zone (default ``spec.timezone``).
     """
 
-    def __init__(self, spec: SymbolSpec, params: ElephantParams | None = None,
-                 timezone: str | None = None) -> None:
+    def __init__(
+        self, spec: SymbolSpec, params: ElephantParams | None = None, timezone: str | None = None
+    ) -> None:
         self.spec = spec
         self.p = params or ElephantParams()
         self.timezone = timezone or spec.timezone
@@ -82,13 +83,24 @@ class StreamingBacktest:
                 d = int(sig.side)
                 ref = bar.open
                 assert sig.sl_distance is not None and sig.tp_distance is not None
-                self._pos = _Open(d, bar, day, slipped(ref, d, True, slip, tick),
-                                  round_to_tick(ref - d * sig.sl_distance, tick),
-                                  round_to_tick(ref + d * sig.tp_distance, tick))
+                self._pos = _Open(
+                    d,
+                    bar,
+                    day,
+                    slipped(ref, d, True, slip, tick),
+                    round_to_tick(ref - d * sig.sl_distance, tick),
+                    round_to_tick(ref + d * sig.tp_distance, tick),
+                )
 
         pos = self._pos
-        if pos is not None and pos.entry_bar is not bar and flat_due(day, tod, pos.entry_day, p.flat_s):
-            closed.append(self._close(bar, slipped(bar.open, pos.side, False, slip, tick), EXIT_FLAT))
+        if (
+            pos is not None
+            and pos.entry_bar is not bar
+            and flat_due(day, tod, pos.entry_day, p.flat_s)
+        ):
+            closed.append(
+                self._close(bar, slipped(bar.open, pos.side, False, slip, tick), EXIT_FLAT)
+            )
         flat_open = self._pos is None
 
         stop, self._stop = self._stop, None
@@ -102,8 +114,9 @@ class StreamingBacktest:
 
         pos = self._pos
         if pos is not None:
-            code, px = exit_check(pos.side, bar.open, bar.high, bar.low, pos.sl, pos.tp,
-                                  pos.entry_bar is bar)
+            code, px = exit_check(
+                pos.side, bar.open, bar.high, bar.low, pos.sl, pos.tp, pos.entry_bar is bar
+            )
             if code:
                 closed.append(self._close(bar, slipped(px, pos.side, False, slip, tick), code))
 
@@ -123,8 +136,11 @@ class StreamingBacktest:
         if self._pos is None or self._last is None:
             return []
         slip = float(self.p.slippage_ticks)
-        t = self._close(self._last, slipped(self._last.close, self._pos.side, False, slip,
-                                            self.spec.tick_size), EXIT_END)
+        t = self._close(
+            self._last,
+            slipped(self._last.close, self._pos.side, False, slip, self.spec.tick_size),
+            EXIT_END,
+        )
         self.trades.append(t)
         return [t]
 
@@ -133,6 +149,20 @@ class StreamingBacktest:
         assert pos is not None
         self._pos = None
         points = (price - pos.entry_price) * pos.side
-        money = points * self.spec.point_value * self.volume - 2.0 * self.p.fee_per_contract * self.volume
-        return Trade(pos.entry_bar.time, bar.time, Side(pos.side), self.volume, pos.entry_price,
-                     price, pos.sl, pos.tp, points, money, ExitReason.from_code(code))
+        money = (
+            points * self.spec.point_value * self.volume
+            - 2.0 * self.p.fee_per_contract * self.volume
+        )
+        return Trade(
+            pos.entry_bar.time,
+            bar.time,
+            Side(pos.side),
+            self.volume,
+            pos.entry_price,
+            price,
+            pos.sl,
+            pos.tp,
+            points,
+            money,
+            ExitReason.from_code(code),
+        )

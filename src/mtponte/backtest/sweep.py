@@ -27,24 +27,35 @@ from mtponte.errors import ConfigError
 from mtponte.strategies.elephant import features, signal_kernel
 from mtponte.strategies.params import ElephantParams
 
-FEATURE_KEYS = ("range_lookback", "volume_lookback", "volume_source", "session_reset",
-                "atr_period", "atr_method")
+FEATURE_KEYS = (
+    "range_lookback",
+    "volume_lookback",
+    "volume_source",
+    "session_reset",
+    "atr_period",
+    "atr_method",
+)
 
 
-def expand_grid(grid: dict[str, list[str]], base: dict[str, Any] | None = None) -> list[ElephantParams]:
+def expand_grid(
+    grid: dict[str, list[str]], base: dict[str, Any] | None = None
+) -> list[ElephantParams]:
     """Cartesian product of ``grid`` over ``base`` overrides, validated."""
     names = list(grid)
     out = []
     for combo in itertools.product(*(grid[n] for n in names)):
-        out.append(ElephantParams.from_overrides({**(base or {}), **dict(zip(names, combo, strict=True))}))
+        out.append(
+            ElephantParams.from_overrides({**(base or {}), **dict(zip(names, combo, strict=True))})
+        )
     if not out:
         raise ConfigError("the grid is empty")
     return out
 
 
 @njit(parallel=True)
-def _sweep_kernel(o, h, l, c, v, mr, mv, atr_, day, tod, day_index, n_days, tick, point_value,  # noqa: E741
-                  prm, out):
+def _sweep_kernel(
+    o, h, l, c, v, mr, mv, atr_, day, tod, day_index, n_days, tick, point_value, prm, out
+):
     n = len(o)
     m = prm.shape[0]
     for k in numba.prange(m):
@@ -58,9 +69,35 @@ def _sweep_kernel(o, h, l, c, v, mr, mv, atr_, day, tod, day_index, n_days, tick
         tpd = np.empty(n)
         atr_out = np.empty(n)
         setup = np.empty(n, np.int64)
-        signal_kernel(o, h, l, c, v, mr, mv, atr_, day, tod, tick, prm[k, 0], prm[k, 1],
-                      prm[k, 2], int(prm[k, 3]), int(prm[k, 4]), prm[k, 5], prm[k, 6], mode,
-                      direction, price, sl, tp, sld, tpd, atr_out, setup)
+        signal_kernel(
+            o,
+            h,
+            l,
+            c,
+            v,
+            mr,
+            mv,
+            atr_,
+            day,
+            tod,
+            tick,
+            prm[k, 0],
+            prm[k, 1],
+            prm[k, 2],
+            int(prm[k, 3]),
+            int(prm[k, 4]),
+            prm[k, 5],
+            prm[k, 6],
+            mode,
+            direction,
+            price,
+            sl,
+            tp,
+            sld,
+            tpd,
+            atr_out,
+            setup,
+        )
         cap = 1  # every trade comes from a distinct signal
         for q in range(n):
             if direction[q] != 0:
@@ -73,9 +110,34 @@ def _sweep_kernel(o, h, l, c, v, mr, mv, atr_, day, tod, day_index, n_days, tick
         t_sl = np.empty(cap)
         t_tp = np.empty(cap)
         t_r = np.empty(cap, np.int8)
-        nt = simulate(o, h, l, c, day, tod, mode, direction, price, sl, tp, sld, tpd, tick,
-                      prm[k, 8], int(prm[k, 9]), int(prm[k, 3]), int(prm[k, 4]),
-                      t_dir, t_ei, t_xi, t_epx, t_xpx, t_sl, t_tp, t_r)
+        nt = simulate(
+            o,
+            h,
+            l,
+            c,
+            day,
+            tod,
+            mode,
+            direction,
+            price,
+            sl,
+            tp,
+            sld,
+            tpd,
+            tick,
+            prm[k, 8],
+            int(prm[k, 9]),
+            int(prm[k, 3]),
+            int(prm[k, 4]),
+            t_dir,
+            t_ei,
+            t_xi,
+            t_epx,
+            t_xpx,
+            t_sl,
+            t_tp,
+            t_r,
+        )
         vol = prm[k, 10]
         fee = prm[k, 11]
         pts = np.empty(nt)
@@ -91,13 +153,28 @@ def _sweep_kernel(o, h, l, c, v, mr, mv, atr_, day, tod, day_index, n_days, tick
 
 
 def _row(p: ElephantParams, volume: float) -> list[float]:
-    return [p.min_range_mult, p.min_volume_mult, p.max_wick_pct, p.window_start_s,
-            p.window_end_s, p.sl_atr, p.tp_atr, 0 if p.entry_mode == "stop" else 1,
-            float(p.slippage_ticks), p.flat_s, volume, p.fee_per_contract]
+    return [
+        p.min_range_mult,
+        p.min_volume_mult,
+        p.max_wick_pct,
+        p.window_start_s,
+        p.window_end_s,
+        p.sl_atr,
+        p.tp_atr,
+        0 if p.entry_mode == "stop" else 1,
+        float(p.slippage_ticks),
+        p.flat_s,
+        volume,
+        p.fee_per_contract,
+    ]
 
 
-def sweep(bars: Bars, spec: SymbolSpec, params: Iterable[ElephantParams],
-          progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def sweep(
+    bars: Bars,
+    spec: SymbolSpec,
+    params: Iterable[ElephantParams],
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """Backtest every parameter set; one row per set with its parameters and metrics.
 
     Parameters
@@ -118,11 +195,28 @@ def sweep(bars: Bars, spec: SymbolSpec, params: Iterable[ElephantParams],
         groups.setdefault(tuple(getattr(p, k) for k in FEATURE_KEYS), []).append(i)
     for idx in groups.values():
         f = features(bars, plist[idx[0]])
-        prm = np.array([_row(plist[i], trade_volume(spec, plist[i])) for i in idx], dtype=np.float64)
+        prm = np.array(
+            [_row(plist[i], trade_volume(spec, plist[i])) for i in idx], dtype=np.float64
+        )
         out = np.full((len(idx), N_METRICS), np.nan)
-        _sweep_kernel(bars.open, bars.high, bars.low, bars.close, f.volume, f.mean_range,
-                      f.mean_volume, f.atr, bars.day, bars.tod, day_index, len(uniq),
-                      spec.tick_size, spec.point_value, prm, out)
+        _sweep_kernel(
+            bars.open,
+            bars.high,
+            bars.low,
+            bars.close,
+            f.volume,
+            f.mean_range,
+            f.mean_volume,
+            f.atr,
+            bars.day,
+            bars.tod,
+            day_index,
+            len(uniq),
+            spec.tick_size,
+            spec.point_value,
+            prm,
+            out,
+        )
         results[idx] = out
         if progress is not None:
             progress(len(idx))

@@ -23,8 +23,19 @@ err_console = Console(stderr=True)
 log = logging.getLogger("mtponte")
 T = TypeVar("T")
 
-TIMEFRAMES = {"M1": 60, "M2": 120, "M3": 180, "M5": 300, "M10": 600, "M15": 900, "M30": 1800,
-              "H1": 3600, "H2": 7200, "H4": 14400, "D1": 86400}
+TIMEFRAMES = {
+    "M1": 60,
+    "M2": 120,
+    "M3": 180,
+    "M5": 300,
+    "M10": 600,
+    "M15": 900,
+    "M30": 1800,
+    "H1": 3600,
+    "H2": 7200,
+    "H4": 14400,
+    "D1": 86400,
+}
 
 
 def run_safely(fn: Callable[[], T]) -> T:
@@ -35,17 +46,26 @@ def run_safely(fn: Callable[[], T]) -> T:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except OSError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.strerror or exc}: {exc.filename or ''}",
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {exc.strerror or exc}: {exc.filename or ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
 
 
 @contextmanager
 def progress() -> Iterator[Progress]:
     """A rich progress display (on stderr, so piped stdout stays clean)."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as p:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as p:
         yield p
 
 
@@ -74,8 +94,10 @@ def check_timeframe(bars: Bars, timeframe: str | None) -> int | None:
     if len(bars) > 1 and tf != "D1":
         step = int(np.median(np.diff(bars.time)))
         if step != secs:
-            err_console.print(f"[yellow]warning:[/] --timeframe {tf} is {secs}s but the data's "
-                              f"typical bar spacing is {step}s")
+            err_console.print(
+                f"[yellow]warning:[/] --timeframe {tf} is {secs}s but the data's "
+                f"typical bar spacing is {step}s"
+            )
     return secs
 
 
@@ -84,8 +106,13 @@ def load_data(path: Path, spec: SymbolSpec, fmt: str, dayfirst: bool) -> Bars:
 
     with progress() as p:
         task = p.add_task(f"loading {path.name}", total=None)
-        bars = load_bars(path, timezone=spec.timezone, server_timezone=spec.server_timezone,
-                         fmt=fmt, dayfirst=dayfirst)
+        bars = load_bars(
+            path,
+            timezone=spec.timezone,
+            server_timezone=spec.server_timezone,
+            fmt=fmt,
+            dayfirst=dayfirst,
+        )
         p.update(task, total=1, completed=1)
     if len(bars) == 0:
         raise ConfigError(f"{path}: no bars")
@@ -93,5 +120,8 @@ def load_data(path: Path, spec: SymbolSpec, fmt: str, dayfirst: bool) -> Bars:
 
 
 def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+    )

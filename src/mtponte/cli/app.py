@@ -20,17 +20,25 @@ from mtponte.cli._common import (
 )
 from mtponte.errors import ConfigError
 
-app = typer.Typer(help="mtponte: backtested Python strategies live on MetaTrader 5.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="mtponte: backtested Python strategies live on MetaTrader 5.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 data_app = typer.Typer(help="Market data tools.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="Strategy parameter override name=value (repeatable).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Strategy parameter override name=value (repeatable)."),
+]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="Exchange time zone (default: symbol's).")]
-ServerTzOpt = Annotated[str | None, typer.Option(
-    "--server-tz", help="Broker server clock zone for MT5 files (default: symbol's).")]
+ServerTzOpt = Annotated[
+    str | None,
+    typer.Option("--server-tz", help="Broker server clock zone for MT5 files (default: symbol's)."),
+]
 FmtOpt = Annotated[str, typer.Option("--format", help="auto, mt5, rates or csv.")]
 DayFirstOpt = Annotated[bool, typer.Option("--dayfirst", help="Generic CSV dates are day-first.")]
 
@@ -82,11 +90,18 @@ def demo(
         save_bars_csv(bars, out / "bars.csv")
         paths = write_outputs(result, out, {"data": "synthetic WIN M5", "seed": seed})
         same = replay.trades == result.trades()
-        console.print(_summary(result.stats, f"Elephant bar on synthetic WIN M5 ({len(bars):,} bars)"))
+        console.print(
+            _summary(result.stats, f"Elephant bar on synthetic WIN M5 ({len(bars):,} bars)")
+        )
         console.print(f"batch backtest: {t_batch * 1000:.1f} ms (includes JIT on first run)")
-        console.print(("[green]streaming replay == batch backtest[/]" if same else
-                       "[red]streaming replay DIFFERS from batch backtest[/]")
-                      + f" ({len(replay.trades)} trades)")
+        console.print(
+            (
+                "[green]streaming replay == batch backtest[/]"
+                if same
+                else "[red]streaming replay DIFFERS from batch backtest[/]"
+            )
+            + f" ({len(replay.trades)} trades)"
+        )
         for name, path in paths.items():
             console.print(f"{name}: {path}")
         if not same:
@@ -97,10 +112,14 @@ def demo(
 
 @app.command()
 def backtest(
-    data: Annotated[Path, typer.Argument(help="Bars file (MT5 export, copy_rates CSV/Parquet, CSV).")],
+    data: Annotated[
+        Path, typer.Argument(help="Bars file (MT5 export, copy_rates CSV/Parquet, CSV).")
+    ],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     symbol: SymbolOpt = "WIN",
-    timeframe: Annotated[str | None, typer.Option(help="M1..H4, D1 (checked against the data).")] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="M1..H4, D1 (checked against the data).")
+    ] = None,
     set_: SetOpt = None,
     tz: TzOpt = None,
     server_tz: ServerTzOpt = None,
@@ -134,8 +153,10 @@ def backtest(
 def optimize(
     data: Annotated[Path, typer.Argument(help="Bars file.")],
     out: Annotated[Path, typer.Option(help="Output folder (writes optimize.csv).")],
-    grid: Annotated[list[str], typer.Option(
-        "--grid", help="name=v1,v2,... (repeatable); the sweep is their product.")],
+    grid: Annotated[
+        list[str],
+        typer.Option("--grid", help="name=v1,v2,... (repeatable); the sweep is their product."),
+    ],
     symbol: SymbolOpt = "WIN",
     set_: SetOpt = None,
     rank_by: Annotated[str, typer.Option(help="Metric to rank by (descending).")] = "sharpe",
@@ -153,9 +174,13 @@ def optimize(
         from mtponte.strategies.params import parse_assignments
 
         if rank_by not in METRICS:
-            raise ConfigError(f"--rank-by {rank_by!r} is not a metric; use one of {', '.join(METRICS)}")
-        axes = {k: [x.strip() for x in v.split(",") if x.strip()]
-                for k, v in parse_assignments(grid).items()}
+            raise ConfigError(
+                f"--rank-by {rank_by!r} is not a metric; use one of {', '.join(METRICS)}"
+            )
+        axes = {
+            k: [x.strip() for x in v.split(",") if x.strip()]
+            for k, v in parse_assignments(grid).items()
+        }
         for k, v in axes.items():
             if not v:
                 raise ConfigError(f"--grid {k}= has no values")
@@ -179,8 +204,12 @@ def optimize(
         for c in dict.fromkeys(cols):
             table.add_column(c)
         for _, row in df.head(10).iterrows():
-            table.add_row(*(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
-                            for c in dict.fromkeys(cols)))
+            table.add_row(
+                *(
+                    f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                    for c in dict.fromkeys(cols)
+                )
+            )
         console.print(table)
         console.print(f"{len(plist):,} sets in {dt:.2f}s ({len(plist) / dt:,.0f}/s); wrote {path}")
 

@@ -36,8 +36,17 @@ from mtponte.domain.bars import Bars
 from mtponte.errors import DataError
 
 FORMATS = ("auto", "mt5", "rates", "csv")
-_MT5_COLS = {"<DATE>", "<TIME>", "<OPEN>", "<HIGH>", "<LOW>", "<CLOSE>", "<TICKVOL>", "<VOL>",
-             "<SPREAD>"}
+_MT5_COLS = {
+    "<DATE>",
+    "<TIME>",
+    "<OPEN>",
+    "<HIGH>",
+    "<LOW>",
+    "<CLOSE>",
+    "<TICKVOL>",
+    "<VOL>",
+    "<SPREAD>",
+}
 
 
 def load_bars(
@@ -164,7 +173,9 @@ def _read_csv(text: str, name: str) -> pd.DataFrame:
         raise DataError("no data rows after the header", name)
     df = pd.DataFrame(body, columns=header)
     # Index = 1-based file line of each row (header is line 1, blank lines skipped).
-    df.index = pd.Index([k + 2 + skipped for k, r in enumerate(body_all) if any(c.strip() for c in r)])
+    df.index = pd.Index(
+        [k + 2 + skipped for k, r in enumerate(body_all) if any(c.strip() for c in r)]
+    )
     return df
 
 
@@ -183,8 +194,9 @@ def _col(df: pd.DataFrame, name: str, key: str, label: str) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         k = int(np.argmax(bad))
-        raise DataError(f"column {label}: not a finite number: {df[key].iloc[k]!r}", name,
-                        int(df.index[k]))
+        raise DataError(
+            f"column {label}: not a finite number: {df[key].iloc[k]!r}", name, int(df.index[k])
+        )
     return values
 
 
@@ -195,8 +207,12 @@ def _columns(df: pd.DataFrame) -> dict[str, str]:
 def _require(cols: dict[str, str], needed: list[str], name: str, label: str) -> None:
     missing = [c for c in needed if c not in cols]
     if missing:
-        raise DataError(f"missing column(s) {', '.join(missing)} for {label} format "
-                        f"(found: {', '.join(cols) or 'none'})", name, 1)
+        raise DataError(
+            f"missing column(s) {', '.join(missing)} for {label} format "
+            f"(found: {', '.join(cols) or 'none'})",
+            name,
+            1,
+        )
 
 
 def _from_mt5(text: str, name: str, server_tz: str, tz: str) -> Bars:
@@ -218,8 +234,9 @@ def _from_mt5(text: str, name: str, server_tz: str, tz: str) -> Bars:
     return _build(df, name, cols, utc, tz, tickv, realv, spread)
 
 
-def _from_rates(df: pd.DataFrame, name: str, server_tz: str, tz: str,
-                first_line: int | None) -> Bars:
+def _from_rates(
+    df: pd.DataFrame, name: str, server_tz: str, tz: str, first_line: int | None
+) -> Bars:
     cols = _columns(df)
     _require(cols, ["time", "open", "high", "low", "close"], name, "copy_rates")
     tcol = df[cols["time"]]
@@ -229,7 +246,7 @@ def _from_rates(df: pd.DataFrame, name: str, server_tz: str, tz: str,
             local = local.dt.tz_localize(None)
     else:
         secs = _col(df, name, cols["time"], "time")
-        local = pd.to_datetime(secs.astype(np.int64), unit="s")
+        local = pd.Series(pd.to_datetime(secs.astype(np.int64), unit="s"), index=df.index)
     # Server wall time written as if it were UTC: re-read it as wall time on the server.
     utc = _localize(pd.Series(local.to_numpy(), index=df.index), server_tz, name, df.index)
     tickv = _col(df, name, cols["tick_volume"], "tick_volume") if "tick_volume" in cols else None
@@ -240,13 +257,18 @@ def _from_rates(df: pd.DataFrame, name: str, server_tz: str, tz: str,
 
 def _from_generic(df: pd.DataFrame, name: str, tz: str, dayfirst: bool) -> Bars:
     cols = _columns(df)
+    tkey: str | None
     if "date" in cols and "time" in cols:
         tkey = "date"  # separate date and time columns, combined below
     else:
         tkey = next((k for k in ("datetime", "timestamp", "time", "date") if k in cols), None)
     if tkey is None:
-        raise DataError("no time column (expected one of time, date, datetime, timestamp; "
-                        f"found: {', '.join(cols)})", name, 1)
+        raise DataError(
+            "no time column (expected one of time, date, datetime, timestamp; "
+            f"found: {', '.join(cols)})",
+            name,
+            1,
+        )
     _require(cols, ["open", "high", "low", "close"], name, "CSV")
     stamp = df[cols[tkey]].astype(str).str.strip()
     if tkey == "date" and "time" in cols:
@@ -267,23 +289,38 @@ def _bad_times(parsed: pd.Series, raw: pd.Series, name: str, expected: str) -> N
     bad = parsed.isna().to_numpy()
     if bad.any():
         k = int(np.argmax(bad))
-        raise DataError(f"cannot read time {raw.iloc[k]!r} (expected {expected})", name,
-                        int(raw.index[k]))
+        raise DataError(
+            f"cannot read time {raw.iloc[k]!r} (expected {expected})", name, int(raw.index[k])
+        )
 
 
 def _localize(local: pd.Series, zone: str, name: str, index: pd.Index) -> pd.Series:
-    s = pd.Series(pd.DatetimeIndex(local).tz_localize(ZoneInfo(zone), ambiguous="NaT",
-                                                      nonexistent="NaT"), index=index)
+    s = pd.Series(
+        pd.DatetimeIndex(local).tz_localize(ZoneInfo(zone), ambiguous="NaT", nonexistent="NaT"),
+        index=index,
+    )
     bad = s.isna().to_numpy()
     if bad.any():
         k = int(np.argmax(bad))
-        raise DataError(f"local time {local.iloc[k]} does not exist or is ambiguous in {zone} "
-                        "(daylight-saving change); check the time zone", name, int(index[k]))
+        raise DataError(
+            f"local time {local.iloc[k]} does not exist or is ambiguous in {zone} "
+            "(daylight-saving change); check the time zone",
+            name,
+            int(index[k]),
+        )
     return s.dt.tz_convert("UTC")
 
 
-def _build(df: pd.DataFrame, name: str, cols: dict[str, str], utc: pd.Series, tz: str,
-           tickv: np.ndarray | None, realv: np.ndarray | None, spread: np.ndarray | None) -> Bars:
+def _build(
+    df: pd.DataFrame,
+    name: str,
+    cols: dict[str, str],
+    utc: pd.Series,
+    tz: str,
+    tickv: np.ndarray | None,
+    realv: np.ndarray | None,
+    spread: np.ndarray | None,
+) -> Bars:
     o = _col(df, name, cols["open"], "open")
     h = _col(df, name, cols["high"], "high")
     lo = _col(df, name, cols["low"], "low")
@@ -296,8 +333,9 @@ def _build(df: pd.DataFrame, name: str, cols: dict[str, str], utc: pd.Series, tz
     ):
         if cond.any():
             k = int(np.argmax(cond))
-            raise DataError(f"{msg} (open {o[k]}, high {h[k]}, low {lo[k]}, close {c[k]})",
-                            name, int(lines[k]))
+            raise DataError(
+                f"{msg} (open {o[k]}, high {h[k]}, low {lo[k]}, close {c[k]})", name, int(lines[k])
+            )
     for arr, label in ((tickv, "tick volume"), (realv, "volume")):
         if arr is not None and (arr < 0).any():
             k = int(np.argmax(arr < 0))
@@ -306,26 +344,47 @@ def _build(df: pd.DataFrame, name: str, cols: dict[str, str], utc: pd.Series, tz
     d = np.diff(secs)
     if (d <= 0).any():
         k = int(np.argmax(d <= 0)) + 1
-        what = "duplicate timestamp" if d[k - 1] == 0 else "timestamp is earlier than the line before"
-        raise DataError(f"{what} ({pd.DatetimeIndex(utc)[k].tz_convert(tz)}); bars must be "
-                        "sorted by time with no repeats", name, int(lines[k]))
+        what = (
+            "duplicate timestamp" if d[k - 1] == 0 else "timestamp is earlier than the line before"
+        )
+        raise DataError(
+            f"{what} ({pd.DatetimeIndex(utc)[k].tz_convert(tz)}); bars must be "
+            "sorted by time with no repeats",
+            name,
+            int(lines[k]),
+        )
     n = len(secs)
     zeros = np.zeros(n)
-    return Bars(time=secs, open=o, high=h, low=lo, close=c,
-                tick_volume=tickv if tickv is not None else zeros.copy(),
-                real_volume=realv if realv is not None else zeros.copy(),
-                timezone=tz, spread=spread if spread is not None else zeros.copy())
+    return Bars(
+        time=secs,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        tick_volume=tickv if tickv is not None else zeros.copy(),
+        real_volume=realv if realv is not None else zeros.copy(),
+        timezone=tz,
+        spread=spread if spread is not None else zeros.copy(),
+    )
 
 
 def save_bars_csv(bars: Bars, path: str | Path) -> None:
     """Write ``bars`` as a generic CSV with ISO-8601 exchange-local times and offsets."""
     idx = pd.DatetimeIndex(pd.to_datetime(bars.time, unit="s", utc=True)).tz_convert(
-        ZoneInfo(bars.timezone))
-    df = pd.DataFrame({
-        "time": idx.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(r"(\d\d)(\d\d)$", r"\1:\2",
-                                                                 regex=True),
-        "open": bars.open, "high": bars.high, "low": bars.low, "close": bars.close,
-        "tick_volume": bars.tick_volume, "real_volume": bars.real_volume,
-    })
+        ZoneInfo(bars.timezone)
+    )
+    df = pd.DataFrame(
+        {
+            "time": idx.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
+                r"(\d\d)(\d\d)$", r"\1:\2", regex=True
+            ),
+            "open": bars.open,
+            "high": bars.high,
+            "low": bars.low,
+            "close": bars.close,
+            "tick_volume": bars.tick_volume,
+            "real_volume": bars.real_volume,
+        }
+    )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)

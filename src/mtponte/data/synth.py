@@ -32,8 +32,13 @@ def business_days(start: date, n: int) -> list[date]:
     return out
 
 
-def synth_win(days: int = 250, seed: int = 7, start: date = date(2024, 1, 2),
-              spec: SymbolSpec = WIN, price0: float = 120_000.0) -> Bars:
+def synth_win(
+    days: int = 250,
+    seed: int = 7,
+    start: date = date(2024, 1, 2),
+    spec: SymbolSpec = WIN,
+    price0: float = 120_000.0,
+) -> Bars:
     """Generate ``days`` sessions of WIN M5 bars.
 
     Parameters
@@ -102,5 +107,14 @@ def synth_win(days: int = 250, seed: int = 7, start: date = date(2024, 1, 2),
         price = prev_close
     real = np.round(qty)
     tickv = np.round(qty * 0.31 + 50)
-    return Bars(time=times, open=o, high=h, low=lo, close=c, tick_volume=tickv,
-                real_volume=real, timezone=spec.timezone, spread=np.ones(n))
+    return Bars(
+        time=times,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        tick_volume=tickv,
+        real_volume=real,
+        timezone=spec.timezone,
+        spread=np.ones(n),
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from mtponte.domain.side import ExitReason, Side
 
 
-class EntryKind(str, Enum):
+class EntryKind(StrEnum):
     """How a signal asks to enter."""
 
     STOP = "stop"  # pending stop order valid for one bar, SL/TP attached as absolute levels

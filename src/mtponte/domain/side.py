@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Side(IntEnum):
@@ -28,7 +28,7 @@ class Side(IntEnum):
         raise ValueError(f"not a side: {value!r} (use buy/sell)")
 
 
-class ExitReason(str, Enum):
+class ExitReason(StrEnum):
     """Why a position was closed."""
 
     SL = "sl"

@@ -16,7 +16,7 @@ EPS = 1e-9  # a value within EPS of its threshold passes
 def elephant_direction(
     o: float,
     h: float,
-    l: float,  # noqa: E741
+    l: float,
     c: float,
     v: float,
     mean_range: float,
@@ -56,20 +56,22 @@ def after_flat(tod: int, flat_tod: int) -> bool:
     return flat_tod >= 0 and tod >= flat_tod
 
 
-def stop_price(direction: int, h: float, l: float, tick: float) -> float:  # noqa: E741
+def stop_price(direction: int, h: float, l: float, tick: float) -> float:
     """Entry stop one tick beyond the setup bar: ``H + tick`` long, ``L − tick`` short,
     on the tick grid (the order price a broker accepts)."""
     return round_to_tick(h + tick if direction > 0 else l - tick, tick)
 
 
-def triggered(direction: int, h: float, l: float, stop: float) -> bool:  # noqa: E741
+def triggered(direction: int, h: float, l: float, stop: float) -> bool:
     """Did a bar with high ``h`` / low ``l`` reach ``stop``?"""
     if direction > 0:
         return h >= stop - EPS
     return l <= stop + EPS
 
 
-def bracket(direction: int, ref: float, sl_dist: float, tp_dist: float, tick: float) -> tuple[float, float]:
+def bracket(
+    direction: int, ref: float, sl_dist: float, tp_dist: float, tick: float
+) -> tuple[float, float]:
     """SL and TP around ``ref``, rounded to the nearest tick (half tick up)."""
     sl = round_to_tick(ref - direction * sl_dist, tick)
     tp = round_to_tick(ref + direction * tp_dist, tick)
@@ -85,13 +87,15 @@ triggered_nb = _jit(triggered)
 
 
 @_jit
-def stop_price_nb(direction: int, h: float, l: float, tick: float) -> float:  # noqa: E741
+def stop_price_nb(direction: int, h: float, l: float, tick: float) -> float:
     # Twin of ``stop_price`` (calls the compiled ``round_to_tick``).
     return round_to_tick_nb(h + tick if direction > 0 else l - tick, tick)
 
 
 @_jit
-def bracket_nb(direction: int, ref: float, sl_dist: float, tp_dist: float, tick: float) -> tuple[float, float]:
+def bracket_nb(
+    direction: int, ref: float, sl_dist: float, tp_dist: float, tick: float
+) -> tuple[float, float]:
     # Same expressions as ``bracket``; numba cannot compile a call to the Python-level
     # ``round_to_tick`` from inside another jitted function, so it calls the twin.
     sl = round_to_tick_nb(ref - direction * sl_dist, tick)

@@ -110,19 +110,49 @@ def features(bars: Bars, p: ElephantParams) -> Features:
 
 @njit
 def signal_kernel(
-    o: F64, h: F64, l: F64, c: F64, v: F64,  # noqa: E741
-    mean_range: F64, mean_volume: F64, atr_: F64, day: I64, tod: I64,
-    tick: float, min_range_mult: float, min_volume_mult: float, max_wick_pct: float,
-    win_start: int, win_end: int, sl_atr: float, tp_atr: float, mode: int,
-    direction: I8, price: F64, sl: F64, tp: F64, sl_dist: F64, tp_dist: F64, atr_out: F64,
+    o: F64,
+    h: F64,
+    l: F64,
+    c: F64,
+    v: F64,
+    mean_range: F64,
+    mean_volume: F64,
+    atr_: F64,
+    day: I64,
+    tod: I64,
+    tick: float,
+    min_range_mult: float,
+    min_volume_mult: float,
+    max_wick_pct: float,
+    win_start: int,
+    win_end: int,
+    sl_atr: float,
+    tp_atr: float,
+    mode: int,
+    direction: I8,
+    price: F64,
+    sl: F64,
+    tp: F64,
+    sl_dist: F64,
+    tp_dist: F64,
+    atr_out: F64,
     setup: I64,
 ) -> None:
     """Fill the signal arrays (see :class:`SignalArrays`) in place."""
     n = len(o)
     for i in range(n):
         d = elephant_direction_nb(
-            o[i], h[i], l[i], c[i], v[i], mean_range[i], mean_volume[i], tick,
-            min_range_mult, min_volume_mult, max_wick_pct,
+            o[i],
+            h[i],
+            l[i],
+            c[i],
+            v[i],
+            mean_range[i],
+            mean_volume[i],
+            tick,
+            min_range_mult,
+            min_volume_mult,
+            max_wick_pct,
         )
         if d == 0 or not in_window_nb(tod[i], win_start, win_end):
             continue
@@ -154,8 +184,9 @@ def signal_kernel(
             setup[j] = i
 
 
-def signal_arrays(bars: Bars, spec: SymbolSpec, p: ElephantParams,
-                  feats: Features | None = None) -> SignalArrays:
+def signal_arrays(
+    bars: Bars, spec: SymbolSpec, p: ElephantParams, feats: Features | None = None
+) -> SignalArrays:
     """Batch path: every signal over ``bars`` at once (numba)."""
     f = feats if feats is not None else features(bars, p)
     n = len(bars)
@@ -171,10 +202,33 @@ def signal_arrays(bars: Bars, spec: SymbolSpec, p: ElephantParams,
         setup=np.full(n, -1, np.int64),
     )
     signal_kernel(
-        bars.open, bars.high, bars.low, bars.close, f.volume, f.mean_range, f.mean_volume,
-        f.atr, bars.day, bars.tod, spec.tick_size, p.min_range_mult, p.min_volume_mult,
-        p.max_wick_pct, p.window_start_s, p.window_end_s, p.sl_atr, p.tp_atr, out.mode,
-        out.direction, out.price, out.sl, out.tp, out.sl_dist, out.tp_dist, out.atr, out.setup,
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        f.volume,
+        f.mean_range,
+        f.mean_volume,
+        f.atr,
+        bars.day,
+        bars.tod,
+        spec.tick_size,
+        p.min_range_mult,
+        p.min_volume_mult,
+        p.max_wick_pct,
+        p.window_start_s,
+        p.window_end_s,
+        p.sl_atr,
+        p.tp_atr,
+        out.mode,
+        out.direction,
+        out.price,
+        out.sl,
+        out.tp,
+        out.sl_dist,
+        out.tp_dist,
+        out.atr,
+        out.setup,
     )
     return out
 
@@ -226,8 +280,9 @@ class ElephantStrategy:
 
     name = "elephant"
 
-    def __init__(self, spec: SymbolSpec, params: ElephantParams | None = None,
-                 timezone: str | None = None) -> None:
+    def __init__(
+        self, spec: SymbolSpec, params: ElephantParams | None = None, timezone: str | None = None
+    ) -> None:
         self.spec = spec
         self.p = params or ElephantParams()
         self.timezone = timezone or spec.timezone
@@ -252,7 +307,9 @@ class ElephantStrategy:
         """Process one *closed* bar; return the signal emitted at its close, if any."""
         p, tick = self.p, self.spec.tick_size
         if self._prev_time is not None and bar.time <= self._prev_time:
-            raise ValueError(f"bar {bar.time.isoformat()} is not after {self._prev_time.isoformat()}")
+            raise ValueError(
+                f"bar {bar.time.isoformat()} is not after {self._prev_time.isoformat()}"
+            )
         day, tod = local_parts(bar.time, self.timezone)
         new_session = self._prev_day is not None and day != self._prev_day
         if p.session_reset and new_session:
@@ -267,8 +324,19 @@ class ElephantStrategy:
         rng = bar.high - bar.low
         mr = window_mean(self._ranges) if len(self._ranges) == p.range_lookback else float("nan")
         mv = window_mean(self._volumes) if len(self._volumes) == p.volume_lookback else float("nan")
-        d = elephant_direction(bar.open, bar.high, bar.low, bar.close, volume, mr, mv, tick,
-                               p.min_range_mult, p.min_volume_mult, p.max_wick_pct)
+        d = elephant_direction(
+            bar.open,
+            bar.high,
+            bar.low,
+            bar.close,
+            volume,
+            mr,
+            mv,
+            tick,
+            p.min_range_mult,
+            p.min_volume_mult,
+            p.max_wick_pct,
+        )
         if d != 0 and not in_window(tod, p.window_start_s, p.window_end_s):
             d = 0
 
@@ -277,8 +345,9 @@ class ElephantStrategy:
             if d != 0 and self._atr == self._atr:
                 stop = stop_price(d, bar.high, bar.low, tick)
                 sl, tp = bracket(d, stop, p.sl_atr * self._atr, p.tp_atr * self._atr, tick)
-                out = Signal(bar.time, bar.time, Side(d), EntryKind.STOP, stop, sl, tp,
-                             None, None, self._atr)
+                out = Signal(
+                    bar.time, bar.time, Side(d), EntryKind.STOP, stop, sl, tp, None, None, self._atr
+                )
         else:
             setup = self._setup
             if (
@@ -289,8 +358,18 @@ class ElephantStrategy:
                 and self._atr == self._atr
             ):
                 sd = setup[0]
-                out = Signal(bar.time, setup[3], Side(sd), EntryKind.NEXT_OPEN, None, None, None,
-                             p.sl_atr * self._atr, p.tp_atr * self._atr, self._atr)
+                out = Signal(
+                    bar.time,
+                    setup[3],
+                    Side(sd),
+                    EntryKind.NEXT_OPEN,
+                    None,
+                    None,
+                    None,
+                    p.sl_atr * self._atr,
+                    p.tp_atr * self._atr,
+                    self._atr,
+                )
             self._setup = (d, stop_price(d, bar.high, bar.low, tick), day, bar.time) if d else None
 
         # This bar joins the lookbacks only after it has been judged against them.

@@ -98,8 +98,10 @@ class ElephantParams(BaseModel):
             raise ConfigError(
                 f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(cls.model_fields)}"
             )
-        values = {k: (None if v in ("none", "None", "") and k == "flat_time" else v)
-                  for k, v in values.items()}
+        values = {
+            k: (None if v in ("none", "None", "") and k == "flat_time" else v)
+            for k, v in values.items()
+        }
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
