@@ -8,10 +8,12 @@ from mtponte._numba import njit
 from mtponte.backtest.fill import (
     EXIT_END,
     EXIT_FLAT,
+    bars_held_nb,
     exit_check_nb,
     flat_due_nb,
     slipped_nb,
     stop_fill_nb,
+    trade_pnl_nb,
 )
 from mtponte.strategies._rules import after_flat_nb, in_window_nb, round_to_tick_nb, triggered_nb
 
@@ -134,6 +136,31 @@ def simulate(
         t_reason[nt] = EXIT_END
         nt += 1
     return nt
+
+
+@njit
+def trade_columns(
+    nt,
+    t_dir,
+    t_entry_i,
+    t_exit_i,
+    t_entry_px,
+    t_exit_px,
+    t_reason,
+    point_value,
+    volume,
+    fee_per_contract,
+):
+    """Points, money and bars held of the first ``nt`` trades (the fill model's formulas)."""
+    points = np.empty(nt)
+    money = np.empty(nt)
+    held = np.empty(nt, np.int64)
+    for k in range(nt):
+        points[k], money[k] = trade_pnl_nb(
+            t_dir[k], t_entry_px[k], t_exit_px[k], point_value, volume, fee_per_contract
+        )
+        held[k] = bars_held_nb(t_entry_i[k], t_exit_i[k], t_reason[k])
+    return points, money, held
 
 
 def trade_buffers(n: int) -> dict[str, np.ndarray]:

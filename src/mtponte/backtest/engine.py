@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mtponte.backtest._kernel import simulate, trade_buffers
-from mtponte.backtest.fill import EXIT_FLAT
+from mtponte.backtest._kernel import simulate, trade_buffers, trade_columns
 from mtponte.backtest.stats import N_METRICS, stats_dict, stats_kernel
 from mtponte.domain.bars import Bars
 from mtponte.domain.orders import Trade
@@ -35,6 +34,7 @@ class TradeArrays:
     volume: float
     pnl_points: npt.NDArray[np.float64]
     pnl_money: npt.NDArray[np.float64]
+    bars_held: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return len(self.direction)
@@ -114,23 +114,32 @@ def run_trades(
         p.window_end_s,
         **buf,
     )
-    d = buf["t_dir"][:nt].copy()
-    entry = buf["t_entry_px"][:nt].copy()
-    exit_ = buf["t_exit_px"][:nt].copy()
-    points = (exit_ - entry) * d
-    money = points * spec.point_value * volume - 2.0 * p.fee_per_contract * volume
+    t = {k: v[:nt].copy() for k, v in buf.items()}
+    points, money, held = trade_columns(
+        nt,
+        t["t_dir"],
+        t["t_entry_i"],
+        t["t_exit_i"],
+        t["t_entry_px"],
+        t["t_exit_px"],
+        t["t_reason"],
+        spec.point_value,
+        volume,
+        p.fee_per_contract,
+    )
     return TradeArrays(
-        direction=d,
-        entry_i=buf["t_entry_i"][:nt].copy(),
-        exit_i=buf["t_exit_i"][:nt].copy(),
-        entry_price=entry,
-        exit_price=exit_,
-        sl=buf["t_sl"][:nt].copy(),
-        tp=buf["t_tp"][:nt].copy(),
-        reason=buf["t_reason"][:nt].copy(),
+        direction=t["t_dir"],
+        entry_i=t["t_entry_i"],
+        exit_i=t["t_exit_i"],
+        entry_price=t["t_entry_px"],
+        exit_price=t["t_exit_px"],
+        sl=t["t_sl"],
+        tp=t["t_tp"],
+        reason=t["t_reason"],
         volume=volume,
         pnl_points=points,
         pnl_money=money,
+        bars_held=held,
     )
 
 
@@ -144,16 +153,9 @@ def compute_stats(
     if day_index is None or n_days is None:
         uniq, day_index = np.unique(bars.day, return_inverse=True)
         n_days = len(uniq)
-    held = t.exit_i - t.entry_i + (t.reason != EXIT_FLAT)
     out = np.empty(N_METRICS)
     stats_kernel(
-        t.pnl_money,
-        t.pnl_points,
-        day_index[t.exit_i],
-        held.astype(np.int64),
-        n_days,
-        len(bars),
-        out,
+        t.pnl_money, t.pnl_points, day_index[t.exit_i], t.bars_held, n_days, len(bars), out
     )
     return out
 

@@ -51,6 +51,24 @@ def exit_check(
     return EXIT_NONE, float("nan")
 
 
+def trade_pnl(
+    direction: int,
+    entry: float,
+    exit_: float,
+    point_value: float,
+    volume: float,
+    fee_per_contract: float,
+) -> tuple[float, float]:
+    """(points, money) of a closed trade: fees are paid per contract on both sides."""
+    points = (exit_ - entry) * direction
+    return points, points * point_value * volume - 2.0 * fee_per_contract * volume
+
+
+def bars_held(entry_i: int, exit_i: int, reason: int) -> int:
+    """Bars with the position open during the bar (a flat-time exit leaves at the open)."""
+    return exit_i - entry_i + (0 if reason == EXIT_FLAT else 1)
+
+
 def flat_due(day: int, tod: int, entry_day: int, flat_tod: int) -> bool:
     """Must a position entered on ``entry_day`` be closed at the open of this bar?"""
     if flat_tod < 0:
@@ -63,3 +81,5 @@ stop_fill_nb = _jit(stop_fill)
 slipped_nb = _jit(slipped)
 exit_check_nb = _jit(exit_check)
 flat_due_nb = _jit(flat_due)
+trade_pnl_nb = _jit(trade_pnl)
+bars_held_nb = _jit(bars_held)

@@ -18,6 +18,7 @@ from mtponte.backtest.fill import (
     flat_due,
     slipped,
     stop_fill,
+    trade_pnl,
 )
 from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import EntryKind, Signal, Trade
@@ -148,10 +149,13 @@ class StreamingBacktest:
         pos = self._pos
         assert pos is not None
         self._pos = None
-        points = (price - pos.entry_price) * pos.side
-        money = (
-            points * self.spec.point_value * self.volume
-            - 2.0 * self.p.fee_per_contract * self.volume
+        points, money = trade_pnl(
+            pos.side,
+            pos.entry_price,
+            price,
+            self.spec.point_value,
+            self.volume,
+            self.p.fee_per_contract,
         )
         return Trade(
             pos.entry_bar.time,

@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from mtponte._numba import njit
-from mtponte.backtest._kernel import simulate
+from mtponte.backtest._kernel import simulate, trade_columns
 from mtponte.backtest.engine import trade_volume
-from mtponte.backtest.fill import EXIT_FLAT
 from mtponte.backtest.stats import METRICS, N_METRICS, stats_kernel
 from mtponte.domain.bars import Bars
 from mtponte.domain.symbols import SymbolSpec
@@ -138,18 +137,10 @@ def _sweep_kernel(
             t_tp,
             t_r,
         )
-        vol = prm[k, 10]
-        fee = prm[k, 11]
-        pts = np.empty(nt)
-        money = np.empty(nt)
-        xd = np.empty(nt, np.int64)
-        held = np.empty(nt, np.int64)
-        for q in range(nt):
-            pts[q] = (t_xpx[q] - t_epx[q]) * t_dir[q]
-            money[q] = pts[q] * point_value * vol - 2.0 * fee * vol
-            xd[q] = day_index[t_xi[q]]
-            held[q] = t_xi[q] - t_ei[q] + (0 if t_r[q] == EXIT_FLAT else 1)
-        stats_kernel(money, pts, xd, held, n_days, n, out[k])
+        pts, money, held = trade_columns(
+            nt, t_dir, t_ei, t_xi, t_epx, t_xpx, t_r, point_value, prm[k, 10], prm[k, 11]
+        )
+        stats_kernel(money, pts, day_index[t_xi[:nt]], held, n_days, n, out[k])
 
 
 def _row(p: ElephantParams, volume: float) -> list[float]:

@@ -93,7 +93,10 @@ def demo(
         console.print(
             _summary(result.stats, f"Elephant bar on synthetic WIN M5 ({len(bars):,} bars)")
         )
-        console.print(f"batch backtest: {t_batch * 1000:.1f} ms (includes JIT on first run)")
+        console.print(
+            f"batch backtest: {t_batch * 1000:.1f} ms "
+            "(the first call in a process also loads or compiles the numba kernels)"
+        )
         console.print(
             (
                 "[green]streaming replay == batch backtest[/]"

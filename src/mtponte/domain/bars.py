@@ -153,18 +153,32 @@ class Bars:
 def local_calendar(time: I64, timezone: str) -> tuple[I64, I64]:
     """Local day number and second of day for UTC epoch seconds in ``timezone``.
 
-    The UTC offset is looked up at the start and end of each distinct UTC day; only
-    on a day where the two differ (a daylight-saving change) is it looked up per
-    quarter hour (every real zone changes offset on a quarter-hour boundary). A
-    million M5 bars cost a few thousand ``zoneinfo`` calls.
+    The UTC offset is looked up at the start of each distinct UTC day and of the day
+    after it (shared between neighbouring days); only on a day where the two differ
+    (a daylight-saving change) is it looked up per quarter hour, since every real
+    zone changes offset on a quarter-hour boundary. A million M5 bars cost a few
+    thousand ``zoneinfo`` calls.
     """
     tz = ZoneInfo(timezone)
     t = np.asarray(time, dtype=np.int64)
     if len(t) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    uday, inverse = np.unique(t // 86400, return_inverse=True)
-    start = np.array([_offset_seconds(int(d) * 86400, tz) for d in uday], dtype=np.int64)
-    end = np.array([_offset_seconds(int(d) * 86400 + 86399, tz) for d in uday], dtype=np.int64)
+    d = t // 86400
+    if len(d) > 1 and np.all(d[1:] >= d[:-1]):  # sorted (always, for Bars): no sort needed
+        first = np.r_[0, np.flatnonzero(np.diff(d)) + 1]
+        uday = d[first]
+        inverse = np.repeat(np.arange(len(uday)), np.diff(np.r_[first, len(d)]))
+    else:
+        uday, inverse = np.unique(d, return_inverse=True)
+    memo: dict[int, int] = {}
+
+    def at(day: int) -> int:
+        if day not in memo:
+            memo[day] = _offset_seconds(day * 86400, tz)
+        return memo[day]
+
+    start = np.array([at(int(x)) for x in uday], dtype=np.int64)
+    end = np.array([at(int(x) + 1) for x in uday], dtype=np.int64)
     offsets = start[inverse]
     changing = (start != end)[inverse]
     if changing.any():
@@ -182,5 +196,5 @@ def local_parts(t: datetime, timezone: str) -> tuple[int, int]:
 
 
 def _offset_seconds(epoch: int, tz: ZoneInfo) -> int:
-    off = datetime.fromtimestamp(epoch, tz=UTC).astimezone(tz).utcoffset()
+    off = datetime.fromtimestamp(epoch, tz=tz).utcoffset()
     return int(off.total_seconds()) if off is not None else 0
