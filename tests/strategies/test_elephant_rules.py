@@ -110,3 +110,9 @@ def test_params_errors_are_one_line():
         parse_assignments(["sl_atr"])
     assert ElephantParams.from_overrides({"flat_time": "none"}).flat_time is None
     assert ElephantParams.from_overrides({"sl_atr": "1.5"}).sl_atr == 1.5
+
+
+def test_elephant_strategy_satisfies_the_port():
+    from mtponte.strategies import Strategy
+
+    assert isinstance(ElephantStrategy(WIN, P), Strategy)
