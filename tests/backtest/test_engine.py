@@ -155,3 +155,36 @@ def test_volume_below_min_lot_is_an_error():
 from zoneinfo import ZoneInfo  # noqa: E402
 
 WIN_TZ = ZoneInfo("America/Sao_Paulo")
+
+
+def test_zone_mismatch_and_missing_volume_are_errors():
+    from mtponte.backtest import run_backtest
+    from mtponte.domain import Bars
+    from mtponte.errors import ConfigError
+
+    bars = make_bars([("2024-03-04 09:00", *QUIET)])
+    utc_bars = Bars(
+        time=bars.time,
+        open=bars.open,
+        high=bars.high,
+        low=bars.low,
+        close=bars.close,
+        tick_volume=bars.tick_volume,
+        real_volume=bars.real_volume,
+        timezone="UTC",
+    )
+    with pytest.raises(ConfigError, match="time zone UTC"):
+        run_backtest(utc_bars, WIN)
+    no_vol = Bars(
+        time=bars.time,
+        open=bars.open,
+        high=bars.high,
+        low=bars.low,
+        close=bars.close,
+        tick_volume=bars.tick_volume,
+        real_volume=bars.real_volume * 0,
+        timezone=bars.timezone,
+    )
+    with pytest.raises(ConfigError, match="no real volume"):
+        run_backtest(no_vol, WIN)
+    assert run_backtest(no_vol, WIN, ElephantParams(min_volume_mult=0)).stats["trades"] == 0

@@ -205,3 +205,64 @@ def test_nonexistent_local_time(tmp_path):
     text = "\n".join([MT5_HEADER, "2018.11.04\t00:30:00\t1\t2\t0.5\t1.5\t1\t1\t1"])
     with pytest.raises(DataError, match="does not exist or is ambiguous"):
         load_bars(write(tmp_path, text))
+
+
+# ---------------------------------------------------------------- review findings
+
+
+def test_round_trip_across_dst(tmp_path):
+    # Offsets change from -03:00 to -02:00 in Nov 2018: rows carry different offsets.
+    from tests.conftest import make_bars
+
+    bars = make_bars(
+        [("2018-11-02 09:00", 1, 2, 0.5, 1.5, 1), ("2018-11-05 09:00", 1, 2, 0.5, 1.5, 1)]
+    )
+    save_bars_csv(bars, tmp_path / "dst.csv")
+    assert "-02:00" in (tmp_path / "dst.csv").read_text()
+    back = load_bars(tmp_path / "dst.csv")
+    assert np.array_equal(back.time, bars.time)
+
+
+def test_mixed_offset_and_naive_rows(tmp_path):
+    text = (
+        "time,open,high,low,close\n2024-01-02T09:00:00-03:00,1,2,0.5,1.5\n"
+        "2024-01-02T09:05:00,1,2,0.5,1.5\n"
+    )
+    with pytest.raises(DataError, match="lacks a UTC offset") as exc:
+        load_bars(write(tmp_path, text))
+    assert ":3:" in str(exc.value)
+
+
+def test_one_date_format_per_file(tmp_path):
+    # Month-first inferred from the first row: 13/01 cannot silently flip to day-first.
+    text = "time,open,high,low,close\n12/01/2024 09:00,1,2,0.5,1.5\n13/01/2024 09:00,1,2,0.5,1.5\n"
+    with pytest.raises(DataError, match="cannot read time '13/01/2024 09:00'"):
+        load_bars(write(tmp_path, text))
+    ok = load_bars(write(tmp_path, text, "d.csv"), dayfirst=True)
+    assert ok.time[1] - ok.time[0] == 86400
+
+
+def test_parquet_generic_and_aware_times(tmp_path):
+    idx = pd.date_range("2024-01-02 12:00", periods=2, freq="5min", tz="UTC")
+    df = pd.DataFrame(
+        {
+            "time": idx,
+            "open": [1.0, 1.0],
+            "high": [2.0, 2.0],
+            "low": [0.5, 0.5],
+            "close": [1.5, 1.5],
+            "volume": [10.0, 12.0],
+        }
+    )
+    df.to_parquet(tmp_path / "g.parquet")
+    bars = load_bars(tmp_path / "g.parquet")  # aware instants are kept, never re-read
+    assert bars.time[0] == utc(2024, 1, 2, 12) and bars.real_volume.tolist() == [10, 12]
+    df["tick_volume"] = [1, 2]
+    df.drop(columns="volume").to_parquet(tmp_path / "r.parquet")
+    assert load_bars(tmp_path / "r.parquet").time[0] == utc(2024, 1, 2, 12)
+
+
+def test_missing_column_names_the_header_line(tmp_path):
+    with pytest.raises(DataError) as exc:
+        load_bars(write(tmp_path, "\n\ntime,open,high,close\n2024-01-02 09:00,1,2,1\n"))
+    assert ":3: missing column(s) low" in str(exc.value)

@@ -67,3 +67,13 @@ def test_bar_validation():
         Bar(datetime(2024, 1, 1), 1, 2, 0, 1)
     with pytest.raises(DataError, match="high/low"):
         Bar(datetime(2024, 1, 1, tzinfo=UTC), 1, 0.5, 0, 1)
+
+
+def test_offset_change_off_the_quarter_hour():
+    # St John's changed clocks at 00:01 local (1988-2011): still exact.
+    zone = "America/St_Johns"
+    start = int(datetime(1996, 10, 26, 0, 0, tzinfo=UTC).timestamp())
+    t = np.arange(start, start + 2 * 86400, 60, dtype=np.int64)
+    day, tod = local_calendar(t, zone)
+    for k in range(0, len(t), 7):
+        assert (day[k], tod[k]) == local_parts(datetime.fromtimestamp(int(t[k]), tz=UTC), zone)

@@ -116,3 +116,12 @@ def test_elephant_strategy_satisfies_the_port():
     from mtponte.strategies import Strategy
 
     assert isinstance(ElephantStrategy(WIN, P), Strategy)
+
+
+def test_zero_mean_volume_never_passes_the_volume_rule():
+    from mtponte.strategies._rules import elephant_direction, elephant_direction_nb
+
+    args = (100.0, 135.0, 100.0, 130.0, 0.0, 25.0, 0.0, 5.0, 1.35, 1.3, 0.3)
+    assert elephant_direction(*args) == 0 == elephant_direction_nb(*args)
+    off = (*args[:9], 0.0, 0.3)  # min_volume_mult = 0 disables the rule explicitly
+    assert elephant_direction(*off) == 1 == elephant_direction_nb(*off)

@@ -88,6 +88,23 @@ def trade_volume(spec: SymbolSpec, p: ElephantParams) -> float:
     return v
 
 
+def check_inputs(bars: Bars, spec: SymbolSpec, p: ElephantParams) -> None:
+    """Refuse inputs that would silently give a different strategy than asked for."""
+    from mtponte.errors import ConfigError
+
+    if bars.timezone != spec.timezone:
+        raise ConfigError(
+            f"bars are in time zone {bars.timezone} but {spec.name} trades in {spec.timezone}; "
+            "sessions and the detection window would differ from live"
+        )
+    if p.min_volume_mult > 0 and len(bars) and not np.any(bars.volume(p.volume_source) > 0):
+        other = "tick" if p.volume_source == "real" else "real"
+        raise ConfigError(
+            f"the data has no {p.volume_source} volume (all zero), so the volume rule can never "
+            f"pass; use --set volume_source={other} or --set min_volume_mult=0"
+        )
+
+
 def run_trades(
     bars: Bars, spec: SymbolSpec, p: ElephantParams, sig: SignalArrays, volume: float
 ) -> TradeArrays:
@@ -184,6 +201,7 @@ def run_backtest(
     BacktestResult
     """
     p = params or ElephantParams()
+    check_inputs(bars, spec, p)
     volume = trade_volume(spec, p)
     sig = signal_arrays(bars, spec, p, feats)
     t = run_trades(bars, spec, p, sig, volume)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mtponte._numba import njit
 from mtponte.backtest._kernel import simulate, trade_columns
-from mtponte.backtest.engine import trade_volume
+from mtponte.backtest.engine import check_inputs, trade_volume
 from mtponte.backtest.stats import METRICS, N_METRICS, stats_kernel
 from mtponte.domain.bars import Bars
 from mtponte.domain.symbols import SymbolSpec
@@ -178,6 +178,8 @@ def sweep(
         Called with the number of sets finished after each feature group.
     """
     plist = list(params)
+    for p in plist:
+        check_inputs(bars, spec, p)
     uniq, day_index = np.unique(bars.day, return_inverse=True)
     day_index = day_index.astype(np.int64)
     results = np.full((len(plist), N_METRICS), np.nan)

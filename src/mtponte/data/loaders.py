@@ -100,7 +100,15 @@ def load_bars(
         raise DataError("file is empty", name)
     if raw[:4] == b"PAR1":
         df = _read_parquet(p, name)
-        return _from_rates(df, name, server_timezone or timezone, timezone, first_line=None)
+        cols = _columns(df)
+        rates = fmt == "rates" or (
+            fmt == "auto" and "tick_volume" in cols and "time" in cols and "volume" not in cols
+        )
+        if fmt == "mt5":
+            raise DataError("an MT5 export is a text file, not Parquet", name)
+        if rates:
+            return _from_rates(df, name, server_timezone or timezone, timezone, first_line=None)
+        return _from_generic(df, name, timezone, dayfirst)
     text = _decode(raw, name)
     first = text.lstrip().split("\n", 1)[0]
     detected = fmt
@@ -172,6 +180,7 @@ def _read_csv(text: str, name: str) -> pd.DataFrame:
     if not body:
         raise DataError("no data rows after the header", name)
     df = pd.DataFrame(body, columns=header)
+    df.attrs["header_line"] = 1 + skipped
     # Index = 1-based file line of each row (header is line 1, blank lines skipped).
     df.index = pd.Index(
         [k + 2 + skipped for k, r in enumerate(body_all) if any(c.strip() for c in r)]
@@ -204,21 +213,23 @@ def _columns(df: pd.DataFrame) -> dict[str, str]:
     return {str(c).strip().lower().strip("<>"): c for c in df.columns}
 
 
-def _require(cols: dict[str, str], needed: list[str], name: str, label: str) -> None:
+def _require(
+    df: pd.DataFrame, cols: dict[str, str], needed: list[str], name: str, label: str
+) -> None:
     missing = [c for c in needed if c not in cols]
     if missing:
         raise DataError(
             f"missing column(s) {', '.join(missing)} for {label} format "
             f"(found: {', '.join(cols) or 'none'})",
             name,
-            1,
+            df.attrs.get("header_line", 1),
         )
 
 
 def _from_mt5(text: str, name: str, server_tz: str, tz: str) -> Bars:
     df = _read_csv(text, name)
     cols = _columns(df)
-    _require(cols, ["date", "open", "high", "low", "close"], name, "MT5 export")
+    _require(df, cols, ["date", "open", "high", "low", "close"], name, "MT5 export")
     date = df[cols["date"]].astype(str).str.strip()
     stamp = date + " " + df[cols["time"]].astype(str).str.strip() if "time" in cols else date
     fmt = "%Y.%m.%d %H:%M:%S" if "time" in cols else "%Y.%m.%d"
@@ -238,17 +249,19 @@ def _from_rates(
     df: pd.DataFrame, name: str, server_tz: str, tz: str, first_line: int | None
 ) -> Bars:
     cols = _columns(df)
-    _require(cols, ["time", "open", "high", "low", "close"], name, "copy_rates")
+    _require(df, cols, ["time", "open", "high", "low", "close"], name, "copy_rates")
     tcol = df[cols["time"]]
-    if pd.api.types.is_datetime64_any_dtype(tcol):
-        local = pd.to_datetime(tcol)
-        if getattr(local.dt, "tz", None) is not None:
-            local = local.dt.tz_localize(None)
+    if isinstance(tcol.dtype, pd.DatetimeTZDtype):
+        # Aware instants (someone already converted them): keep them as they are.
+        utc = pd.Series(pd.DatetimeIndex(tcol).tz_convert("UTC"), index=df.index)
     else:
-        secs = _col(df, name, cols["time"], "time")
-        local = pd.Series(pd.to_datetime(secs.astype(np.int64), unit="s"), index=df.index)
-    # Server wall time written as if it were UTC: re-read it as wall time on the server.
-    utc = _localize(pd.Series(local.to_numpy(), index=df.index), server_tz, name, df.index)
+        if pd.api.types.is_datetime64_any_dtype(tcol):
+            local = pd.Series(pd.to_datetime(tcol).to_numpy(), index=df.index)
+        else:
+            secs = _col(df, name, cols["time"], "time")
+            local = pd.Series(pd.to_datetime(secs.astype(np.int64), unit="s"), index=df.index)
+        # Server wall time written as if it were UTC: re-read it as wall time on the server.
+        utc = _localize(local, server_tz, name, df.index)
     tickv = _col(df, name, cols["tick_volume"], "tick_volume") if "tick_volume" in cols else None
     realv = _col(df, name, cols["real_volume"], "real_volume") if "real_volume" in cols else None
     spread = _col(df, name, cols["spread"], "spread") if "spread" in cols else None
@@ -267,22 +280,55 @@ def _from_generic(df: pd.DataFrame, name: str, tz: str, dayfirst: bool) -> Bars:
             "no time column (expected one of time, date, datetime, timestamp; "
             f"found: {', '.join(cols)})",
             name,
-            1,
+            df.attrs.get("header_line", 1),
         )
-    _require(cols, ["open", "high", "low", "close"], name, "CSV")
-    stamp = df[cols[tkey]].astype(str).str.strip()
-    if tkey == "date" and "time" in cols:
-        stamp = stamp + " " + df[cols["time"]].astype(str).str.strip()
-    parsed = pd.to_datetime(stamp, errors="coerce", dayfirst=dayfirst, utc=False, format="mixed")
-    _bad_times(parsed, stamp, name, "a date/time")
-    if getattr(parsed.dt, "tz", None) is not None:
-        utc = parsed.dt.tz_convert("UTC")
+    _require(df, cols, ["open", "high", "low", "close"], name, "CSV")
+    tcol = df[cols[tkey]]
+    if isinstance(tcol.dtype, pd.DatetimeTZDtype):  # Parquet with aware times
+        utc = pd.Series(pd.DatetimeIndex(tcol).tz_convert("UTC"), index=df.index)
+    elif pd.api.types.is_datetime64_any_dtype(tcol):  # Parquet with naive times
+        utc = _localize(pd.Series(tcol.to_numpy(), index=df.index), tz, name, df.index)
     else:
-        utc = _localize(parsed, tz, name, df.index)
+        stamp = tcol.astype(str).str.strip()
+        if tkey == "date" and "time" in cols:
+            stamp = stamp + " " + df[cols["time"]].astype(str).str.strip()
+        utc = _parse_stamps(stamp, name, tz, dayfirst, df.index)
     vol = _col(df, name, cols["volume"], "volume") if "volume" in cols else None
     tickv = _col(df, name, cols["tick_volume"], "tick_volume") if "tick_volume" in cols else vol
     realv = _col(df, name, cols["real_volume"], "real_volume") if "real_volume" in cols else vol
     return _build(df, name, cols, utc, tz, tickv, realv, None)
+
+
+_OFFSET = r"(?:[+-]\d{2}:?\d{2}|Z)$"
+
+
+def _parse_stamps(
+    stamp: pd.Series, name: str, tz: str, dayfirst: bool, index: pd.Index
+) -> pd.Series:
+    """Text times → UTC. One format for the whole column (ISO 8601, else the format
+    inferred from the first row), so rows cannot be read day-first and month-first
+    at once. Times with an offset keep it (offsets may change across DST); times
+    without one are exchange-local. Mixing both is an error."""
+    has_offset = stamp.str.contains(_OFFSET, regex=True).to_numpy()
+    if has_offset.any() and not has_offset.all():
+        k = int(np.argmax(has_offset != has_offset[0]))
+        raise DataError(
+            f"time {stamp.iloc[k]!r} {'has' if has_offset[k] else 'lacks'} a UTC "
+            "offset unlike the first row; use one form for every row",
+            name,
+            int(index[k]),
+        )
+    aware = bool(has_offset.all())
+    parsed = pd.to_datetime(stamp, errors="coerce", utc=aware, format="ISO8601")
+    if parsed.isna().any():
+        try:
+            parsed = pd.to_datetime(stamp, errors="coerce", utc=aware, dayfirst=dayfirst)
+        except (ValueError, TypeError):
+            parsed = pd.Series(pd.NaT, index=index)
+    _bad_times(parsed, stamp, name, "one date/time format for every row")
+    if aware:
+        return parsed.dt.tz_convert("UTC")
+    return _localize(parsed, tz, name, index)
 
 
 def _bad_times(parsed: pd.Series, raw: pd.Series, name: str, expected: str) -> None:

@@ -1,7 +1,18 @@
 """Domain model: frozen dataclasses with no I/O, shared by every other package."""
 
 from mtponte.domain.bars import Bar, Bars
-from mtponte.domain.orders import EntryKind, Fill, OrderRequest, Position, Signal, Trade
+from mtponte.domain.orders import (
+    AccountInfo,
+    Deal,
+    EntryKind,
+    ExecutionReport,
+    Fill,
+    OrderRequest,
+    PendingOrder,
+    Position,
+    Signal,
+    Trade,
+)
 from mtponte.domain.side import ExitReason, Side
 from mtponte.domain.symbols import EURUSD, PRESETS, WIN, SymbolSpec, get_symbol
 
@@ -9,12 +20,16 @@ __all__ = [
     "EURUSD",
     "PRESETS",
     "WIN",
+    "AccountInfo",
     "Bar",
     "Bars",
+    "Deal",
     "EntryKind",
+    "ExecutionReport",
     "ExitReason",
     "Fill",
     "OrderRequest",
+    "PendingOrder",
     "Position",
     "Side",
     "Signal",

@@ -155,9 +155,8 @@ def local_calendar(time: I64, timezone: str) -> tuple[I64, I64]:
 
     The UTC offset is looked up at the start of each distinct UTC day and of the day
     after it (shared between neighbouring days); only on a day where the two differ
-    (a daylight-saving change) is it looked up per quarter hour, since every real
-    zone changes offset on a quarter-hour boundary. A million M5 bars cost a few
-    thousand ``zoneinfo`` calls.
+    (a daylight-saving change) is it looked up for every bar of that day. A million M5
+    bars cost a few thousand ``zoneinfo`` calls.
     """
     tz = ZoneInfo(timezone)
     t = np.asarray(time, dtype=np.int64)
@@ -183,7 +182,7 @@ def local_calendar(time: I64, timezone: str) -> tuple[I64, I64]:
     changing = (start != end)[inverse]
     if changing.any():
         idx = np.flatnonzero(changing)
-        offsets[idx] = [_offset_seconds(int(x) // 900 * 900, tz) for x in t[idx]]
+        offsets[idx] = [_offset_seconds(int(x), tz) for x in t[idx]]
     local = t + offsets
     return local // 86400, local % 86400
 

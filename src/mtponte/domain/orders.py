@@ -86,15 +86,79 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """An open position."""
+    """An open position as a broker reports it."""
 
+    ticket: str
     symbol: str
     side: Side
     volume: float
-    entry_time: datetime
-    entry_price: float
-    sl: float
-    tp: float
+    open_price: float
+    open_time: datetime
+    sl: float | None = None
+    tp: float | None = None
+    magic: int = 0
+    comment: str = ""
+    profit: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOrder:
+    """A working stop or limit order."""
+
+    ticket: str
+    symbol: str
+    side: Side
+    order_type: str  # "stop" | "limit"
+    volume: float
+    price: float
+    sl: float | None = None
+    tp: float | None = None
+    expiry: datetime | None = None
+    magic: int = 0
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """One execution in the account history (entry ``in`` or ``out``)."""
+
+    deal: str
+    order: str
+    position: str
+    symbol: str
+    side: Side
+    volume: float
+    price: float
+    entry: str  # "in" | "out"
+    time: datetime
+    magic: int = 0
+    comment: str = ""
+    profit: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """Balance and equity in the account currency."""
+
+    login: str
+    currency: str
+    balance: float
+    equity: float
+    daily_pnl: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """What a broker answered to one request (MT5 ``retcode`` semantics)."""
+
+    ok: bool
+    retcode: int
+    message: str = ""
+    ticket: str | None = None  # position
+    order: str | None = None
+    deal: str | None = None
+    price: float | None = None
+    volume: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

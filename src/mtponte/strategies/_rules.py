@@ -29,15 +29,16 @@ def elephant_direction(
     """+1 / −1 when the bar is a bull / bear elephant, else 0.
 
     ``mean_range`` and ``mean_volume`` are means over *previous* bars; NaN (a
-    lookback not yet full) never qualifies.
+    lookback not yet full) never qualifies, nor does a zero mean volume while the
+    volume rule is on (a feed without volume must disable it explicitly).
     """
     if mean_range != mean_range or mean_volume != mean_volume:
         return 0
     rng = h - l
     if rng < min_range_mult * mean_range - EPS:
         return 0
-    if min_volume_mult > 0.0 and v < min_volume_mult * mean_volume - EPS:
-        return 0
+    if min_volume_mult > 0.0 and (mean_volume <= 0.0 or v < min_volume_mult * mean_volume - EPS):
+        return 0  # no volume information: the rule cannot pass
     body = abs(c - o)
     if body < (1.0 - max_wick_pct) * rng - EPS:
         return 0

@@ -1,0 +1,647 @@
+"""The reference executor: the Python twin of ``mql5/Experts/MtponteBridge.mq5``.
+
+Same protocol, same checks, same order of operations, executing against any
+:class:`~mtponte.brokers.base.Broker` (the paper broker in tests, CI and the demo).
+Function names mirror the EA's (``process_inbox`` ↔ ``ProcessInbox`` ...).
+
+Exactly once
+------------
+For every command file, in ``seq`` order:
+
+1. parse and validate; invalid → final ``rejected`` result, nothing executed;
+2. look the id up in the journal: ``done`` → the file is a replay (re-write the result
+   if it is missing, archive the file); ``executing`` → a crash interrupted it: resolve
+   from the broker's records (:meth:`Executor.resolve`), never by a blind retry;
+3. journal ``executing`` (durable) → write ``accepted`` → execute → journal ``done`` →
+   write the final result → archive the command file to ``journal/``.
+
+A command is executed only after its id is durably journaled, and a journaled id is
+only ever executed again when the broker's records prove it was not executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mtponte.bridge.checks import CheckContext, ExecutorLimits, check_command
+from mtponte.bridge.fileio import (
+    BridgeDir,
+    atomic_write_json,
+    list_messages,
+    move,
+    now_ms,
+    read_bytes,
+    read_json,
+)
+from mtponte.bridge.journal import ExecutorJournal
+from mtponte.bridge.protocol import (
+    INBOX_NAME,
+    PROTOCOL_VERSION,
+    AccountState,
+    Command,
+    Heartbeat,
+    Kind,
+    OrdersState,
+    OrderState,
+    PositionsState,
+    PositionState,
+    PythonHeartbeat,
+    Reason,
+    Result,
+    Status,
+    SymbolsState,
+    SymbolState,
+)
+from mtponte.bridge.watch import changes
+from mtponte.brokers.base import DONE, PLACED, TIMEOUT, Broker
+from mtponte.domain.orders import ExecutionReport
+from mtponte.domain.side import Side
+
+log = logging.getLogger("mtponte.bridge.executor")
+
+
+@dataclass
+class _Parsed:
+    cmd: Command | None
+    cid: str
+    seq: int | None
+    reason: Reason | None = None
+    message: str = ""
+
+
+class Executor:
+    """Process the inbox of ``root`` against ``broker``.
+
+    Parameters
+    ----------
+    root
+        The bridge folder (``inbox/``, ``outbox/``, ``state/``, ``journal/``).
+    broker
+        Where orders go.
+    limits
+        Safeguards (defence in depth).
+    magic
+        Only positions with this magic are counted, closed by ``close_all`` and the kill
+        switch.
+    journal_path
+        SQLite journal (default ``journal/executor.sqlite`` in ``root``).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        broker: Broker,
+        limits: ExecutorLimits | None = None,
+        magic: int | None = None,
+        journal_path: Path | None = None,
+        clock=now_ms,
+    ) -> None:  # type: ignore[no-untyped-def]
+        self.dir = BridgeDir(Path(root)).create()
+        self.broker = broker
+        self.limits = limits or ExecutorLimits()
+        self.magic = magic
+        self.clock = clock
+        self.journal = ExecutorJournal(journal_path or self.dir.journal / "executor.sqlite")
+        self._state_seq = 0
+        self.atr: dict[str, float] = {}
+        self.executed = 0
+
+    # ------------------------------------------------------------------ loop
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        polling: bool = False,
+        poll_ms: int = 25,
+        state_every_ms: int = 1000,
+    ) -> None:
+        """Recover, then process the inbox on every change until ``stop`` is set."""
+        self.recover()
+        self.process_inbox()
+        self.write_state()
+        last_state = self.clock()
+        for _ in changes(self.dir.inbox, stop, polling=polling, poll_ms=poll_ms):
+            self.process_inbox()
+            if self.clock() - last_state >= state_every_ms:
+                self.write_state()
+                last_state = self.clock()
+
+    def process_inbox(self) -> int:
+        """Process every command file present, in seq order; return how many."""
+        self.apply_kill_switch()
+        files = list_messages(self.dir.inbox)
+        for path in files:
+            self.process_file(path)
+        return len(files)
+
+    # ------------------------------------------------------------------ one file
+    def process_file(self, path: Path) -> None:
+        seen = self.clock()
+        parsed = self.parse_command(path)
+        if parsed is None:
+            return  # vanished meanwhile (processed by a previous pass)
+        if parsed.cmd is None:
+            assert parsed.reason is not None
+            self._reject(path, parsed.cid, parsed.seq, parsed.reason, parsed.message, seen, None)
+            return
+        cmd = parsed.cmd
+        known = self.journal.get(cmd.id)
+        if known is not None:
+            seq, state, _, result = known
+            if seq != cmd.seq:
+                self._duplicate(path, cmd, seen)
+            elif state == "done":
+                self._replay(path, cmd, result)
+            else:
+                self._finish(path, cmd, self.resolve(cmd, seen))
+            return
+        ctx = self.context()
+        rej = check_command(cmd, ctx, self.limits)
+        if rej is not None:
+            self._reject(path, cmd.id, cmd.seq, rej[0], rej[1], seen, cmd)
+            return
+        raw = cmd.model_dump_json(exclude_none=True)
+        if self.limits.log_only:
+            log.info("log_only %s %s", cmd.id, raw)
+            res = Result(
+                id=cmd.id,
+                seq=cmd.seq,
+                status=Status.DRY_RUN,
+                seen_at=seen,
+                done_at=self.clock(),
+                message="log_only: validated, not sent",
+            )
+            self.journal.finish(res, path.name, raw)
+            self._finish(path, cmd, res, journaled=True)
+            return
+        self.journal.begin(cmd.id, cmd.seq, path.name, raw, seen)  # durable before acting
+        self.write_result(Result(id=cmd.id, seq=cmd.seq, status=Status.ACCEPTED, seen_at=seen))
+        log.info(
+            "execute %s %s strategy=%s confidence=%s",
+            cmd.kind.value,
+            cmd.id,
+            cmd.strategy,
+            cmd.confidence,
+        )
+        rep = self.execute(cmd)
+        if rep.retcode == TIMEOUT:
+            self._finish(path, cmd, self.resolve(cmd, seen))
+            return
+        self._finish(path, cmd, self._result(cmd, rep, seen))
+
+    def parse_command(self, path: Path) -> _Parsed | None:
+        """Decode, parse and shape-check one file; never raises for bad content."""
+        m = INBOX_NAME.match(path.name)
+        cid = m.group(2).lower() if m else path.stem
+        seq = int(m.group(1)) if m else None
+        data = read_bytes(path)
+        if data is None:
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return _Parsed(None, cid, seq, Reason.INVALID_UTF8, f"not UTF-8 at byte {exc.start}")
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            return _Parsed(None, cid, seq, Reason.INVALID_JSON, f"invalid JSON: {exc}")
+        if not isinstance(obj, dict):
+            return _Parsed(None, cid, seq, Reason.INVALID_JSON, "not a JSON object")
+        if obj.get("v") != PROTOCOL_VERSION:
+            return _Parsed(
+                None,
+                cid,
+                seq,
+                Reason.UNKNOWN_VERSION,
+                f"protocol version {obj.get('v')!r}, expected {PROTOCOL_VERSION}",
+            )
+        if obj.get("kind") not in {k.value for k in Kind}:
+            return _Parsed(None, cid, seq, Reason.UNKNOWN_KIND, f"unknown kind {obj.get('kind')!r}")
+        try:
+            cmd = Command.model_validate(obj)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "command"
+            return _Parsed(None, cid, seq, Reason.INVALID_FIELD, f"{where}: {err['msg']}")
+        if m is None or cmd.id != cid or cmd.seq != seq:
+            return _Parsed(
+                None,
+                cid,
+                seq,
+                Reason.INVALID_NAME,
+                f"file name {path.name!r} does not match seq {cmd.seq} and id {cmd.id}",
+            )
+        return _Parsed(cmd, cmd.id, cmd.seq)
+
+    # ------------------------------------------------------------------ checks
+    def context(self) -> CheckContext:
+        acct = self.broker.account()
+        ours = [p for p in self.broker.positions() if self.magic is None or p.magic == self.magic]
+        quotes = {}
+        quote = getattr(self.broker, "quote", None)
+        for name in self.broker.symbols():
+            q = quote(name) if quote else None
+            if q:
+                quotes[name] = q
+        return CheckContext(
+            now_ms=self.clock(),
+            symbols=self.broker.symbols(),
+            open_positions=len(ours),
+            daily_pnl=acct.daily_pnl,
+            kill_switch=self.dir.kill_switch.exists(),
+            python_heartbeat_age_ms=self.python_heartbeat_age(),
+            quotes=quotes,
+            atr=dict(self.atr),
+        )
+
+    def python_heartbeat_age(self) -> int | None:
+        try:
+            obj = read_json(self.dir.state / "python-heartbeat.json")
+        except ValueError:
+            return None
+        if obj is None:
+            return None
+        try:
+            hb = PythonHeartbeat.model_validate(obj)
+        except ValidationError:
+            return None
+        return max(0, self.clock() - hb.time)
+
+    # ------------------------------------------------------------------ execution
+    def execute(self, cmd: Command) -> ExecutionReport:
+        """Send ``cmd`` to the broker (its comment is the command's tag)."""
+        b, tag = self.broker, cmd.tag
+        side = Side.BUY if cmd.side == "buy" else Side.SELL
+        if cmd.kind is Kind.OPEN:
+            assert cmd.symbol is not None and cmd.volume is not None
+            return b.market_order(
+                cmd.symbol,
+                side,
+                cmd.volume,
+                cmd.sl,
+                cmd.tp,
+                cmd.max_deviation_points,
+                cmd.magic,
+                tag,
+                cmd.price,
+            )
+        if cmd.kind is Kind.PLACE:
+            assert cmd.symbol and cmd.volume and cmd.price and cmd.order_type and cmd.expiry
+            return b.place_order(
+                cmd.symbol,
+                side,
+                cmd.order_type.value,
+                cmd.volume,
+                cmd.price,
+                cmd.sl,
+                cmd.tp,
+                datetime.fromtimestamp(cmd.expiry / 1000, tz=UTC),
+                cmd.magic,
+                tag,
+            )
+        if cmd.kind is Kind.CANCEL:
+            assert cmd.ticket is not None
+            if not any(o.ticket == cmd.ticket for o in b.orders()):
+                return ExecutionReport(False, 10013, f"no pending order {cmd.ticket}")
+            return b.cancel_order(cmd.ticket)
+        if cmd.kind is Kind.CLOSE:
+            assert cmd.ticket is not None
+            return b.close_position(cmd.ticket, cmd.volume, cmd.max_deviation_points, tag)
+        if cmd.kind is Kind.MODIFY:
+            assert cmd.ticket is not None
+            return b.modify_position(cmd.ticket, cmd.sl, cmd.tp)
+        if cmd.kind is Kind.CLOSE_ALL:
+            return self.close_all(cmd.symbol, tag)
+        return ExecutionReport(True, DONE, "pong")
+
+    def close_all(self, symbol: str | None = None, tag: str = "") -> ExecutionReport:
+        """Close every position with our magic (and cancel our orders)."""
+        failures = []
+        for o in self.broker.orders():
+            if (self.magic is None or o.magic == self.magic) and symbol in (None, o.symbol):
+                self.broker.cancel_order(o.ticket)
+        for p in self.broker.positions():
+            if (self.magic is None or p.magic == self.magic) and symbol in (None, p.symbol):
+                rep = self.broker.close_position(p.ticket, None, 10_000, tag)
+                if not rep.ok:
+                    failures.append(f"{p.ticket}: {rep.message}")
+        if failures:
+            return ExecutionReport(False, 10006, "; ".join(failures))
+        return ExecutionReport(True, DONE, "closed all")
+
+    def apply_kill_switch(self) -> None:
+        """While ``KILL_SWITCH`` exists: close all our positions; commands are refused."""
+        if self.dir.kill_switch.exists():
+            ours = [
+                p for p in self.broker.positions() if self.magic is None or p.magic == self.magic
+            ]
+            if ours or self.broker.orders():
+                log.warning("KILL SWITCH: closing %d positions", len(ours))
+                self.close_all(None, "mtp:kill")
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self) -> int:
+        """Resolve every command journaled as executing (a crash interrupted it), and
+        republish final results whose ``outbox`` file is missing (lost in a power cut)."""
+        for cid, result in self.journal.recent_results(10_000):
+            if _safe_name(cid) and not (self.dir.outbox / f"{cid}.json").exists():
+                self.write_result(Result.model_validate_json(result))
+        n = 0
+        for _cid, file, raw in self.journal.unfinished():
+            cmd = Command.model_validate_json(raw)
+            path = self.dir.inbox / file
+            self._finish(path if path.exists() else None, cmd, self.resolve(cmd, self.clock()))
+            n += 1
+        return n
+
+    def resolve(self, cmd: Command, seen: int) -> Result:
+        """Establish the outcome of an interrupted command from the broker's records.
+
+        Found among deals / orders / positions by its tag → ``filled``. Not found →
+        it was not executed: execute it now if it is still within its TTL, else
+        ``rejected/expired``. Idempotent kinds (modify, cancel, close_all, ping) are
+        simply applied again.
+        """
+        b, tag = self.broker, cmd.tag
+        if cmd.kind in (Kind.OPEN, Kind.CLOSE, Kind.PLACE):
+            deals = b.deals(comment=tag)
+            if deals:
+                d = deals[0]
+                return Result(
+                    id=cmd.id,
+                    seq=cmd.seq,
+                    status=Status.FILLED,
+                    reason=Reason.RECOVERED,
+                    retcode=DONE,
+                    ticket=d.position,
+                    order=d.order,
+                    deal=d.deal,
+                    price=d.price,
+                    volume=sum(x.volume for x in deals),
+                    seen_at=seen,
+                    done_at=self.clock(),
+                    message="found in deals after a crash",
+                )
+            if cmd.kind is Kind.PLACE:
+                for o in b.orders():
+                    if o.comment == tag:
+                        return Result(
+                            id=cmd.id,
+                            seq=cmd.seq,
+                            status=Status.FILLED,
+                            reason=Reason.RECOVERED,
+                            retcode=PLACED,
+                            order=o.ticket,
+                            price=o.price,
+                            volume=o.volume,
+                            seen_at=seen,
+                            done_at=self.clock(),
+                            message="found pending after a crash",
+                        )
+            if self.clock() > cmd.expires_at():
+                return Result(
+                    id=cmd.id,
+                    seq=cmd.seq,
+                    status=Status.REJECTED,
+                    reason=Reason.EXPIRED,
+                    seen_at=seen,
+                    done_at=self.clock(),
+                    message="not executed before a crash; expired since",
+                )
+        if (
+            cmd.kind is Kind.CANCEL
+            and cmd.ticket is not None
+            and not any(o.ticket == cmd.ticket for o in b.orders())
+        ):
+            return Result(
+                id=cmd.id,
+                seq=cmd.seq,
+                status=Status.FILLED,
+                reason=Reason.RECOVERED,
+                retcode=DONE,
+                order=cmd.ticket,
+                seen_at=seen,
+                done_at=self.clock(),
+            )
+        return self._result(cmd, self.execute(cmd), seen)
+
+    # ------------------------------------------------------------------ results
+    def _result(self, cmd: Command, rep: ExecutionReport, seen: int) -> Result:
+        if rep.ok:
+            return Result(
+                id=cmd.id,
+                seq=cmd.seq,
+                status=Status.FILLED,
+                retcode=rep.retcode,
+                ticket=rep.ticket,
+                order=rep.order,
+                deal=rep.deal,
+                price=rep.price,
+                volume=rep.volume,
+                seen_at=seen,
+                done_at=self.clock(),
+                message=rep.message,
+            )
+        reason = Reason.NO_QUOTE if rep.retcode == 10021 else Reason.BROKER_ERROR
+        if cmd.kind in (Kind.CLOSE, Kind.MODIFY) and rep.retcode == 10036:
+            reason = Reason.NO_SUCH_POSITION
+        if cmd.kind is Kind.CANCEL and "no pending order" in rep.message:
+            reason = Reason.NO_SUCH_ORDER
+        return Result(
+            id=cmd.id,
+            seq=cmd.seq,
+            status=Status.FAILED,
+            reason=reason,
+            retcode=rep.retcode,
+            seen_at=seen,
+            done_at=self.clock(),
+            message=rep.message,
+        )
+
+    def write_result(self, res: Result) -> None:
+        atomic_write_json(self.dir.outbox / f"{res.id}.json", res, fsync=False)
+
+    def _finish(
+        self, path: Path | None, cmd: Command, res: Result, journaled: bool = False
+    ) -> None:
+        if not journaled:
+            self.journal.finish(
+                res, path.name if path else cmd.file_name, cmd.model_dump_json(exclude_none=True)
+            )
+        if res.status is Status.FILLED:
+            self.executed += 1
+        self.write_result(res)
+        log.info("result %s %s %s %s", cmd.id, res.status.value, res.reason or "", res.message)
+        if path is not None and path.exists():
+            move(path, self.dir.journal / "done" / path.name)
+
+    def _reject(
+        self,
+        path: Path,
+        cid: str,
+        seq: int | None,
+        reason: Reason,
+        message: str,
+        seen: int,
+        cmd: Command | None,
+    ) -> None:
+        log.warning("reject %s: %s %s", path.name, reason.value, message)
+        res = Result(
+            id=cid,
+            seq=seq,
+            status=Status.REJECTED,
+            reason=reason,
+            message=message,
+            seen_at=seen,
+            done_at=self.clock(),
+        )
+        if cmd is not None:
+            self.journal.finish(res, path.name, cmd.model_dump_json(exclude_none=True))
+        if _safe_name(cid):
+            self.write_result(res)
+        move(path, self.dir.journal / "rejected" / path.name)
+
+    def _duplicate(self, path: Path, cmd: Command, seen: int) -> None:
+        # The id's own outbox file holds the original result: never overwrite it.
+        res = Result(
+            id=cmd.id,
+            seq=cmd.seq,
+            status=Status.REJECTED,
+            reason=Reason.DUPLICATE_ID,
+            message="id already used by another command",
+            seen_at=seen,
+            done_at=self.clock(),
+        )
+        log.warning("reject %s: duplicate id", path.name)
+        target = self.dir.journal / "rejected" / path.name
+        move(path, target)
+        atomic_write_json(target.with_suffix(".result.json"), res)
+
+    def _replay(self, path: Path, cmd: Command, result: str | None) -> None:
+        out = self.dir.outbox / f"{cmd.id}.json"
+        if result is not None and not out.exists():
+            self.write_result(Result.model_validate_json(result))
+        move(path, self.dir.journal / "done" / path.name)
+
+    # ------------------------------------------------------------------ state
+    def write_state(self) -> None:
+        """Publish heartbeat, account, positions, orders and symbols snapshots."""
+        self._state_seq += 1
+        seq, t, b = self._state_seq, self.clock(), self.broker
+        st = self.dir.state
+        acct = b.account()
+        atomic_write_json(
+            st / "account.json",
+            AccountState(
+                seq=seq,
+                time=t,
+                login=acct.login,
+                currency=acct.currency,
+                balance=acct.balance,
+                equity=acct.equity,
+                daily_pnl=acct.daily_pnl,
+            ),
+            fsync=False,
+        )
+        atomic_write_json(
+            st / "positions.json",
+            PositionsState(
+                seq=seq,
+                time=t,
+                positions=[
+                    PositionState(
+                        ticket=p.ticket,
+                        symbol=p.symbol,
+                        side="buy" if p.side > 0 else "sell",
+                        volume=p.volume,
+                        open_price=p.open_price,
+                        sl=p.sl,
+                        tp=p.tp,
+                        magic=p.magic,
+                        comment=p.comment,
+                        profit=p.profit,
+                        open_time=int(p.open_time.timestamp() * 1000),
+                    )
+                    for p in b.positions()
+                ],
+            ),
+            fsync=False,
+        )
+        atomic_write_json(
+            st / "orders.json",
+            OrdersState(
+                seq=seq,
+                time=t,
+                orders=[
+                    OrderState(
+                        ticket=o.ticket,
+                        symbol=o.symbol,
+                        side="buy" if o.side > 0 else "sell",
+                        order_type=o.order_type,
+                        volume=o.volume,
+                        price=o.price,
+                        sl=o.sl,
+                        tp=o.tp,
+                        expiry=int(o.expiry.timestamp() * 1000) if o.expiry else None,
+                        magic=o.magic,
+                        comment=o.comment,
+                    )
+                    for o in b.orders()
+                ],
+            ),
+            fsync=False,
+        )
+        atomic_write_json(
+            st / "symbols.json",
+            SymbolsState(
+                seq=seq,
+                time=t,
+                symbols=[
+                    SymbolState(
+                        name=s.name,
+                        tick_size=s.tick_size,
+                        tick_value=s.tick_value,
+                        contract_size=s.contract_size,
+                        digits=s.digits,
+                        lot_min=s.lot_min,
+                        lot_max=s.lot_max,
+                        lot_step=s.lot_step,
+                        filling_modes=["fok", "ioc"],
+                    )
+                    for s in b.symbols().values()
+                ],
+            ),
+            fsync=False,
+        )
+        atomic_write_json(
+            st / "heartbeat.json",
+            Heartbeat(
+                seq=seq,
+                time=t,
+                log_only=self.limits.log_only,
+                kill_switch=self.dir.kill_switch.exists(),
+                python_heartbeat_age_ms=self.python_heartbeat_age(),
+            ),
+            fsync=False,
+        )
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def _safe_name(cid: str) -> bool:
+    return (
+        bool(cid)
+        and len(cid) <= 100
+        and all(c.isalnum() or c in "-_." for c in cid)
+        and not cid.startswith(".")
+        and os.sep not in cid
+    )

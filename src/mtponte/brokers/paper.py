@@ -1,0 +1,507 @@
+"""Paper broker: a simulated account that fills like the backtester.
+
+Market orders fill at the quote (ask to buy, bid to sell) moved ``slippage_ticks``
+against the trade; pending stop orders and SL/TP are checked on every bar with the
+backtester's fill model (:mod:`mtponte.backtest.fill`), so paper and backtest agree.
+State lives in SQLite (``:memory:`` by default, or a file that survives a crash of
+the process using it); every request is one transaction.
+
+Positions are hedging-style (each entry opens its own ticket).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mtponte.backtest.fill import EXIT_NONE, exit_check, slipped, stop_fill
+from mtponte.brokers.base import (
+    DONE,
+    INVALID_STOPS,
+    INVALID_VOLUME,
+    PLACED,
+    POSITION_CLOSED,
+    PRICE_OFF,
+    REQUOTE,
+    Broker,
+)
+from mtponte.domain.bars import Bar
+from mtponte.domain.orders import AccountInfo, Deal, ExecutionReport, PendingOrder, Position
+from mtponte.domain.side import Side
+from mtponte.domain.symbols import WIN, SymbolSpec
+from mtponte.strategies._rules import triggered
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quotes (symbol TEXT PRIMARY KEY, bid REAL NOT NULL, ask REAL NOT NULL,
+    time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (ticket INTEGER PRIMARY KEY, symbol TEXT, side INTEGER,
+    volume REAL, open_price REAL, sl REAL, tp REAL, magic INTEGER, comment TEXT, open_time INTEGER);
+CREATE TABLE IF NOT EXISTS orders (ticket INTEGER PRIMARY KEY, symbol TEXT, side INTEGER,
+    order_type TEXT, volume REAL, price REAL, sl REAL, tp REAL, expiry INTEGER, magic INTEGER,
+    comment TEXT, time INTEGER);
+CREATE TABLE IF NOT EXISTS deals (deal INTEGER PRIMARY KEY, order_ticket INTEGER, position INTEGER,
+    symbol TEXT, side INTEGER, volume REAL, price REAL, entry TEXT, magic INTEGER, comment TEXT,
+    time INTEGER, profit REAL);
+CREATE INDEX IF NOT EXISTS deals_comment ON deals (comment);
+"""
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class PaperBroker(Broker):
+    """Simulated account.
+
+    Parameters
+    ----------
+    path
+        SQLite file for the account state, or ``":memory:"``.
+    symbols
+        Tradable symbols (default: WIN).
+    balance
+        Starting balance (only used when the state is new).
+    slippage_ticks
+        Ticks against the trade on every fill.
+    clock
+        Returns "now" (aware UTC); injectable for tests and replays.
+    """
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        symbols: list[SymbolSpec] | None = None,
+        balance: float = 100_000.0,
+        slippage_ticks: int = 0,
+        currency: str = "BRL",
+        clock: object = None,
+    ) -> None:
+        self._specs = {s.name: s for s in (symbols or [WIN])}
+        self.slippage_ticks = slippage_ticks
+        self.currency = currency
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('balance', ?)", (repr(balance),))
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('next_id', '1000')")
+
+    # ----------------------------------------------------------------- plumbing
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _next_id(self, db: sqlite3.Connection) -> int:
+        n = int(db.execute("SELECT value FROM meta WHERE key='next_id'").fetchone()[0])
+        db.execute("UPDATE meta SET value=? WHERE key='next_id'", (str(n + 1),))
+        return n
+
+    def _now(self) -> datetime:
+        t = self._clock()  # type: ignore[operator]
+        assert isinstance(t, datetime)
+        return t
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ----------------------------------------------------------------- quotes
+    def set_quote(self, symbol: str, bid: float, ask: float | None = None) -> None:
+        """Set the current price of ``symbol`` (``ask`` defaults to ``bid``)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO quotes VALUES (?,?,?,?)",
+                (symbol, bid, bid if ask is None else ask, _ms(self._now())),
+            )
+
+    def quote(self, symbol: str) -> tuple[float, float] | None:
+        row = self._db.execute("SELECT bid, ask FROM quotes WHERE symbol=?", (symbol,)).fetchone()
+        return (float(row[0]), float(row[1])) if row else None
+
+    # ----------------------------------------------------------------- reads
+    def symbols(self) -> dict[str, SymbolSpec]:
+        return dict(self._specs)
+
+    def _profit(
+        self, spec: SymbolSpec, side: int, open_price: float, price: float, volume: float
+    ) -> float:
+        return spec.money((price - open_price) * side, volume)
+
+    def positions(self) -> list[Position]:
+        out = []
+        for r in self._db.execute(
+            "SELECT ticket, symbol, side, volume, open_price, sl, tp, magic,"
+            " comment, open_time FROM positions ORDER BY ticket"
+        ):
+            q = self.quote(r[1])
+            spec = self._specs[r[1]]
+            mark = (q[0] if r[2] > 0 else q[1]) if q else r[4]
+            out.append(
+                Position(
+                    str(r[0]),
+                    r[1],
+                    Side(r[2]),
+                    r[3],
+                    r[4],
+                    _dt(r[9]),
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    self._profit(spec, r[2], r[4], mark, r[3]),
+                )
+            )
+        return out
+
+    def orders(self) -> list[PendingOrder]:
+        return [
+            PendingOrder(
+                str(r[0]),
+                r[1],
+                Side(r[2]),
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                _dt(r[8]) if r[8] else None,
+                r[9],
+                r[10],
+            )
+            for r in self._db.execute(
+                "SELECT ticket, symbol, side, order_type, volume, price, sl,"
+                " tp, expiry, magic, comment FROM orders ORDER BY ticket"
+            )
+        ]
+
+    def deals(self, comment: str | None = None) -> list[Deal]:
+        sql = (
+            "SELECT deal, order_ticket, position, symbol, side, volume, price, entry, time,"
+            " magic, comment, profit FROM deals"
+        )
+        args: tuple[str, ...] = ()
+        if comment is not None:
+            sql += " WHERE comment=?"
+            args = (comment,)
+        return [
+            Deal(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                r[3],
+                Side(r[4]),
+                r[5],
+                r[6],
+                r[7],
+                _dt(r[8]),
+                r[9],
+                r[10],
+                r[11],
+            )
+            for r in self._db.execute(sql + " ORDER BY deal", args)
+        ]
+
+    def account(self) -> AccountInfo:
+        balance = float(
+            self._db.execute("SELECT value FROM meta WHERE key='balance'").fetchone()[0]
+        )
+        floating = sum(p.profit for p in self.positions())
+        day0 = _ms(self._now().replace(hour=0, minute=0, second=0, microsecond=0))
+        realized = self._db.execute(
+            "SELECT COALESCE(SUM(profit), 0) FROM deals WHERE time>=?", (day0,)
+        ).fetchone()[0]
+        return AccountInfo(
+            "paper", self.currency, balance, balance + floating, float(realized) + floating
+        )
+
+    # ----------------------------------------------------------------- trading
+    def _fill_in(
+        self,
+        db: sqlite3.Connection,
+        symbol: str,
+        side: int,
+        volume: float,
+        price: float,
+        sl: float | None,
+        tp: float | None,
+        magic: int,
+        comment: str,
+        order: int,
+    ) -> ExecutionReport:
+        ticket = self._next_id(db)
+        deal = self._next_id(db)
+        now = _ms(self._now())
+        db.execute(
+            "INSERT INTO positions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (ticket, symbol, side, volume, price, sl, tp, magic, comment, now),
+        )
+        db.execute(
+            "INSERT INTO deals VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (deal, order, ticket, symbol, side, volume, price, "in", magic, comment, now, 0.0),
+        )
+        return ExecutionReport(
+            True, DONE, "done", str(ticket), str(order), str(deal), price, volume
+        )
+
+    def _check(
+        self, symbol: str, side: Side, volume: float, ref: float, sl: float | None, tp: float | None
+    ) -> ExecutionReport | None:
+        spec = self._specs.get(symbol)
+        if spec is None:
+            return ExecutionReport(False, 10013, f"unknown symbol {symbol}")
+        if spec.snap_volume(volume) != volume:
+            return ExecutionReport(
+                False, INVALID_VOLUME, f"volume {volume} not a lot-step multiple"
+            )
+        if (sl is not None and (sl - ref) * side >= 0) or (
+            tp is not None and (tp - ref) * side <= 0
+        ):
+            return ExecutionReport(False, INVALID_STOPS, "SL/TP on the wrong side of the price")
+        return None
+
+    def market_order(
+        self,
+        symbol: str,
+        side: Side,
+        volume: float,
+        sl: float | None = None,
+        tp: float | None = None,
+        deviation_points: int = 10,
+        magic: int = 0,
+        comment: str = "",
+        price: float | None = None,
+    ) -> ExecutionReport:
+        with self._tx() as db:
+            q = self.quote(symbol)
+            if q is None:
+                return ExecutionReport(False, PRICE_OFF, f"no quote for {symbol}")
+            spec = self._specs.get(symbol)
+            raw = q[1] if side > 0 else q[0]
+            if spec is not None:
+                fill = slipped(raw, int(side), True, float(self.slippage_ticks), spec.tick_size)
+                if (
+                    price is not None
+                    and abs(fill - price) > deviation_points * spec.tick_size + 1e-9
+                ):
+                    return ExecutionReport(False, REQUOTE, f"price moved to {fill}")
+            bad = self._check(symbol, side, volume, raw, sl, tp)
+            if bad is not None:
+                return bad
+            return self._fill_in(
+                db, symbol, int(side), volume, fill, sl, tp, magic, comment, self._next_id(db)
+            )
+
+    def place_order(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: str,
+        volume: float,
+        price: float,
+        sl: float | None = None,
+        tp: float | None = None,
+        expiry: datetime | None = None,
+        magic: int = 0,
+        comment: str = "",
+    ) -> ExecutionReport:
+        bad = self._check(symbol, side, volume, price, sl, tp)
+        if bad is not None:
+            return bad
+        if order_type not in ("stop", "limit"):
+            return ExecutionReport(False, 10013, f"order type {order_type!r}")
+        with self._tx() as db:
+            ticket = self._next_id(db)
+            db.execute(
+                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    ticket,
+                    symbol,
+                    int(side),
+                    order_type,
+                    volume,
+                    price,
+                    sl,
+                    tp,
+                    _ms(expiry) if expiry else None,
+                    magic,
+                    comment,
+                    _ms(self._now()),
+                ),
+            )
+        return ExecutionReport(
+            True, PLACED, "placed", order=str(ticket), price=price, volume=volume
+        )
+
+    def cancel_order(self, ticket: str) -> ExecutionReport:
+        with self._tx() as db:
+            n = db.execute("DELETE FROM orders WHERE ticket=?", (int(ticket),)).rowcount
+        if not n:
+            return ExecutionReport(False, 10013, f"no order {ticket}")
+        return ExecutionReport(True, DONE, "cancelled", order=ticket)
+
+    def _close(
+        self,
+        db: sqlite3.Connection,
+        ticket: int,
+        volume: float | None,
+        price: float | None,
+        comment: str,
+    ) -> ExecutionReport:
+        row = db.execute(
+            "SELECT symbol, side, volume, open_price, magic, comment FROM positions WHERE ticket=?",
+            (ticket,),
+        ).fetchone()
+        if row is None:
+            return ExecutionReport(False, POSITION_CLOSED, f"no position {ticket}")
+        symbol, side, open_vol, open_price, magic, open_comment = row
+        spec = self._specs[symbol]
+        vol = open_vol if volume is None else volume
+        if vol <= 0 or vol > open_vol + 1e-9 or spec.snap_volume(vol) != vol:
+            return ExecutionReport(False, INVALID_VOLUME, f"cannot close {vol} of {open_vol}")
+        if price is None:
+            q = self.quote(symbol)
+            if q is None:
+                return ExecutionReport(False, PRICE_OFF, f"no quote for {symbol}")
+            price = slipped(
+                q[0] if side > 0 else q[1], side, False, float(self.slippage_ticks), spec.tick_size
+            )
+        profit = self._profit(spec, side, open_price, price, vol)
+        deal = self._next_id(db)
+        db.execute(
+            "INSERT INTO deals VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                deal,
+                deal,
+                ticket,
+                symbol,
+                -side,
+                vol,
+                price,
+                "out",
+                magic,
+                comment or open_comment,
+                _ms(self._now()),
+                profit,
+            ),
+        )
+        if vol >= open_vol - 1e-9:
+            db.execute("DELETE FROM positions WHERE ticket=?", (ticket,))
+        else:
+            db.execute(
+                "UPDATE positions SET volume=? WHERE ticket=?", (round(open_vol - vol, 10), ticket)
+            )
+        db.execute(
+            "UPDATE meta SET value=CAST(CAST(value AS REAL)+? AS TEXT) WHERE key='balance'",
+            (profit,),
+        )
+        return ExecutionReport(True, DONE, "closed", str(ticket), str(deal), str(deal), price, vol)
+
+    def close_position(
+        self,
+        ticket: str,
+        volume: float | None = None,
+        deviation_points: int = 10,
+        comment: str = "",
+    ) -> ExecutionReport:
+        with self._tx() as db:
+            return self._close(db, int(ticket), volume, None, comment)
+
+    def modify_position(self, ticket: str, sl: float | None, tp: float | None) -> ExecutionReport:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT symbol, side, sl, tp FROM positions WHERE ticket=?", (int(ticket),)
+            ).fetchone()
+            if row is None:
+                return ExecutionReport(False, POSITION_CLOSED, f"no position {ticket}")
+            q = self.quote(row[0])
+            ref = (q[0] if row[1] > 0 else q[1]) if q else None
+            new_sl = row[2] if sl is None else sl
+            new_tp = row[3] if tp is None else tp
+            if ref is not None and (
+                (new_sl is not None and (new_sl - ref) * row[1] >= 0)
+                or (new_tp is not None and (new_tp - ref) * row[1] <= 0)
+            ):
+                return ExecutionReport(False, INVALID_STOPS, "SL/TP on the wrong side of the price")
+            db.execute(
+                "UPDATE positions SET sl=?, tp=? WHERE ticket=?", (new_sl, new_tp, int(ticket))
+            )
+        return ExecutionReport(True, DONE, "modified", ticket)
+
+    # ----------------------------------------------------------------- simulation
+    def on_bar(self, symbol: str, bar: Bar) -> list[ExecutionReport]:
+        """Advance ``symbol`` by one closed bar: expire/trigger pending orders, then SL/TP.
+
+        Uses the backtester's fill model: stop entries fill at ``max(O, stop)``; exits
+        check SL before TP, gaps exit at the open, exits on the entry bar at the level.
+        """
+        spec = self._specs[symbol]
+        slip = float(self.slippage_ticks)
+        out: list[ExecutionReport] = []
+        bar_ms = _ms(bar.time)
+        with self._tx() as db:
+            entered: set[int] = set()
+            for r in db.execute(
+                "SELECT ticket, side, order_type, volume, price, sl, tp, expiry,"
+                " magic, comment FROM orders WHERE symbol=? ORDER BY ticket",
+                (symbol,),
+            ).fetchall():
+                ticket, side, otype, vol, price, sl, tp, expiry, magic, comment = r
+                if expiry is not None and expiry <= bar_ms:
+                    db.execute("DELETE FROM orders WHERE ticket=?", (ticket,))
+                    continue
+                hit = (
+                    triggered(side, bar.high, bar.low, price)
+                    if otype == "stop"
+                    else triggered(-side, bar.high, bar.low, price)
+                )
+                if not hit:
+                    continue
+                fill = stop_fill(side, bar.open, price) if otype == "stop" else price
+                fill = slipped(fill, side, True, slip, spec.tick_size)
+                db.execute("DELETE FROM orders WHERE ticket=?", (ticket,))
+                rep = self._fill_in(db, symbol, side, vol, fill, sl, tp, magic, comment, ticket)
+                assert rep.ticket is not None
+                entered.add(int(rep.ticket))
+                out.append(rep)
+            for r in db.execute(
+                "SELECT ticket, side, sl, tp FROM positions WHERE symbol=?", (symbol,)
+            ).fetchall():
+                ticket, side, sl, tp = r
+                code, px = exit_check(
+                    side,
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    sl if sl is not None else (-1e300 if side > 0 else 1e300),
+                    tp if tp is not None else (1e300 if side > 0 else -1e300),
+                    ticket in entered,
+                )
+                if code != EXIT_NONE:
+                    out.append(
+                        self._close(
+                            db, ticket, None, slipped(px, side, False, slip, spec.tick_size), ""
+                        )
+                    )
+            db.execute(
+                "INSERT OR REPLACE INTO quotes VALUES (?,?,?,?)",
+                (symbol, bar.close, bar.close, bar_ms),
+            )
+        return out
