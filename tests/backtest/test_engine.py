@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import make_bars
 
 from mtponte.backtest import StreamingBacktest, run_backtest
 from mtponte.domain import WIN, ExitReason
 from mtponte.strategies import ElephantParams
+from tests.conftest import make_bars
 
 QUIET = (100_000.0, 100_050.0, 99_950.0, 100_000.0, 100.0)
 ELEPHANT = (100_000.0, 100_200.0, 100_000.0, 100_180.0, 200.0)  # bull, H = 100200

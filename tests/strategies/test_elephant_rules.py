@@ -1,12 +1,12 @@
 """The elephant-bar definition, rule by rule, on hand-built bars (DESIGN.md)."""
 
 import pytest
-from tests.conftest import make_bars
 
 from mtponte.domain import WIN
 from mtponte.errors import ConfigError
 from mtponte.strategies import ElephantParams, ElephantStrategy, signals
 from mtponte.strategies.params import parse_assignments
+from tests.conftest import make_bars
 
 QUIET = (100_000.0, 100_050.0, 99_950.0, 100_000.0, 100.0)  # range 100, volume 100
 P = ElephantParams(

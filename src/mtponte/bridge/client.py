@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mtponte._faults import crashpoint
 from mtponte.bridge.fileio import BridgeDir, atomic_write_json, now_ms, read_json
 from mtponte.bridge.journal import ClientJournal
 from mtponte.bridge.protocol import (
@@ -75,7 +76,9 @@ class BridgeClient:
         """Journal, then write ``inbox/<seq>-<id>.json`` atomically."""
         raw = cmd.model_dump_json(exclude_none=True)
         self.journal.add(cmd.id, cmd.seq, raw, cmd.created_at)
+        crashpoint("client.after_add")
         atomic_write_json(self.dir.inbox / cmd.file_name, cmd)
+        crashpoint("client.after_write")
         self.journal.set_state(cmd.id, "sent")
 
     def result(self, cid: str) -> Result | None:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from mtponte._faults import crashpoint
 from mtponte.bridge.checks import CheckContext, ExecutorLimits, check_command
 from mtponte.bridge.fileio import (
     BridgeDir,
@@ -121,14 +122,19 @@ class Executor:
         *,
         polling: bool = False,
         poll_ms: int = 25,
+        burst_ms: int = 50,
         state_every_ms: int = 1000,
     ) -> None:
-        """Recover, then process the inbox on every change until ``stop`` is set."""
+        """Recover, then process the inbox on every change until ``stop`` is set.
+
+        ``polling`` lists the inbox every ``poll_ms`` instead of using file events;
+        ``burst_ms`` is the fast-poll window after activity (see :func:`changes`).
+        """
         self.recover()
         self.process_inbox()
         self.write_state()
         last_state = self.clock()
-        for _ in changes(self.dir.inbox, stop, polling=polling, poll_ms=poll_ms):
+        for _ in changes(self.dir.inbox, stop, polling=polling, poll_ms=poll_ms, burst_ms=burst_ms):
             self.process_inbox()
             if self.clock() - last_state >= state_every_ms:
                 self.write_state()
@@ -183,6 +189,7 @@ class Executor:
             self._finish(path, cmd, res, journaled=True)
             return
         self.journal.begin(cmd.id, cmd.seq, path.name, raw, seen)  # durable before acting
+        crashpoint("executor.after_begin")
         self.write_result(Result(id=cmd.id, seq=cmd.seq, status=Status.ACCEPTED, seen_at=seen))
         log.info(
             "execute %s %s strategy=%s confidence=%s",
@@ -192,6 +199,7 @@ class Executor:
             cmd.confidence,
         )
         rep = self.execute(cmd)
+        crashpoint("executor.after_execute")
         if rep.retcode == TIMEOUT:
             self._finish(path, cmd, self.resolve(cmd, seen))
             return
@@ -350,10 +358,11 @@ class Executor:
     # ------------------------------------------------------------------ recovery
     def recover(self) -> int:
         """Resolve every command journaled as executing (a crash interrupted it), and
-        republish final results whose ``outbox`` file is missing (lost in a power cut)."""
-        for cid, result in self.journal.recent_results(10_000):
-            if _safe_name(cid) and not (self.dir.outbox / f"{cid}.json").exists():
-                self.write_result(Result.model_validate_json(result))
+        republish final results whose ``outbox`` file is missing or stale (a crash
+        between journaling ``done`` and writing the result, or a power cut)."""
+        for cid, result in self.journal.recent_results(1_000):
+            if _safe_name(cid):
+                self._publish(Result.model_validate_json(result))
         n = 0
         for _cid, file, raw in self.journal.unfinished():
             cmd = Command.model_validate_json(raw)
@@ -478,8 +487,10 @@ class Executor:
             )
         if res.status is Status.FILLED:
             self.executed += 1
+        crashpoint("executor.after_finish")
         self.write_result(res)
         log.info("result %s %s %s %s", cmd.id, res.status.value, res.reason or "", res.message)
+        crashpoint("executor.after_result")
         if path is not None and path.exists():
             move(path, self.dir.journal / "done" / path.name)
 
@@ -526,10 +537,19 @@ class Executor:
         atomic_write_json(target.with_suffix(".result.json"), res)
 
     def _replay(self, path: Path, cmd: Command, result: str | None) -> None:
-        out = self.dir.outbox / f"{cmd.id}.json"
-        if result is not None and not out.exists():
-            self.write_result(Result.model_validate_json(result))
+        if result is not None:
+            self._publish(Result.model_validate_json(result))
         move(path, self.dir.journal / "done" / path.name)
+
+    def _publish(self, res: Result) -> None:
+        """Make ``outbox`` hold the journaled final result (missing or stale → rewrite)."""
+        out = self.dir.outbox / f"{res.id}.json"
+        try:
+            current = read_json(out)
+        except ValueError:
+            current = None
+        if current is None or current.get("status") != res.status.value:
+            self.write_result(res)
 
     # ------------------------------------------------------------------ state
     def write_state(self) -> None:

@@ -62,7 +62,7 @@ def is_temp(name: str) -> bool:
     return name.endswith(".tmp") or name.startswith((".", "~"))
 
 
-def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
+def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
     """Write ``data`` to ``path`` so readers see either nothing or all of it."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     with open(tmp, "wb") as fh:
@@ -73,7 +73,7 @@ def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
     _replace(tmp, path)
 
 
-def atomic_write_json(path: Path, obj: BaseModel | dict[str, Any], fsync: bool = True) -> None:
+def atomic_write_json(path: Path, obj: BaseModel | dict[str, Any], fsync: bool = False) -> None:
     if isinstance(obj, BaseModel):
         data = obj.model_dump_json(exclude_none=True).encode("utf-8")
     else:

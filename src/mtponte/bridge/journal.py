@@ -1,7 +1,11 @@
 """Crash-safe SQLite journals of the executor and of the Python client.
 
-Each state change is one committed transaction with ``synchronous=FULL`` in WAL
-mode: once a call returns, the change survives a ``kill -9`` or a power cut. The
+Every state change is one committed transaction in WAL mode, which survives a
+``kill -9``. The changes that exactly-once rests on also survive a power cut: they
+commit with ``synchronous=FULL`` (an fsync of the WAL, which also persists every
+earlier transaction). The others (``sent``, results, ``done``) commit with
+``NORMAL``: after a power cut they are rebuilt from the files and the broker's
+records, which is what recovery does anyway. The
 standard library's ``sqlite3`` is used directly (not SQLAlchemy): these are local,
 single-writer files next to the terminal with a fixed two-table schema, and the
 fewer moving parts on the trading machine the better.
@@ -31,9 +35,18 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 def _connect(path: Path | str, schema: str) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(schema)
     return db
+
+
+def _durable(db: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> None:
+    """Execute one statement as a transaction that is on disk when this returns."""
+    db.execute("PRAGMA synchronous=FULL")
+    try:
+        db.execute(sql, args)
+    finally:
+        db.execute("PRAGMA synchronous=NORMAL")
 
 
 class ExecutorJournal:
@@ -55,8 +68,10 @@ class ExecutorJournal:
         return (int(row[0]), row[1], row[2], row[3]) if row else None
 
     def begin(self, cid: str, seq: int, file: str, command: str, now: int) -> None:
+        """Durably record that ``cid`` is about to be executed (before acting)."""
         with self._lock:
-            self._db.execute(
+            _durable(
+                self._db,
                 "INSERT INTO commands (id, seq, file, state, command, seen_at)"
                 " VALUES (?,?,?,?,?,?)",
                 (cid, seq, file, "executing", command, now),
@@ -115,7 +130,7 @@ class ClientJournal:
         self._lock = threading.Lock()
 
     def next_seq(self) -> int:
-        """Allocate the next sequence number (persisted: never reused after a crash)."""
+        """Allocate the next sequence number (made durable by the ``add`` that follows)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
@@ -125,8 +140,10 @@ class ClientJournal:
             return n
 
     def add(self, cid: str, seq: int, command: str, created_at: int) -> None:
+        """Durably record a command before its file is written (also persists its seq)."""
         with self._lock:
-            self._db.execute(
+            _durable(
+                self._db,
                 "INSERT INTO commands VALUES (?,?,?,?,?,?)",
                 (cid, seq, "pending", command, None, created_at),
             )

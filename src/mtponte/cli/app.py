@@ -18,6 +18,7 @@ from mtponte.cli._common import (
     resolve_symbol,
     run_safely,
 )
+from mtponte.cli.bridge import bridge_app, kill
 from mtponte.errors import ConfigError
 
 app = typer.Typer(
@@ -28,6 +29,9 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Market data tools.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+app.add_typer(bridge_app, name="bridge")
+app.command("kill")(kill)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[

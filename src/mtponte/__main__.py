@@ -1,0 +1,5 @@
+"""``python -m mtponte`` = the ``mtponte`` command."""
+
+from mtponte.cli import main
+
+main()
