@@ -145,8 +145,31 @@ class Executor:
         self.apply_kill_switch()
         files = list_messages(self.dir.inbox)
         for path in files:
-            self.process_file(path)
+            try:
+                self.process_file(path)
+            except Exception as exc:  # a bug must not stop the executor or loop on one file
+                log.exception("internal error on %s", path.name)
+                self._quarantine(path, exc)
         return len(files)
+
+    def _quarantine(self, path: Path, exc: Exception) -> None:
+        self.recover()  # settle it from the broker's records if it got as far as executing
+        if not path.exists():
+            return
+        m = INBOX_NAME.match(path.name)
+        cid = m.group(2).lower() if m else path.stem
+        if self.journal.get(cid) is None:
+            self._reject(
+                path,
+                cid,
+                int(m.group(1)) if m else None,
+                Reason.INVALID_FIELD,
+                f"internal error: {type(exc).__name__}",
+                self.clock(),
+                None,
+            )
+        else:
+            move(path, self.dir.journal / "done" / path.name)
 
     # ------------------------------------------------------------------ one file
     def process_file(self, path: Path) -> None:
@@ -223,7 +246,7 @@ class Executor:
             return _Parsed(None, cid, seq, Reason.INVALID_JSON, f"invalid JSON: {exc}")
         if not isinstance(obj, dict):
             return _Parsed(None, cid, seq, Reason.INVALID_JSON, "not a JSON object")
-        if obj.get("v") != PROTOCOL_VERSION:
+        if type(obj.get("v")) is not int or obj.get("v") != PROTOCOL_VERSION:
             return _Parsed(
                 None,
                 cid,
@@ -231,7 +254,7 @@ class Executor:
                 Reason.UNKNOWN_VERSION,
                 f"protocol version {obj.get('v')!r}, expected {PROTOCOL_VERSION}",
             )
-        if obj.get("kind") not in {k.value for k in Kind}:
+        if not isinstance(obj.get("kind"), str) or obj["kind"] not in {k.value for k in Kind}:
             return _Parsed(None, cid, seq, Reason.UNKNOWN_KIND, f"unknown kind {obj.get('kind')!r}")
         try:
             cmd = Command.model_validate(obj)
@@ -367,7 +390,21 @@ class Executor:
         for _cid, file, raw in self.journal.unfinished():
             cmd = Command.model_validate_json(raw)
             path = self.dir.inbox / file
-            self._finish(path if path.exists() else None, cmd, self.resolve(cmd, self.clock()))
+            seen = self.clock()
+            try:
+                res = self.resolve(cmd, seen)
+            except Exception as exc:  # the broker itself is failing: a human must look
+                log.exception("cannot resolve %s", cmd.id)
+                res = Result(
+                    id=cmd.id,
+                    seq=cmd.seq,
+                    status=Status.UNKNOWN,
+                    seen_at=seen,
+                    done_at=self.clock(),
+                    reason=Reason.BROKER_ERROR,
+                    message=f"outcome unknown: {type(exc).__name__}: {exc}",
+                )
+            self._finish(path if path.exists() else None, cmd, res)
             n += 1
         return n
 

@@ -90,6 +90,8 @@ class PaperBroker(Broker):
         self.currency = currency
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
