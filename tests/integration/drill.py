@@ -70,6 +70,7 @@ def _spawn(args: list[str], log: Path, faults: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if faults:
         env["MTPONTE_CRASH_POINTS"] = CRASH_POINTS
+        env["MTPONTE_CRASH_LOG"] = str(log.parent / "crashpoints.log")
     return subprocess.Popen(
         [sys.executable, *args], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env
     )
@@ -97,7 +98,8 @@ def executor_args(root: Path) -> list[str]:
 class DrillReport:
     planned: int
     kills: int
-    self_kills: int  # crash points that fired (process deaths not caused by the killer)
+    self_kills: int  # crash points that fired (see by_point)
+    by_point: dict[str, int]
     recovered: int  # commands whose outcome the executor resolved after a crash
     executed: int
     duplicates: int
@@ -122,17 +124,15 @@ def run_drill(
     }
     t0 = time.monotonic()
     done_kills = 0
-    self_kills = 0
     try:
         while done_kills < kills:
             for name in procs:
                 p = procs[name]
-                if p is not None and p.poll() == -signal.SIGKILL:
-                    self_kills += 1
                 if p is None or p.poll() is not None:
                     procs[name] = _spawn(args[name], logs / f"{name}.log", faults=True)
-            # Processes take ~0.5 s to start: most kills land while commands flow.
-            time.sleep(rng.uniform(0.3, 1.2))
+            # Processes take ~0.7 s to start: kills land while commands flow, or during
+            # a restart's recovery.
+            time.sleep(rng.uniform(0.5, 2.0))
             victims = rng.choice([["executor"], ["client"], ["executor", "client"]])
             for name in victims:
                 p = procs[name]
@@ -162,10 +162,10 @@ def run_drill(
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    return verify(root, planned, done_kills, self_kills, time.monotonic() - t0)
+    return verify(root, planned, done_kills, time.monotonic() - t0)
 
 
-def verify(root: Path, planned: int, kills: int, self_kills: int, seconds: float) -> DrillReport:
+def verify(root: Path, planned: int, kills: int, seconds: float) -> DrillReport:
     from mtponte.bridge.protocol import tag_for
 
     cj = sqlite3.connect(root / "journal" / "client.sqlite")
@@ -191,10 +191,13 @@ def verify(root: Path, planned: int, kills: int, self_kills: int, seconds: float
     )
     known = {tag_for(r[0]) for r in rows}
     phantom = sum(1 for t in (*ins, *outs) if t not in known)
+    log = root / "logs" / "crashpoints.log"
+    by_point = Counter(log.read_text().split()) if log.exists() else Counter()
     return DrillReport(
         planned=planned,
         kills=kills,
-        self_kills=self_kills,
+        self_kills=sum(by_point.values()),
+        by_point=dict(sorted(by_point.items())),
         recovered=int(recovered),
         executed=sum(1 for c in fills.values() if c >= 1),
         duplicates=sum(c - 1 for c in fills.values() if c > 1),

@@ -119,7 +119,8 @@ def test_elephant_strategy_satisfies_the_port():
 
 
 def test_zero_mean_volume_never_passes_the_volume_rule():
-    from mtponte.strategies._rules import elephant_direction, elephant_direction_nb
+    from mtponte.strategies._rules import elephant_direction
+    from mtponte.strategies._rules_nb import elephant_direction_nb
 
     args = (100.0, 135.0, 100.0, 130.0, 0.0, 25.0, 0.0, 5.0, 1.35, 1.3, 0.3)
     assert elephant_direction(*args) == 0 == elephant_direction_nb(*args)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mtponte._numba import njit
-from mtponte.backtest.fill import (
-    EXIT_END,
-    EXIT_FLAT,
+from mtponte.backtest._fill_nb import (
     bars_held_nb,
     exit_check_nb,
     flat_due_nb,
@@ -15,7 +13,8 @@ from mtponte.backtest.fill import (
     stop_fill_nb,
     trade_pnl_nb,
 )
-from mtponte.strategies._rules import after_flat_nb, in_window_nb, round_to_tick_nb, triggered_nb
+from mtponte.backtest.fill import EXIT_END, EXIT_FLAT
+from mtponte.strategies._rules_nb import after_flat_nb, in_window_nb, round_to_tick_nb, triggered_nb
 
 
 @njit

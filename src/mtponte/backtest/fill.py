@@ -9,7 +9,6 @@ level; ``slippage_ticks`` moves every fill against the trade.
 
 from __future__ import annotations
 
-from mtponte._numba import njit
 from mtponte.strategies._rules import EPS
 
 EXIT_NONE = 0
@@ -74,12 +73,3 @@ def flat_due(day: int, tod: int, entry_day: int, flat_tod: int) -> bool:
     if flat_tod < 0:
         return False
     return day > entry_day or tod >= flat_tod
-
-
-_jit = njit
-stop_fill_nb = _jit(stop_fill)
-slipped_nb = _jit(slipped)
-exit_check_nb = _jit(exit_check)
-flat_due_nb = _jit(flat_due)
-trade_pnl_nb = _jit(trade_pnl)
-bars_held_nb = _jit(bars_held)

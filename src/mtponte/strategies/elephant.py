@@ -33,14 +33,16 @@ from mtponte.indicators.core import wilder_next
 from mtponte.strategies._rules import (
     after_flat,
     bracket,
-    bracket_nb,
     elephant_direction,
-    elephant_direction_nb,
     in_window,
-    in_window_nb,
     stop_price,
-    stop_price_nb,
     triggered,
+)
+from mtponte.strategies._rules_nb import (
+    bracket_nb,
+    elephant_direction_nb,
+    in_window_nb,
+    stop_price_nb,
     triggered_nb,
 )
 from mtponte.strategies.params import ElephantParams

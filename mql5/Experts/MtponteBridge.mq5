@@ -1,0 +1,746 @@
+//+------------------------------------------------------------------+
+//| MtponteBridge.mq5 — thin executor of the mtponte file bridge v1. |
+//|                                                                  |
+//| Mirrors src/mtponte/bridge/executor.py function by function      |
+//| (ProcessInbox ↔ process_inbox, ...). Decisions live in Python:   |
+//| this EA validates, journals, executes with CTrade and reports.   |
+//| Protocol: docs/bridge-protocol.md; constants: Protocol.mqh       |
+//| (generated from the Python models — never edit by hand).         |
+//+------------------------------------------------------------------+
+#property copyright "mtponte"
+#property version   "1.00"
+#property strict
+
+#include <Trade\Trade.mqh>
+#include <Mtponte\Protocol.mqh>
+#include <Mtponte\Json.mqh>
+
+//--- folder under MQL5\Files (or Common\Files)
+input string BridgeFolder     = "mtponte";
+input bool   UseCommonFolder  = false;
+input int    TimerMs          = 10;       // MT5's timer floor is 10-16 ms
+input int    StateEveryMs     = 1000;
+input int    RecoverySettleMs = 3000;     // re-check history this long before "not executed"
+//--- ExecutorLimits (same names and defaults as src/mtponte/bridge/checks.py)
+input bool   LogOnly          = false;
+input double MaxVolume        = 10.0;
+input int    MaxPositions     = 1;
+input string SymbolsAllowed   = "";       // comma-separated; empty = any
+input double DailyLossLimit   = 0.0;      // money; 0 = off
+input string TradingStart     = "";       // HH:MM server time; empty = always
+input string TradingEnd       = "";
+input int    DeadManMs        = 30000;    // 0 = off
+input bool   RequireSl        = true;
+input double SlTpMaxAtr       = 5.0;      // 0 = off
+input int    AtrPeriod        = 14;
+input ENUM_TIMEFRAMES AtrTimeframe = PERIOD_M5;
+input int    FutureToleranceMs = 2000;
+input long   Magic            = MTP_DEFAULT_MAGIC;
+
+CTrade g_trade;
+string g_root;
+int    g_flags;
+long   g_state_seq = 0;
+ulong  g_last_state = 0;
+string g_done_ids[];     // journal: finished ids
+string g_done_results[]; // their result JSON
+long   g_done_seqs[];
+string g_exec_ids[];     // journal: ids journaled "executing" and not finished
+string g_exec_cmds[];
+
+struct Command
+  {
+   string id; long seq; long created_at; long ttl_ms; string kind; string symbol; string side;
+   double volume; string order_type; double price; long expiry; double sl; double tp;
+   string ticket; long deviation; long magic; string strategy; double confidence; string tag;
+   string raw;
+  };
+
+//+------------------------------------------------------------------+
+int OnInit()
+  {
+   g_flags = UseCommonFolder ? FILE_COMMON : 0;
+   g_root = BridgeFolder + "\\";
+   FolderCreate(BridgeFolder, g_flags);
+   FolderCreate(g_root + "inbox", g_flags);
+   FolderCreate(g_root + "outbox", g_flags);
+   FolderCreate(g_root + "state", g_flags);
+   FolderCreate(g_root + "journal", g_flags);
+   FolderCreate(g_root + "journal\\done", g_flags);
+   FolderCreate(g_root + "journal\\rejected", g_flags);
+   LoadJournal();
+   Recover();
+   EventSetMillisecondTimer(TimerMs);
+   return INIT_SUCCEEDED;
+  }
+
+void OnDeinit(const int reason) { EventKillTimer(); }
+
+void OnTimer()
+  {
+   ProcessInbox();
+   if(GetTickCount64() - g_last_state >= (ulong)StateEveryMs)
+     {
+      WriteState();
+      g_last_state = GetTickCount64();
+     }
+  }
+
+long NowMs() { return (long)TimeGMT() * 1000; }  // 1 s resolution on the EA side
+
+//+------------------------------------------------------------------+
+//| ProcessInbox ↔ process_inbox                                     |
+//+------------------------------------------------------------------+
+void ProcessInbox()
+  {
+   ApplyKillSwitch();
+   string names[];
+   string name;
+   long h = FileFindFirst(g_root + "inbox\\*.json", name, g_flags);
+   if(h == INVALID_HANDLE) return;
+   do
+     {
+      if(StringGetCharacter(name, 0) != '.' && StringFind(name, ".tmp") < 0)
+        {
+         int n = ArraySize(names);
+         ArrayResize(names, n + 1);
+         names[n] = name;
+        }
+     }
+   while(FileFindNext(h, name));
+   FileFindClose(h);
+   ArraySort(names);  // <seq:012d>-<id>.json: name order = seq order
+   for(int i = 0; i < ArraySize(names); i++)
+      ProcessFile(names[i]);
+  }
+
+//+------------------------------------------------------------------+
+//| ProcessFile ↔ process_file                                       |
+//+------------------------------------------------------------------+
+void ProcessFile(const string name)
+  {
+   long seen = NowMs();
+   Command cmd;
+   string reason, message, cid;
+   long seq;
+   if(!ParseCommand(name, cmd, cid, seq, reason, message))
+     {
+      Reject(name, cid, seq, reason, message, seen);
+      return;
+     }
+   int done = FindDone(cmd.id);
+   if(done >= 0)
+     {
+      if(g_done_seqs[done] != cmd.seq)
+        {
+         // duplicate id: the id's outbox file keeps the original result
+         WriteFileAtomic(g_root + "journal\\rejected\\" + name + ".result.json",
+                         ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_DUPLICATE_ID,
+                                    "id already used by another command", 0, 0, 0, 0, 0, 0, seen));
+         Archive(name, "rejected");
+        }
+      else
+        {
+         Publish(cmd.id, g_done_results[done]);  // replay
+         Archive(name, "done");
+        }
+      return;
+     }
+   if(FindExecuting(cmd.id) >= 0)
+     {
+      Finish(name, cmd, Resolve(cmd, seen));
+      return;
+     }
+   if(!CheckCommand(cmd, reason, message))
+     {
+      string res = ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, reason, message, 0, 0, 0, 0, 0, 0, seen);
+      JournalDone(cmd.id, cmd.seq, res);
+      WriteResult(cmd.id, res);
+      Archive(name, "rejected");
+      return;
+     }
+   if(LogOnly)
+     {
+      PrintFormat("log_only %s %s", cmd.id, cmd.raw);
+      string res = ResultJson(cmd.id, cmd.seq, MTP_STATUS_DRY_RUN, "", "log_only: validated, not sent",
+                              0, 0, 0, 0, 0, 0, seen);
+      JournalDone(cmd.id, cmd.seq, res);
+      WriteResult(cmd.id, res);
+      Archive(name, "done");
+      return;
+     }
+   JournalBegin(cmd);  // durable before acting
+   WriteResult(cmd.id, ResultJson(cmd.id, cmd.seq, MTP_STATUS_ACCEPTED, "", "", 0, 0, 0, 0, 0, 0, seen, false));
+   PrintFormat("execute %s %s strategy=%s confidence=%.2f", cmd.kind, cmd.id, cmd.strategy, cmd.confidence);
+   uint retcode = Execute(cmd);
+   string res;
+   if(retcode == TRADE_RETCODE_TIMEOUT)
+      res = Resolve(cmd, seen);
+   else
+      res = TradeResultJson(cmd, retcode, seen);
+   Finish(name, cmd, res);
+  }
+
+//+------------------------------------------------------------------+
+//| ParseCommand ↔ parse_command (same reasons, same order)           |
+//+------------------------------------------------------------------+
+bool ParseCommand(const string name, Command &cmd, string &cid, long &seq, string &reason, string &message)
+  {
+   // name: 12 digits, '-', 36-character uuid, ".json"
+   bool name_ok = StringLen(name) == 54 && StringSubstr(name, 12, 1) == "-";
+   cid = name_ok ? StringSubstr(name, 13, 36) : StringSubstr(name, 0, StringLen(name) - 5);
+   seq = name_ok ? StringToInteger(StringSubstr(name, 0, 12)) : -1;
+   uchar bytes[];
+   int fh = FileOpen(g_root + "inbox\\" + name, FILE_READ | FILE_BIN | g_flags);
+   if(fh == INVALID_HANDLE) { reason = MTP_REASON_INVALID_JSON; message = "cannot open"; return false; }
+   int n = (int)FileSize(fh);
+   FileReadArray(fh, bytes, 0, n);
+   FileClose(fh);
+   if(!Utf8Valid(bytes, n)) { reason = MTP_REASON_INVALID_UTF8; message = "not UTF-8"; return false; }
+   string text = CharArrayToString(bytes, 0, n, CP_UTF8);
+   CJsonObject o;
+   string err;
+   if(!JsonParseFlat(text, o, err)) { reason = MTP_REASON_INVALID_JSON; message = err; return false; }
+   if(o.Type("v") != JSON_NUMBER || o.Long("v") != MTP_PROTOCOL_VERSION)
+     { reason = MTP_REASON_UNKNOWN_VERSION; message = "protocol version " + o.Str("v"); return false; }
+   string kind = o.Str(MTP_CMD_F_KIND);
+   if(o.Type(MTP_CMD_F_KIND) != JSON_STRING ||
+      (kind != MTP_KIND_OPEN && kind != MTP_KIND_PLACE && kind != MTP_KIND_CANCEL && kind != MTP_KIND_CLOSE &&
+       kind != MTP_KIND_MODIFY && kind != MTP_KIND_CLOSE_ALL && kind != MTP_KIND_PING))
+     { reason = MTP_REASON_UNKNOWN_KIND; message = "unknown kind " + kind; return false; }
+   reason = MTP_REASON_INVALID_FIELD;
+   // every field the protocol defines; anything else is refused (extra="forbid")
+   string known[] = {MTP_CMD_F_V, MTP_CMD_F_ID, MTP_CMD_F_SEQ, MTP_CMD_F_CREATED_AT, MTP_CMD_F_TTL_MS,
+                     MTP_CMD_F_KIND, MTP_CMD_F_SYMBOL, MTP_CMD_F_SIDE, MTP_CMD_F_VOLUME, MTP_CMD_F_ORDER_TYPE,
+                     MTP_CMD_F_PRICE, MTP_CMD_F_EXPIRY, MTP_CMD_F_SL, MTP_CMD_F_TP, MTP_CMD_F_TICKET,
+                     MTP_CMD_F_MAX_DEVIATION_POINTS, MTP_CMD_F_MAGIC, MTP_CMD_F_COMMENT, MTP_CMD_F_STRATEGY,
+                     MTP_CMD_F_CONFIDENCE};
+   for(int k = 0; k < ArraySize(o.keys); k++)
+     {
+      bool ok = false;
+      for(int j = 0; j < ArraySize(known); j++) if(o.keys[k] == known[j]) ok = true;
+      if(!ok) { message = o.keys[k] + ": extra field"; return false; }
+     }
+   if(o.Type(MTP_CMD_F_ID) != JSON_STRING || StringLen(o.Str(MTP_CMD_F_ID)) != 36) { message = "id"; return false; }
+   if(o.Type(MTP_CMD_F_SEQ) != JSON_NUMBER || o.Long(MTP_CMD_F_SEQ) < 0) { message = "seq"; return false; }
+   if(o.Type(MTP_CMD_F_CREATED_AT) != JSON_NUMBER || o.Long(MTP_CMD_F_CREATED_AT) <= 0) { message = "created_at"; return false; }
+   cmd.id = o.Str(MTP_CMD_F_ID);
+   cmd.seq = o.Long(MTP_CMD_F_SEQ);
+   cmd.created_at = o.Long(MTP_CMD_F_CREATED_AT);
+   cmd.ttl_ms = o.Has(MTP_CMD_F_TTL_MS) ? o.Long(MTP_CMD_F_TTL_MS) : MTP_DEFAULT_TTL_MS;
+   cmd.kind = kind;
+   cmd.symbol = o.Str(MTP_CMD_F_SYMBOL);
+   cmd.side = o.Str(MTP_CMD_F_SIDE);
+   cmd.volume = o.Has(MTP_CMD_F_VOLUME) ? o.Num(MTP_CMD_F_VOLUME) : 0;
+   cmd.order_type = o.Str(MTP_CMD_F_ORDER_TYPE);
+   cmd.price = o.Has(MTP_CMD_F_PRICE) ? o.Num(MTP_CMD_F_PRICE) : 0;
+   cmd.expiry = o.Has(MTP_CMD_F_EXPIRY) ? o.Long(MTP_CMD_F_EXPIRY) : 0;
+   cmd.sl = o.Has(MTP_CMD_F_SL) ? o.Num(MTP_CMD_F_SL) : 0;
+   cmd.tp = o.Has(MTP_CMD_F_TP) ? o.Num(MTP_CMD_F_TP) : 0;
+   cmd.ticket = o.Str(MTP_CMD_F_TICKET);
+   cmd.deviation = o.Has(MTP_CMD_F_MAX_DEVIATION_POINTS) ? o.Long(MTP_CMD_F_MAX_DEVIATION_POINTS) : MTP_DEFAULT_DEVIATION_POINTS;
+   cmd.magic = o.Has(MTP_CMD_F_MAGIC) ? o.Long(MTP_CMD_F_MAGIC) : MTP_DEFAULT_MAGIC;
+   cmd.strategy = o.Str(MTP_CMD_F_STRATEGY);
+   cmd.confidence = o.Num(MTP_CMD_F_CONFIDENCE);
+   cmd.tag = Tag(cmd.id);
+   cmd.raw = text;
+   if(cmd.ttl_ms <= 0) { message = "ttl_ms"; return false; }
+   if(o.Has(MTP_CMD_F_VOLUME) && (o.Type(MTP_CMD_F_VOLUME) != JSON_NUMBER || !(cmd.volume > 0))) { message = "volume"; return false; }
+   if(o.Has(MTP_CMD_F_SIDE) && cmd.side != "buy" && cmd.side != "sell") { message = "side"; return false; }
+   if(o.Has(MTP_CMD_F_SL) && !(cmd.sl > 0)) { message = "sl"; return false; }
+   if(o.Has(MTP_CMD_F_TP) && !(cmd.tp > 0)) { message = "tp"; return false; }
+   if(o.Has(MTP_CMD_F_COMMENT) && o.Str(MTP_CMD_F_COMMENT) != cmd.tag) { message = "comment"; return false; }
+   if((kind == MTP_KIND_OPEN || kind == MTP_KIND_PLACE) && (cmd.symbol == "" || cmd.side == "" || cmd.volume <= 0))
+     { message = kind + " needs symbol, side, volume"; return false; }
+   if(kind == MTP_KIND_PLACE && (cmd.price <= 0 || cmd.expiry <= 0 ||
+      (cmd.order_type != MTP_ORDER_STOP && cmd.order_type != MTP_ORDER_LIMIT)))
+     { message = "place needs order_type, price, expiry"; return false; }
+   if((kind == MTP_KIND_CANCEL || kind == MTP_KIND_CLOSE || kind == MTP_KIND_MODIFY) && cmd.ticket == "")
+     { message = kind + " needs ticket"; return false; }
+   if(kind == MTP_KIND_MODIFY && cmd.sl <= 0 && cmd.tp <= 0) { message = "modify needs sl or tp"; return false; }
+   if(!name_ok || cmd.id != cid || cmd.seq != seq)
+     { reason = MTP_REASON_INVALID_NAME; message = "file name does not match seq and id"; return false; }
+   return true;
+  }
+
+string Tag(const string id)
+  {
+   string hex = id;
+   StringReplace(hex, "-", "");
+   return MTP_TAG_PREFIX + StringSubstr(hex, 0, 20);
+  }
+
+//+------------------------------------------------------------------+
+//| CheckCommand ↔ checks.check_command (same list, same order)      |
+//+------------------------------------------------------------------+
+bool CheckCommand(const Command &cmd, string &reason, string &message)
+  {
+   long now = NowMs();
+   if(now > cmd.created_at + cmd.ttl_ms) { reason = MTP_REASON_EXPIRED; message = "expired"; return false; }
+   if(cmd.created_at > now + FutureToleranceMs) { reason = MTP_REASON_FUTURE_TIMESTAMP; message = "created in the future"; return false; }
+   if(KillSwitchActive()) { reason = MTP_REASON_KILL_SWITCH; message = "kill switch is active"; return false; }
+   if(cmd.symbol != "")
+     {
+      if(!SymbolSelect(cmd.symbol, true)) { reason = MTP_REASON_UNKNOWN_SYMBOL; message = cmd.symbol; return false; }
+      if(SymbolsAllowed != "" && StringFind("," + SymbolsAllowed + ",", "," + cmd.symbol + ",") < 0)
+        { reason = MTP_REASON_SYMBOL_NOT_ALLOWED; message = cmd.symbol; return false; }
+     }
+   if(cmd.volume > 0)
+     {
+      double step = SymbolInfoDouble(cmd.symbol, SYMBOL_VOLUME_STEP);
+      double vmin = SymbolInfoDouble(cmd.symbol, SYMBOL_VOLUME_MIN);
+      double vmax = SymbolInfoDouble(cmd.symbol, SYMBOL_VOLUME_MAX);
+      if(cmd.symbol != "" && (cmd.volume < vmin - 1e-9 || cmd.volume > vmax + 1e-9 ||
+         MathAbs(cmd.volume / step - MathRound(cmd.volume / step)) > 1e-6))
+        { reason = MTP_REASON_INVALID_VOLUME; message = DoubleToString(cmd.volume, 2); return false; }
+      if(cmd.volume > MaxVolume) { reason = MTP_REASON_MAX_VOLUME; message = DoubleToString(cmd.volume, 2); return false; }
+     }
+   if(cmd.kind != MTP_KIND_OPEN && cmd.kind != MTP_KIND_PLACE) return true;
+   int sign = cmd.side == "buy" ? 1 : -1;
+   double ref = cmd.kind == MTP_KIND_PLACE ? cmd.price :
+                (cmd.price > 0 ? cmd.price : (sign > 0 ? SymbolInfoDouble(cmd.symbol, SYMBOL_ASK) : SymbolInfoDouble(cmd.symbol, SYMBOL_BID)));
+   if(RequireSl && cmd.sl <= 0) { reason = MTP_REASON_MISSING_SL; message = "entries must carry a stop loss"; return false; }
+   if(cmd.sl > 0 && (cmd.sl - ref) * sign >= 0) { reason = MTP_REASON_SL_WRONG_SIDE; message = "SL"; return false; }
+   if(cmd.tp > 0 && (cmd.tp - ref) * sign <= 0) { reason = MTP_REASON_TP_WRONG_SIDE; message = "TP"; return false; }
+   double atr = Atr(cmd.symbol);
+   if(SlTpMaxAtr > 0 && atr > 0)
+     {
+      if((cmd.sl > 0 && MathAbs(cmd.sl - ref) > SlTpMaxAtr * atr + 1e-9) ||
+         (cmd.tp > 0 && MathAbs(cmd.tp - ref) > SlTpMaxAtr * atr + 1e-9))
+        { reason = MTP_REASON_SL_TP_TOO_FAR; message = "SL/TP too far"; return false; }
+     }
+   long age = PythonHeartbeatAgeMs();
+   if(DeadManMs > 0 && (age < 0 || age > DeadManMs)) { reason = MTP_REASON_DEAD_MAN; message = "python heartbeat"; return false; }
+   if(TradingStart != "" && TradingEnd != "")
+     {
+      string hm = TimeToString(TimeCurrent(), TIME_MINUTES);
+      if(hm < TradingStart || hm > TradingEnd) { reason = MTP_REASON_OUTSIDE_TRADING_HOURS; message = hm; return false; }
+     }
+   if(OurPositions() >= MaxPositions) { reason = MTP_REASON_MAX_POSITIONS; message = "max positions"; return false; }
+   if(DailyLossLimit > 0 && DailyPnl() <= -DailyLossLimit) { reason = MTP_REASON_DAILY_LOSS_LIMIT; message = "daily loss"; return false; }
+   return true;
+  }
+
+double Atr(const string symbol)
+  {
+   MqlRates r[];
+   if(CopyRates(symbol, AtrTimeframe, 1, AtrPeriod + 1, r) < AtrPeriod + 1) return 0;
+   double s = 0;
+   for(int i = 1; i <= AtrPeriod; i++)
+      s += MathMax(r[i].high - r[i].low, MathMax(MathAbs(r[i].high - r[i - 1].close), MathAbs(r[i].low - r[i - 1].close)));
+   return s / AtrPeriod;
+  }
+
+int OurPositions()
+  {
+   int n = 0;
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+      if(PositionGetTicket(i) > 0 && PositionGetInteger(POSITION_MAGIC) == Magic) n++;
+   return n;
+  }
+
+double DailyPnl()
+  {
+   datetime day0 = iTime(_Symbol, PERIOD_D1, 0);
+   double pnl = 0;
+   if(HistorySelect(day0, TimeCurrent() + 60))
+      for(int i = HistoryDealsTotal() - 1; i >= 0; i--)
+        {
+         ulong d = HistoryDealGetTicket(i);
+         pnl += HistoryDealGetDouble(d, DEAL_PROFIT) + HistoryDealGetDouble(d, DEAL_COMMISSION) + HistoryDealGetDouble(d, DEAL_SWAP);
+        }
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+      if(PositionGetTicket(i) > 0) pnl += PositionGetDouble(POSITION_PROFIT);
+   return pnl;
+  }
+
+long PythonHeartbeatAgeMs()
+  {
+   int fh = FileOpen(g_root + "state\\python-heartbeat.json", FILE_READ | FILE_BIN | g_flags);
+   if(fh == INVALID_HANDLE) return -1;
+   uchar b[];
+   int n = (int)FileSize(fh);
+   FileReadArray(fh, b, 0, n);
+   FileClose(fh);
+   CJsonObject o;
+   string err;
+   if(!JsonParseFlat(CharArrayToString(b, 0, n, CP_UTF8), o, err)) return -1;
+   return NowMs() - o.Long("time");
+  }
+
+//+------------------------------------------------------------------+
+//| Execute ↔ execute (comment = the command's tag)                  |
+//+------------------------------------------------------------------+
+uint Execute(const Command &cmd)
+  {
+   g_trade.SetExpertMagicNumber((ulong)cmd.magic);
+   g_trade.SetDeviationInPoints((ulong)cmd.deviation);
+   if(cmd.symbol != "") g_trade.SetTypeFillingBySymbol(cmd.symbol);  // never hard-coded
+   bool buy = cmd.side == "buy";
+   if(cmd.kind == MTP_KIND_OPEN)
+     {
+      if(buy) g_trade.Buy(cmd.volume, cmd.symbol, 0, cmd.sl, cmd.tp, cmd.tag);
+      else g_trade.Sell(cmd.volume, cmd.symbol, 0, cmd.sl, cmd.tp, cmd.tag);
+     }
+   else if(cmd.kind == MTP_KIND_PLACE)
+     {
+      datetime exp = (datetime)(cmd.expiry / 1000);
+      if(cmd.order_type == MTP_ORDER_STOP)
+        {
+         if(buy) g_trade.BuyStop(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
+         else g_trade.SellStop(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
+        }
+      else
+        {
+         if(buy) g_trade.BuyLimit(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
+         else g_trade.SellLimit(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
+        }
+     }
+   else if(cmd.kind == MTP_KIND_CANCEL) g_trade.OrderDelete(StringToInteger(cmd.ticket));
+   else if(cmd.kind == MTP_KIND_CLOSE)
+     {
+      ulong t = (ulong)StringToInteger(cmd.ticket);
+      if(cmd.volume > 0) g_trade.PositionClosePartial(t, cmd.volume, cmd.deviation);
+      else g_trade.PositionClose(t, cmd.deviation);
+     }
+   else if(cmd.kind == MTP_KIND_MODIFY)
+     {
+      ulong t = (ulong)StringToInteger(cmd.ticket);
+      double sl = cmd.sl, tp = cmd.tp;
+      if(PositionSelectByTicket(t))
+        {
+         if(sl <= 0) sl = PositionGetDouble(POSITION_SL);
+         if(tp <= 0) tp = PositionGetDouble(POSITION_TP);
+        }
+      g_trade.PositionModify(t, sl, tp);
+     }
+   else if(cmd.kind == MTP_KIND_CLOSE_ALL) return CloseAll(cmd.symbol);
+   else return TRADE_RETCODE_DONE;  // ping
+   return g_trade.ResultRetcode();
+  }
+
+//+------------------------------------------------------------------+
+//| CloseAll / ApplyKillSwitch ↔ close_all / apply_kill_switch       |
+//+------------------------------------------------------------------+
+uint CloseAll(const string symbol)
+  {
+   uint worst = TRADE_RETCODE_DONE;
+   for(int i = OrdersTotal() - 1; i >= 0; i--)
+     {
+      ulong t = OrderGetTicket(i);
+      if(t > 0 && OrderGetInteger(ORDER_MAGIC) == Magic && (symbol == "" || OrderGetString(ORDER_SYMBOL) == symbol))
+         g_trade.OrderDelete(t);
+     }
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+     {
+      ulong t = PositionGetTicket(i);
+      if(t > 0 && PositionGetInteger(POSITION_MAGIC) == Magic && (symbol == "" || PositionGetString(POSITION_SYMBOL) == symbol))
+         if(!g_trade.PositionClose(t)) worst = g_trade.ResultRetcode();
+     }
+   return worst;
+  }
+
+bool KillSwitchActive() { return FileIsExist(g_root + "KILL_SWITCH", g_flags); }
+
+void ApplyKillSwitch()
+  {
+   if(KillSwitchActive() && (OurPositions() > 0 || OrdersTotal() > 0))
+     {
+      Print("KILL SWITCH ACTIVE: closing all positions");
+      CloseAll("");
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| Recover / Resolve ↔ recover / resolve: never a blind retry       |
+//+------------------------------------------------------------------+
+void Recover()
+  {
+   for(int i = 0; i < ArraySize(g_done_ids); i++)
+      Publish(g_done_ids[i], g_done_results[i]);  // missing or stale outbox files
+   for(int i = ArraySize(g_exec_ids) - 1; i >= 0; i--)
+     {
+      Command cmd;
+      string cid, reason, message;
+      long seq;
+      // re-parse the journaled copy (the inbox file may have been archived)
+      if(!ParseJournaled(g_exec_cmds[i], cmd)) continue;
+      Finish("", cmd, Resolve(cmd, NowMs()));
+     }
+  }
+
+bool ParseJournaled(const string raw, Command &cmd)
+  {
+   CJsonObject o;
+   string err;
+   if(!JsonParseFlat(raw, o, err)) return false;
+   cmd.id = o.Str(MTP_CMD_F_ID); cmd.seq = o.Long(MTP_CMD_F_SEQ); cmd.created_at = o.Long(MTP_CMD_F_CREATED_AT);
+   cmd.ttl_ms = o.Long(MTP_CMD_F_TTL_MS); cmd.kind = o.Str(MTP_CMD_F_KIND); cmd.symbol = o.Str(MTP_CMD_F_SYMBOL);
+   cmd.side = o.Str(MTP_CMD_F_SIDE); cmd.volume = o.Num(MTP_CMD_F_VOLUME); cmd.order_type = o.Str(MTP_CMD_F_ORDER_TYPE);
+   cmd.price = o.Num(MTP_CMD_F_PRICE); cmd.expiry = o.Long(MTP_CMD_F_EXPIRY); cmd.sl = o.Num(MTP_CMD_F_SL);
+   cmd.tp = o.Num(MTP_CMD_F_TP); cmd.ticket = o.Str(MTP_CMD_F_TICKET);
+   cmd.deviation = o.Has(MTP_CMD_F_MAX_DEVIATION_POINTS) ? o.Long(MTP_CMD_F_MAX_DEVIATION_POINTS) : MTP_DEFAULT_DEVIATION_POINTS;
+   cmd.magic = o.Has(MTP_CMD_F_MAGIC) ? o.Long(MTP_CMD_F_MAGIC) : MTP_DEFAULT_MAGIC;
+   cmd.tag = Tag(cmd.id); cmd.raw = raw;
+   return true;
+  }
+
+string Resolve(const Command &cmd, const long seen)
+  {
+   // Look for the tag in deals, pending orders and positions; give the terminal
+   // RecoverySettleMs to synchronise its history before concluding "not executed".
+   ulong until = GetTickCount64() + (ulong)RecoverySettleMs;
+   while(true)
+     {
+      if(HistorySelect(TimeCurrent() - 7 * 86400, TimeCurrent() + 3600))
+         for(int i = HistoryDealsTotal() - 1; i >= 0; i--)
+           {
+            ulong d = HistoryDealGetTicket(i);
+            if(HistoryDealGetString(d, DEAL_COMMENT) == cmd.tag)
+               return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "found in deals after a crash",
+                                 TRADE_RETCODE_DONE, HistoryDealGetInteger(d, DEAL_POSITION_ID), HistoryDealGetInteger(d, DEAL_ORDER), d,
+                                 HistoryDealGetDouble(d, DEAL_PRICE), HistoryDealGetDouble(d, DEAL_VOLUME), seen);
+           }
+      for(int i = OrdersTotal() - 1; i >= 0; i--)
+        {
+         ulong t = OrderGetTicket(i);
+         if(t > 0 && OrderGetString(ORDER_COMMENT) == cmd.tag)
+            return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "found pending after a crash",
+                              TRADE_RETCODE_PLACED, 0, t, 0, OrderGetDouble(ORDER_PRICE_OPEN), OrderGetDouble(ORDER_VOLUME_CURRENT), seen);
+        }
+      if(GetTickCount64() >= until) break;
+      Sleep(100);
+     }
+   if((cmd.kind == MTP_KIND_OPEN || cmd.kind == MTP_KIND_PLACE || cmd.kind == MTP_KIND_CLOSE) && NowMs() > cmd.created_at + cmd.ttl_ms)
+      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_EXPIRED, "not executed before a crash; expired since",
+                        0, 0, 0, 0, 0, 0, seen);
+   return TradeResultJson(cmd, Execute(cmd), seen);  // proven not executed: execute now
+  }
+
+//+------------------------------------------------------------------+
+//| Results ↔ _result / write_result / _finish / _reject             |
+//+------------------------------------------------------------------+
+string TradeResultJson(const Command &cmd, const uint retcode, const long seen)
+  {
+   bool ok = retcode == TRADE_RETCODE_DONE || retcode == TRADE_RETCODE_PLACED || retcode == TRADE_RETCODE_DONE_PARTIAL;
+   if(ok)
+      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", g_trade.ResultComment(), retcode,
+                        cmd.kind == MTP_KIND_OPEN ? g_trade.ResultOrder() : (ulong)StringToInteger(cmd.ticket),
+                        g_trade.ResultOrder(), g_trade.ResultDeal(), g_trade.ResultPrice(), g_trade.ResultVolume(), seen);
+   string reason = retcode == TRADE_RETCODE_PRICE_OFF ? MTP_REASON_NO_QUOTE :
+                   (retcode == TRADE_RETCODE_POSITION_CLOSED ? MTP_REASON_NO_SUCH_POSITION : MTP_REASON_BROKER_ERROR);
+   if(cmd.kind == MTP_KIND_CANCEL && !OrderSelect((ulong)StringToInteger(cmd.ticket)))
+      reason = MTP_REASON_NO_SUCH_ORDER;
+   return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, reason, g_trade.ResultComment(), retcode, 0, 0, 0, 0, 0, seen);
+  }
+
+string ResultJson(const string id, const long seq, const string status, const string reason, const string message,
+                  const uint retcode, const ulong ticket, const ulong order, const ulong deal, const double price,
+                  const double volume, const long seen, const bool final = true)
+  {
+   CJsonWriter w;
+   w.Int(MTP_RES_F_V, MTP_PROTOCOL_VERSION);
+   w.Str(MTP_RES_F_ID, id);
+   if(seq >= 0) w.Int(MTP_RES_F_SEQ, seq);
+   w.Str(MTP_RES_F_STATUS, status);
+   if(reason != "") w.Str(MTP_RES_F_REASON, reason);
+   w.Str(MTP_RES_F_MESSAGE, message);
+   if(retcode > 0) w.Int(MTP_RES_F_RETCODE, retcode);
+   if(ticket > 0) w.Ticket(MTP_RES_F_TICKET, ticket);
+   if(order > 0) w.Ticket(MTP_RES_F_ORDER, order);
+   if(deal > 0) w.Ticket(MTP_RES_F_DEAL, deal);
+   if(price > 0) w.Num(MTP_RES_F_PRICE, price);
+   if(volume > 0) w.Num(MTP_RES_F_VOLUME, volume);
+   w.Int(MTP_RES_F_SEEN_AT, seen);
+   if(final) w.Int(MTP_RES_F_DONE_AT, NowMs());
+   return w.Done();
+  }
+
+void WriteResult(const string id, const string json) { WriteFileAtomic(g_root + "outbox\\" + id + ".json", json); }
+
+void Publish(const string id, const string json)
+  {
+   // rewrite when the outbox file is missing or does not hold the journaled final result
+   string path = g_root + "outbox\\" + id + ".json";
+   int fh = FileOpen(path, FILE_READ | FILE_BIN | g_flags);
+   string current = "";
+   if(fh != INVALID_HANDLE)
+     {
+      uchar b[];
+      int n = (int)FileSize(fh);
+      FileReadArray(fh, b, 0, n);
+      FileClose(fh);
+      current = CharArrayToString(b, 0, n, CP_UTF8);
+     }
+   if(current != json) WriteResult(id, json);
+  }
+
+void Finish(const string name, const Command &cmd, const string res)
+  {
+   JournalDone(cmd.id, cmd.seq, res);
+   WriteResult(cmd.id, res);
+   if(name != "") Archive(name, "done");
+  }
+
+void Reject(const string name, const string cid, const long seq, const string reason, const string message, const long seen)
+  {
+   PrintFormat("reject %s: %s %s", name, reason, message);
+   WriteResult(cid, ResultJson(cid, seq, MTP_STATUS_REJECTED, reason, message, 0, 0, 0, 0, 0, 0, seen));
+   Archive(name, "rejected");
+  }
+
+void Archive(const string name, const string where)
+  {
+   FileMove(g_root + "inbox\\" + name, g_flags, g_root + "journal\\" + where + "\\" + name, g_flags | FILE_REWRITE);
+  }
+
+//--- temp file + FileMove: readers never see half a message
+void WriteFileAtomic(const string path, const string text)
+  {
+   string tmp = path + ".tmp";
+   int fh = FileOpen(tmp, FILE_WRITE | FILE_BIN | g_flags);
+   if(fh == INVALID_HANDLE) { PrintFormat("cannot write %s (%d)", tmp, GetLastError()); return; }
+   uchar b[];
+   int n = StringToCharArray(text, b, 0, WHOLE_ARRAY, CP_UTF8) - 1;  // drop the terminating 0
+   FileWriteArray(fh, b, 0, n);
+   FileFlush(fh);
+   FileClose(fh);
+   FileMove(tmp, g_flags, path, g_flags | FILE_REWRITE);
+  }
+
+//+------------------------------------------------------------------+
+//| Journal: append-only text file, one line per state change,       |
+//| flushed before acting (journal\ea-journal.txt)                   |
+//|   B<TAB>id<TAB>seq<TAB>command-json   (executing)                |
+//|   D<TAB>id<TAB>seq<TAB>result-json    (done)                     |
+//+------------------------------------------------------------------+
+void JournalAppend(const string line)
+  {
+   int fh = FileOpen(g_root + "journal\\ea-journal.txt", FILE_READ | FILE_WRITE | FILE_BIN | g_flags);
+   if(fh == INVALID_HANDLE) { Print("JOURNAL UNAVAILABLE: refusing to trade"); ExpertRemove(); return; }
+   FileSeek(fh, 0, SEEK_END);
+   uchar b[];
+   int n = StringToCharArray(line + "\n", b, 0, WHOLE_ARRAY, CP_UTF8) - 1;
+   FileWriteArray(fh, b, 0, n);
+   FileFlush(fh);
+   FileClose(fh);
+  }
+
+void JournalBegin(const Command &cmd)
+  {
+   JournalAppend("B\t" + cmd.id + "\t" + IntegerToString(cmd.seq) + "\t" + cmd.raw);
+   int n = ArraySize(g_exec_ids);
+   ArrayResize(g_exec_ids, n + 1); ArrayResize(g_exec_cmds, n + 1);
+   g_exec_ids[n] = cmd.id; g_exec_cmds[n] = cmd.raw;
+  }
+
+void JournalDone(const string id, const long seq, const string res)
+  {
+   JournalAppend("D\t" + id + "\t" + IntegerToString(seq) + "\t" + res);
+   RememberDone(id, seq, res);
+  }
+
+void RememberDone(const string id, const long seq, const string res)
+  {
+   int e = FindExecuting(id);
+   if(e >= 0)
+     {
+      int last = ArraySize(g_exec_ids) - 1;
+      g_exec_ids[e] = g_exec_ids[last]; g_exec_cmds[e] = g_exec_cmds[last];
+      ArrayResize(g_exec_ids, last); ArrayResize(g_exec_cmds, last);
+     }
+   int n = ArraySize(g_done_ids);
+   ArrayResize(g_done_ids, n + 1); ArrayResize(g_done_results, n + 1); ArrayResize(g_done_seqs, n + 1);
+   g_done_ids[n] = id; g_done_results[n] = res; g_done_seqs[n] = seq;
+  }
+
+void LoadJournal()
+  {
+   int fh = FileOpen(g_root + "journal\\ea-journal.txt", FILE_READ | FILE_BIN | g_flags);
+   if(fh == INVALID_HANDLE) return;
+   uchar b[];
+   int n = (int)FileSize(fh);
+   FileReadArray(fh, b, 0, n);
+   FileClose(fh);
+   string lines[];
+   int count = StringSplit(CharArrayToString(b, 0, n, CP_UTF8), '\n', lines);
+   for(int i = 0; i < count; i++)
+     {
+      string f[];
+      if(StringSplit(lines[i], '\t', f) < 4) continue;  // a torn last line is ignored
+      if(f[0] == "B")
+        {
+         int k = ArraySize(g_exec_ids);
+         ArrayResize(g_exec_ids, k + 1); ArrayResize(g_exec_cmds, k + 1);
+         g_exec_ids[k] = f[1]; g_exec_cmds[k] = f[3];
+        }
+      else if(f[0] == "D") RememberDone(f[1], StringToInteger(f[2]), f[3]);
+     }
+  }
+
+int FindDone(const string id) { for(int i = ArraySize(g_done_ids) - 1; i >= 0; i--) if(g_done_ids[i] == id) return i; return -1; }
+int FindExecuting(const string id) { for(int i = ArraySize(g_exec_ids) - 1; i >= 0; i--) if(g_exec_ids[i] == id) return i; return -1; }
+
+//+------------------------------------------------------------------+
+//| WriteState ↔ write_state                                         |
+//+------------------------------------------------------------------+
+void WriteState()
+  {
+   g_state_seq++;
+   long t = NowMs();
+   CJsonWriter a;
+   a.Int("v", MTP_PROTOCOL_VERSION); a.Int("seq", g_state_seq); a.Int("time", t);
+   a.Str("login", IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)));
+   a.Str("currency", AccountInfoString(ACCOUNT_CURRENCY));
+   a.Num("balance", AccountInfoDouble(ACCOUNT_BALANCE)); a.Num("equity", AccountInfoDouble(ACCOUNT_EQUITY));
+   a.Num("margin_free", AccountInfoDouble(ACCOUNT_MARGIN_FREE)); a.Num("daily_pnl", DailyPnl());
+   WriteFileAtomic(g_root + "state\\account.json", a.Done());
+
+   string items = "";
+   for(int i = 0; i < PositionsTotal(); i++)
+     {
+      ulong tk = PositionGetTicket(i);
+      if(tk == 0) continue;
+      CJsonWriter p;
+      p.Ticket(MTP_POS_F_TICKET, tk); p.Str(MTP_POS_F_SYMBOL, PositionGetString(POSITION_SYMBOL));
+      p.Str(MTP_POS_F_SIDE, PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY ? "buy" : "sell");
+      p.Num(MTP_POS_F_VOLUME, PositionGetDouble(POSITION_VOLUME)); p.Num(MTP_POS_F_OPEN_PRICE, PositionGetDouble(POSITION_PRICE_OPEN));
+      p.Num(MTP_POS_F_SL, PositionGetDouble(POSITION_SL)); p.Num(MTP_POS_F_TP, PositionGetDouble(POSITION_TP));
+      p.Int(MTP_POS_F_MAGIC, PositionGetInteger(POSITION_MAGIC)); p.Str(MTP_POS_F_COMMENT, PositionGetString(POSITION_COMMENT));
+      p.Num(MTP_POS_F_PROFIT, PositionGetDouble(POSITION_PROFIT)); p.Int(MTP_POS_F_OPEN_TIME, (long)PositionGetInteger(POSITION_TIME_MSC));
+      items += (items == "" ? "" : ",") + p.Done();
+     }
+   CJsonWriter ps;
+   ps.Int("v", MTP_PROTOCOL_VERSION); ps.Int("seq", g_state_seq); ps.Int("time", t); ps.Raw("positions", "[" + items + "]");
+   WriteFileAtomic(g_root + "state\\positions.json", ps.Done());
+
+   string orders = "";
+   for(int i = 0; i < OrdersTotal(); i++)
+     {
+      ulong tk = OrderGetTicket(i);
+      if(tk == 0) continue;
+      long type = OrderGetInteger(ORDER_TYPE);
+      CJsonWriter o;
+      o.Ticket("ticket", tk); o.Str("symbol", OrderGetString(ORDER_SYMBOL));
+      o.Str("side", (type == ORDER_TYPE_BUY_STOP || type == ORDER_TYPE_BUY_LIMIT) ? "buy" : "sell");
+      o.Str("order_type", (type == ORDER_TYPE_BUY_STOP || type == ORDER_TYPE_SELL_STOP) ? MTP_ORDER_STOP : MTP_ORDER_LIMIT);
+      o.Num("volume", OrderGetDouble(ORDER_VOLUME_CURRENT)); o.Num("price", OrderGetDouble(ORDER_PRICE_OPEN));
+      o.Num("sl", OrderGetDouble(ORDER_SL)); o.Num("tp", OrderGetDouble(ORDER_TP));
+      o.Int("expiry", (long)OrderGetInteger(ORDER_TIME_EXPIRATION) * 1000);
+      o.Int("magic", OrderGetInteger(ORDER_MAGIC)); o.Str("comment", OrderGetString(ORDER_COMMENT));
+      orders += (orders == "" ? "" : ",") + o.Done();
+     }
+   CJsonWriter os;
+   os.Int("v", MTP_PROTOCOL_VERSION); os.Int("seq", g_state_seq); os.Int("time", t); os.Raw("orders", "[" + orders + "]");
+   WriteFileAtomic(g_root + "state\\orders.json", os.Done());
+
+   CJsonWriter hb;
+   long age = PythonHeartbeatAgeMs();
+   hb.Int("v", MTP_PROTOCOL_VERSION); hb.Int("seq", g_state_seq); hb.Int("time", t); hb.Str("executor", "mql5");
+   hb.Bool("ea_alive", true); hb.Bool("terminal_connected", (bool)TerminalInfoInteger(TERMINAL_CONNECTED));
+   hb.Bool("trade_allowed", (bool)TerminalInfoInteger(TERMINAL_TRADE_ALLOWED)); hb.Bool("log_only", LogOnly);
+   hb.Bool("kill_switch", KillSwitchActive());
+   if(age >= 0) hb.Int("python_heartbeat_age_ms", age);
+   WriteFileAtomic(g_root + "state\\heartbeat.json", hb.Done());
+  }
+//+------------------------------------------------------------------+

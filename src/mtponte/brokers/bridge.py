@@ -1,0 +1,231 @@
+"""A :class:`Broker` over the file bridge: the account is whatever the executor (the
+MT5 EA, or its Python twin) publishes in ``state/``; orders go through ``inbox/``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mtponte.bridge.client import BridgeClient
+from mtponte.bridge.fileio import read_json
+from mtponte.bridge.protocol import Result, Status
+from mtponte.brokers.base import Broker
+from mtponte.domain.orders import AccountInfo, Deal, ExecutionReport, PendingOrder, Position
+from mtponte.domain.side import Side
+from mtponte.domain.symbols import SymbolSpec
+from mtponte.errors import MtponteError
+
+
+class BridgeBroker(Broker):
+    """Trade an MT5 account through the bridge folder ``root``.
+
+    Parameters
+    ----------
+    root
+        The folder shared with the EA (``<terminal>/MQL5/Files/mtponte``).
+    magic
+        Magic number stamped on every order.
+    timeout_s
+        How long to wait for a final result.
+    """
+
+    def __init__(self, root: Path, magic: int | None = None, timeout_s: float = 15.0) -> None:
+        self.client = BridgeClient(root)
+        self.client.recover()
+        self.magic = magic
+        self.timeout_s = timeout_s
+
+    def _state(self, name: str) -> dict[str, Any]:
+        try:
+            obj = read_json(self.client.dir.state / name)
+        except ValueError:
+            obj = None
+        if obj is None:
+            raise MtponteError(f"the executor has not published state/{name} yet")
+        return obj
+
+    def _ms(self, ms: int | None) -> datetime:
+        return datetime.fromtimestamp((ms or 0) / 1000, tz=UTC)
+
+    def account(self) -> AccountInfo:
+        a = self._state("account.json")
+        return AccountInfo(
+            a.get("login", ""),
+            a.get("currency", ""),
+            a["balance"],
+            a["equity"],
+            a.get("daily_pnl", 0.0),
+        )
+
+    def symbols(self) -> dict[str, SymbolSpec]:
+        out = {}
+        for s in self._state("symbols.json")["symbols"]:
+            out[s["name"]] = SymbolSpec(
+                name=s["name"],
+                tick_size=s["tick_size"],
+                tick_value=s["tick_value"],
+                contract_size=s["contract_size"],
+                digits=s["digits"],
+                lot_min=s["lot_min"],
+                lot_max=s["lot_max"],
+                lot_step=s["lot_step"],
+            )
+        return out
+
+    def positions(self) -> list[Position]:
+        return [
+            Position(
+                p["ticket"],
+                p["symbol"],
+                Side.parse(p["side"]),
+                p["volume"],
+                p["open_price"],
+                self._ms(p.get("open_time")),
+                p.get("sl"),
+                p.get("tp"),
+                p.get("magic", 0),
+                p.get("comment", ""),
+                p.get("profit", 0.0),
+            )
+            for p in self._state("positions.json")["positions"]
+        ]
+
+    def orders(self) -> list[PendingOrder]:
+        return [
+            PendingOrder(
+                o["ticket"],
+                o["symbol"],
+                Side.parse(o["side"]),
+                o["order_type"],
+                o["volume"],
+                o["price"],
+                o.get("sl"),
+                o.get("tp"),
+                self._ms(o["expiry"]) if o.get("expiry") else None,
+                o.get("magic", 0),
+                o.get("comment", ""),
+            )
+            for o in self._state("orders.json")["orders"]
+        ]
+
+    def deals(self, comment: str | None = None) -> list[Deal]:
+        """Fills this client's commands produced (the bridge does not publish history)."""
+        from mtponte.bridge.protocol import Command, tag_for
+
+        out = []
+        for cid, _seq, state, result in self.client.journal.all():
+            if state != Status.FILLED.value or result is None:
+                continue
+            res = Result.model_validate_json(result)
+            if res.deal is None or (comment is not None and tag_for(cid) != comment):
+                continue
+            raw = self.client.journal._db.execute(
+                "SELECT command FROM commands WHERE id=?", (cid,)
+            ).fetchone()[0]
+            cmd = Command.model_validate_json(raw)
+            out.append(
+                Deal(
+                    res.deal,
+                    res.order or "",
+                    res.ticket or "",
+                    cmd.symbol or "",
+                    Side.parse(cmd.side or "buy"),
+                    res.volume or 0.0,
+                    res.price or 0.0,
+                    "in" if cmd.kind.value in ("open", "place") else "out",
+                    self._ms(res.done_at),
+                    cmd.magic,
+                    tag_for(cid),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ trading
+    def _call(self, kind: str, **fields: Any) -> ExecutionReport:
+        if self.magic is not None and kind in ("open", "place"):
+            fields["magic"] = self.magic
+        self.client.heartbeat()
+        res = self.client.call(
+            kind, timeout_s=self.timeout_s, **{k: v for k, v in fields.items() if v is not None}
+        )
+        return ExecutionReport(
+            res.status is Status.FILLED,
+            res.retcode or 0,
+            res.message or (res.reason.value if res.reason else ""),
+            res.ticket,
+            res.order,
+            res.deal,
+            res.price,
+            res.volume,
+        )
+
+    def market_order(
+        self,
+        symbol: str,
+        side: Side,
+        volume: float,
+        sl: float | None = None,
+        tp: float | None = None,
+        deviation_points: int = 10,
+        magic: int = 0,
+        comment: str = "",
+        price: float | None = None,
+    ) -> ExecutionReport:
+        return self._call(
+            "open",
+            symbol=symbol,
+            side="buy" if side > 0 else "sell",
+            volume=volume,
+            sl=sl,
+            tp=tp,
+            price=price,
+            max_deviation_points=deviation_points,
+        )
+
+    def place_order(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: str,
+        volume: float,
+        price: float,
+        sl: float | None = None,
+        tp: float | None = None,
+        expiry: datetime | None = None,
+        magic: int = 0,
+        comment: str = "",
+    ) -> ExecutionReport:
+        if expiry is None:
+            raise MtponteError("pending orders through the bridge need an expiry")
+        return self._call(
+            "place",
+            symbol=symbol,
+            side="buy" if side > 0 else "sell",
+            order_type=order_type,
+            volume=volume,
+            price=price,
+            sl=sl,
+            tp=tp,
+            expiry=int(expiry.timestamp() * 1000),
+        )
+
+    def cancel_order(self, ticket: str) -> ExecutionReport:
+        return self._call("cancel", ticket=ticket)
+
+    def close_position(
+        self,
+        ticket: str,
+        volume: float | None = None,
+        deviation_points: int = 10,
+        comment: str = "",
+    ) -> ExecutionReport:
+        return self._call(
+            "close", ticket=ticket, volume=volume, max_deviation_points=deviation_points
+        )
+
+    def modify_position(self, ticket: str, sl: float | None, tp: float | None) -> ExecutionReport:
+        return self._call("modify", ticket=ticket, sl=sl, tp=tp)
+
+    def close(self) -> None:
+        self.client.close()
