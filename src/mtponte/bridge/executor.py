@@ -21,17 +21,17 @@ only ever executed again when the broker's records prove it was not executed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from mtponte._faults import crashpoint
+from mtponte.bridge._parse import Parsed, parse_command
 from mtponte.bridge.checks import CheckContext, ExecutorLimits, check_command
 from mtponte.bridge.fileio import (
     BridgeDir,
@@ -39,43 +39,25 @@ from mtponte.bridge.fileio import (
     list_messages,
     move,
     now_ms,
-    read_bytes,
     read_json,
 )
 from mtponte.bridge.journal import ExecutorJournal
 from mtponte.bridge.protocol import (
     INBOX_NAME,
-    PROTOCOL_VERSION,
-    AccountState,
     Command,
-    Heartbeat,
     Kind,
-    OrdersState,
-    OrderState,
-    PositionsState,
-    PositionState,
     PythonHeartbeat,
     Reason,
     Result,
     Status,
-    SymbolsState,
-    SymbolState,
 )
+from mtponte.bridge.snapshots import write_state
 from mtponte.bridge.watch import changes
 from mtponte.brokers.base import DONE, PLACED, TIMEOUT, Broker
 from mtponte.domain.orders import ExecutionReport
 from mtponte.domain.side import Side
 
 log = logging.getLogger("mtponte.bridge.executor")
-
-
-@dataclass
-class _Parsed:
-    cmd: Command | None
-    cid: str
-    seq: int | None
-    reason: Reason | None = None
-    message: str = ""
 
 
 class Executor:
@@ -103,8 +85,8 @@ class Executor:
         limits: ExecutorLimits | None = None,
         magic: int | None = None,
         journal_path: Path | None = None,
-        clock=now_ms,
-    ) -> None:  # type: ignore[no-untyped-def]
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.dir = BridgeDir(Path(root)).create()
         self.broker = broker
         self.limits = limits or ExecutorLimits()
@@ -228,49 +210,9 @@ class Executor:
             return
         self._finish(path, cmd, self._result(cmd, rep, seen))
 
-    def parse_command(self, path: Path) -> _Parsed | None:
+    def parse_command(self, path: Path) -> Parsed | None:
         """Decode, parse and shape-check one file; never raises for bad content."""
-        m = INBOX_NAME.match(path.name)
-        cid = m.group(2).lower() if m else path.stem
-        seq = int(m.group(1)) if m else None
-        data = read_bytes(path)
-        if data is None:
-            return None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return _Parsed(None, cid, seq, Reason.INVALID_UTF8, f"not UTF-8 at byte {exc.start}")
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            return _Parsed(None, cid, seq, Reason.INVALID_JSON, f"invalid JSON: {exc}")
-        if not isinstance(obj, dict):
-            return _Parsed(None, cid, seq, Reason.INVALID_JSON, "not a JSON object")
-        if type(obj.get("v")) is not int or obj.get("v") != PROTOCOL_VERSION:
-            return _Parsed(
-                None,
-                cid,
-                seq,
-                Reason.UNKNOWN_VERSION,
-                f"protocol version {obj.get('v')!r}, expected {PROTOCOL_VERSION}",
-            )
-        if not isinstance(obj.get("kind"), str) or obj["kind"] not in {k.value for k in Kind}:
-            return _Parsed(None, cid, seq, Reason.UNKNOWN_KIND, f"unknown kind {obj.get('kind')!r}")
-        try:
-            cmd = Command.model_validate(obj)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "command"
-            return _Parsed(None, cid, seq, Reason.INVALID_FIELD, f"{where}: {err['msg']}")
-        if m is None or cmd.id != cid or cmd.seq != seq:
-            return _Parsed(
-                None,
-                cid,
-                seq,
-                Reason.INVALID_NAME,
-                f"file name {path.name!r} does not match seq {cmd.seq} and id {cmd.id}",
-            )
-        return _Parsed(cmd, cmd.id, cmd.seq)
+        return parse_command(path)
 
     # ------------------------------------------------------------------ checks
     def context(self) -> CheckContext:
@@ -592,102 +534,13 @@ class Executor:
     def write_state(self) -> None:
         """Publish heartbeat, account, positions, orders and symbols snapshots."""
         self._state_seq += 1
-        seq, t, b = self._state_seq, self.clock(), self.broker
-        st = self.dir.state
-        acct = b.account()
-        atomic_write_json(
-            st / "account.json",
-            AccountState(
-                seq=seq,
-                time=t,
-                login=acct.login,
-                currency=acct.currency,
-                balance=acct.balance,
-                equity=acct.equity,
-                daily_pnl=acct.daily_pnl,
-            ),
-            fsync=False,
-        )
-        atomic_write_json(
-            st / "positions.json",
-            PositionsState(
-                seq=seq,
-                time=t,
-                positions=[
-                    PositionState(
-                        ticket=p.ticket,
-                        symbol=p.symbol,
-                        side="buy" if p.side > 0 else "sell",
-                        volume=p.volume,
-                        open_price=p.open_price,
-                        sl=p.sl,
-                        tp=p.tp,
-                        magic=p.magic,
-                        comment=p.comment,
-                        profit=p.profit,
-                        open_time=int(p.open_time.timestamp() * 1000),
-                    )
-                    for p in b.positions()
-                ],
-            ),
-            fsync=False,
-        )
-        atomic_write_json(
-            st / "orders.json",
-            OrdersState(
-                seq=seq,
-                time=t,
-                orders=[
-                    OrderState(
-                        ticket=o.ticket,
-                        symbol=o.symbol,
-                        side="buy" if o.side > 0 else "sell",
-                        order_type=o.order_type,
-                        volume=o.volume,
-                        price=o.price,
-                        sl=o.sl,
-                        tp=o.tp,
-                        expiry=int(o.expiry.timestamp() * 1000) if o.expiry else None,
-                        magic=o.magic,
-                        comment=o.comment,
-                    )
-                    for o in b.orders()
-                ],
-            ),
-            fsync=False,
-        )
-        atomic_write_json(
-            st / "symbols.json",
-            SymbolsState(
-                seq=seq,
-                time=t,
-                symbols=[
-                    SymbolState(
-                        name=s.name,
-                        tick_size=s.tick_size,
-                        tick_value=s.tick_value,
-                        contract_size=s.contract_size,
-                        digits=s.digits,
-                        lot_min=s.lot_min,
-                        lot_max=s.lot_max,
-                        lot_step=s.lot_step,
-                        filling_modes=["fok", "ioc"],
-                    )
-                    for s in b.symbols().values()
-                ],
-            ),
-            fsync=False,
-        )
-        atomic_write_json(
-            st / "heartbeat.json",
-            Heartbeat(
-                seq=seq,
-                time=t,
-                log_only=self.limits.log_only,
-                kill_switch=self.dir.kill_switch.exists(),
-                python_heartbeat_age_ms=self.python_heartbeat_age(),
-            ),
-            fsync=False,
+        write_state(
+            self.dir,
+            self.broker,
+            self._state_seq,
+            self.clock(),
+            self.limits.log_only,
+            self.python_heartbeat_age(),
         )
 
     def close(self) -> None:

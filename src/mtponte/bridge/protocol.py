@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Literal[1] = 1
 DEFAULT_TTL_MS = 10_000
 DEFAULT_DEVIATION_POINTS = 10
 DEFAULT_MAGIC = 20251103
@@ -324,7 +324,7 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema of every message, for the EA's documentation."""
     from pydantic.json_schema import models_json_schema
 
-    models = [
+    models: list[type[BaseModel]] = [
         Command,
         Result,
         Heartbeat,
