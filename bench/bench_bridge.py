@@ -30,9 +30,19 @@ def latency(n: int, polling: bool, idle_ms: float) -> dict:
     from mtponte.bridge import BridgeClient
 
     d = Path(tempfile.mkdtemp(prefix="mtp-bench-"))
-    args = [sys.executable, "-m", "mtponte", "bridge", "serve", "--dir", str(d), "--quote",
-            "WIN=120000,120005", "--dead-man-ms", "0"] + (["--polling", "--poll-ms", "25"]
-                                                         if polling else [])
+    args = [
+        sys.executable,
+        "-m",
+        "mtponte",
+        "bridge",
+        "serve",
+        "--dir",
+        str(d),
+        "--quote",
+        "WIN=120000,120005",
+        "--dead-man-ms",
+        "0",
+    ] + (["--polling", "--poll-ms", "25"] if polling else [])
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         c = BridgeClient(d)
@@ -52,8 +62,13 @@ def latency(n: int, polling: bool, idle_ms: float) -> dict:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     ms = np.array(lat) * 1000
-    return {"n": n, "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "max_ms": float(ms.max()), "throughput_per_s": n / total}
+    return {
+        "n": n,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+        "throughput_per_s": n / total,
+    }
 
 
 def main() -> None:
@@ -62,23 +77,30 @@ def main() -> None:
     ap.add_argument("--crash", type=int, default=0, help="kills for the crash drill (0: skip)")
     a = ap.parse_args()
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {sys.platform}")
-    for label, polling, idle in (("file events, warm", False, 0), ("file events, cold", False, 100),
-                                 ("polling 25 ms, warm", True, 0)):
+    for label, polling, idle in (
+        ("file events, warm", False, 0),
+        ("file events, cold", False, 100),
+        ("polling 25 ms, warm", True, 0),
+    ):
         n = a.n if idle == 0 else min(a.n, 300)
         r = latency(n, polling, idle)
-        print(f"{label:22s} n={r['n']:5d}  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
-              f"max {r['max_ms']:7.2f} ms  {r['throughput_per_s']:7.0f} round trips/s")
+        print(
+            f"{label:22s} n={r['n']:5d}  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
+            f"max {r['max_ms']:7.2f} ms  {r['throughput_per_s']:7.0f} round trips/s"
+        )
     if a.crash:
         from tests.integration.drill import run_drill
 
         d = Path(tempfile.mkdtemp(prefix="mtp-drill-"))
         r = run_drill(d / "bridge", planned=25 * a.crash, kills=a.crash, seed=2026, progress=True)
-        print(f"crash drill: {r.planned} commands, {r.kills} external kill -9, {r.self_kills} "
-              f"crash-point kills {r.by_point}, {r.recovered} outcomes recovered from broker "
-              "records; "
-              f"executed {r.executed}, duplicates {r.duplicates}, lost {r.lost}, phantom "
-              f"{r.phantom}, unfinished {r.unfinished_client}/{r.unfinished_executor}; "
-              f"{r.seconds:.0f} s")
+        print(
+            f"crash drill: {r.planned} commands, {r.kills} external kill -9, {r.self_kills} "
+            f"crash-point kills {r.by_point}, {r.recovered} outcomes recovered from broker "
+            "records; "
+            f"executed {r.executed}, duplicates {r.duplicates}, lost {r.lost}, phantom "
+            f"{r.phantom}, unfinished {r.unfinished_client}/{r.unfinished_executor}; "
+            f"{r.seconds:.0f} s"
+        )
 
 
 if __name__ == "__main__":

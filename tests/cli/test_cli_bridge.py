@@ -20,8 +20,24 @@ def test_send_status_kill(tmp_path):
     th = threading.Thread(target=ex.run, args=(stop,), daemon=True)
     th.start()
     try:
-        res = runner.invoke(app, ["bridge", "send", "--dir", str(tmp_path), "open", "--symbol",
-                                  "WIN", "--side", "buy", "--volume", "1", "--sl", "119000"])
+        res = runner.invoke(
+            app,
+            [
+                "bridge",
+                "send",
+                "--dir",
+                str(tmp_path),
+                "open",
+                "--symbol",
+                "WIN",
+                "--side",
+                "buy",
+                "--volume",
+                "1",
+                "--sl",
+                "119000",
+            ],
+        )
         assert res.exit_code == 0, res.output
         assert json.loads(res.stdout)["status"] == "filled"
         ex.write_state()
