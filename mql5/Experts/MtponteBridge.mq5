@@ -21,6 +21,8 @@ input bool   UseCommonFolder  = false;
 input int    TimerMs          = 10;       // MT5's timer floor is 10-16 ms
 input int    StateEveryMs     = 1000;
 input int    RecoverySettleMs = 3000;     // re-check history this long before "not executed"
+input string BarsSubscriptions = "";      // e.g. "WIN$:M5,WDO$:M5" -> state\bars-WIN$-M5.json
+input int    BarsCount        = 200;
 //--- ExecutorLimits (same names and defaults as src/mtponte/bridge/checks.py)
 input bool   LogOnly          = false;
 input double MaxVolume        = 10.0;
@@ -682,12 +684,51 @@ int FindDone(const string id) { for(int i = ArraySize(g_done_ids) - 1; i >= 0; i
 int FindExecuting(const string id) { for(int i = ArraySize(g_exec_ids) - 1; i >= 0; i--) if(g_exec_ids[i] == id) return i; return -1; }
 
 //+------------------------------------------------------------------+
+//| WriteBars ↔ snapshots.write_bars: last closed bars per subscription |
+//+------------------------------------------------------------------+
+ENUM_TIMEFRAMES TfFromString(const string tf)
+  {
+   if(tf == "M1") return PERIOD_M1;   if(tf == "M5") return PERIOD_M5;   if(tf == "M15") return PERIOD_M15;
+   if(tf == "M30") return PERIOD_M30; if(tf == "H1") return PERIOD_H1;   if(tf == "H4") return PERIOD_H4;
+   if(tf == "D1") return PERIOD_D1;
+   return PERIOD_CURRENT;
+  }
+
+void WriteBars(const long t)
+  {
+   if(BarsSubscriptions == "") return;
+   string subs[];
+   int n = StringSplit(BarsSubscriptions, ',', subs);
+   for(int k = 0; k < n; k++)
+     {
+      string part[];
+      if(StringSplit(subs[k], ':', part) != 2) continue;
+      MqlRates r[];
+      int got = CopyRates(part[0], TfFromString(part[1]), 1, BarsCount, r);  // shift 1: closed bars only
+      string items = "";
+      for(int i = 0; i < got; i++)
+        {
+         CJsonWriter b;
+         b.Int("time", (long)r[i].time); b.Num("open", r[i].open); b.Num("high", r[i].high);
+         b.Num("low", r[i].low); b.Num("close", r[i].close); b.Int("tick_volume", (long)r[i].tick_volume);
+         b.Int("real_volume", (long)r[i].real_volume); b.Int("spread", r[i].spread);
+         items += (items == "" ? "" : ",") + b.Done();
+        }
+      CJsonWriter w;
+      w.Int("v", MTP_PROTOCOL_VERSION); w.Int("seq", g_state_seq); w.Int("time", t);
+      w.Str("symbol", part[0]); w.Str("timeframe", part[1]); w.Raw("bars", "[" + items + "]");
+      WriteFileAtomic(g_root + "state\\bars-" + part[0] + "-" + part[1] + ".json", w.Done());
+     }
+  }
+
+//+------------------------------------------------------------------+
 //| WriteState ↔ write_state                                         |
 //+------------------------------------------------------------------+
 void WriteState()
   {
    g_state_seq++;
    long t = NowMs();
+   WriteBars(t);
    CJsonWriter a;
    a.Int("v", MTP_PROTOCOL_VERSION); a.Int("seq", g_state_seq); a.Int("time", t);
    a.Str("login", IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)));

@@ -97,3 +97,16 @@ def test_bridge_broker_round_trip(tmp_path):
     finally:
         stop.set()
         th.join(timeout=5)
+
+
+def test_bars_snapshot_through_the_bridge(tmp_path, synth_bars):
+    paper = PaperBroker(tmp_path / "paper.sqlite")
+    for b in synth_bars[:300]:
+        paper.on_bar("WIN", b)
+    ex = Executor(tmp_path, paper, ExecutorLimits(dead_man_ms=0))
+    ex.bar_subscriptions = (("WIN", "M5"),)
+    ex.bar_count = 50
+    ex.write_state()
+    bars = BridgeBroker(tmp_path).bars("WIN", "M5", 20)
+    assert len(bars) == 20
+    assert bars == [synth_bars.bar(i) for i in range(280, 300)]  # the last closed bars, exact

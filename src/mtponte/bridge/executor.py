@@ -51,7 +51,7 @@ from mtponte.bridge.protocol import (
     Result,
     Status,
 )
-from mtponte.bridge.snapshots import write_state
+from mtponte.bridge.snapshots import write_bars, write_state
 from mtponte.bridge.watch import changes
 from mtponte.brokers.base import DONE, PLACED, TIMEOUT, Broker
 from mtponte.domain.orders import ExecutionReport
@@ -95,6 +95,8 @@ class Executor:
         self.journal = ExecutorJournal(journal_path or self.dir.journal / "executor.sqlite")
         self._state_seq = 0
         self.atr: dict[str, float] = {}
+        self.bar_subscriptions: tuple[tuple[str, str], ...] = ()  # (symbol, timeframe)
+        self.bar_count = 200
         self.executed = 0
 
     # ------------------------------------------------------------------ loop
@@ -534,6 +536,14 @@ class Executor:
     def write_state(self) -> None:
         """Publish heartbeat, account, positions, orders and symbols snapshots."""
         self._state_seq += 1
+        write_bars(
+            self.dir,
+            self.broker,
+            self._state_seq,
+            self.clock(),
+            self.bar_subscriptions,
+            self.bar_count,
+        )
         write_state(
             self.dir,
             self.broker,

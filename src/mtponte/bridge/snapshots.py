@@ -6,6 +6,8 @@ from __future__ import annotations
 from mtponte.bridge.fileio import BridgeDir, atomic_write_json
 from mtponte.bridge.protocol import (
     AccountState,
+    BarsState,
+    BarState,
     Heartbeat,
     OrdersState,
     OrderState,
@@ -15,6 +17,35 @@ from mtponte.bridge.protocol import (
     SymbolState,
 )
 from mtponte.brokers.base import Broker
+
+
+def write_bars(
+    root: BridgeDir,
+    broker: Broker,
+    seq: int,
+    now: int,
+    subscriptions: tuple[tuple[str, str], ...],
+    count: int,
+) -> None:
+    """``state/bars-<SYMBOL>-<TF>.json``: the last ``count`` closed bars of each subscription."""
+    for symbol, tf in subscriptions:
+        bars = [
+            BarState(
+                time=int(b.time.timestamp()),
+                open=b.open,
+                high=b.high,
+                low=b.low,
+                close=b.close,
+                tick_volume=b.tick_volume,
+                real_volume=b.real_volume,
+                spread=b.spread,
+            )
+            for b in broker.bars(symbol, tf, count)
+        ]
+        atomic_write_json(
+            root.state / f"bars-{symbol}-{tf}.json",
+            BarsState(seq=seq, time=now, symbol=symbol, timeframe=tf, bars=bars),
+        )
 
 
 def write_state(

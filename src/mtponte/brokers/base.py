@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 
+from mtponte.domain.bars import Bar
 from mtponte.domain.orders import (
     AccountInfo,
     Deal,
@@ -45,6 +46,8 @@ class Broker(ABC):
     ``cancel_order(ticket)``, ``close_position(ticket, volume, deviation_points, comment)``,
     ``modify_position(ticket, sl, tp)``
         Manage what exists.
+    ``bars(symbol, timeframe, count)``
+        The last ``count`` closed bars, oldest first.
 
     Every trading method returns an :class:`ExecutionReport` with an MT5 ``retcode``
     and never raises for a broker refusal. ``comment`` is stored on the order, deal
@@ -107,6 +110,9 @@ class Broker(ABC):
         deviation_points: int = 10,
         comment: str = "",
     ) -> ExecutionReport: ...
+
+    @abstractmethod
+    def bars(self, symbol: str, timeframe: str, count: int) -> list[Bar]: ...
 
     @abstractmethod
     def modify_position(

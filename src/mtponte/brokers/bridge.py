@@ -11,6 +11,7 @@ from mtponte.bridge.client import BridgeClient
 from mtponte.bridge.fileio import read_json
 from mtponte.bridge.protocol import Result, Status
 from mtponte.brokers.base import Broker
+from mtponte.domain.bars import Bar
 from mtponte.domain.orders import AccountInfo, Deal, ExecutionReport, PendingOrder, Position
 from mtponte.domain.side import Side
 from mtponte.domain.symbols import SymbolSpec
@@ -140,6 +141,23 @@ class BridgeBroker(Broker):
                 )
             )
         return out
+
+    def bars(self, symbol: str, timeframe: str, count: int) -> list[Bar]:
+        """Closed bars the executor publishes for a subscribed symbol/timeframe."""
+        b = self._state(f"bars-{symbol}-{timeframe}.json")["bars"][-count:]
+        return [
+            Bar(
+                datetime.fromtimestamp(x["time"], tz=UTC),
+                x["open"],
+                x["high"],
+                x["low"],
+                x["close"],
+                x.get("tick_volume", 0),
+                x.get("real_volume", 0),
+                x.get("spread", 0),
+            )
+            for x in b
+        ]
 
     # ------------------------------------------------------------------ trading
     def _call(self, kind: str, **fields: Any) -> ExecutionReport:

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS deals (deal INTEGER PRIMARY KEY, order_ticket INTEGER
     symbol TEXT, side INTEGER, volume REAL, price REAL, entry TEXT, magic INTEGER, comment TEXT,
     time INTEGER, profit REAL);
 CREATE INDEX IF NOT EXISTS deals_comment ON deals (comment);
+CREATE TABLE IF NOT EXISTS bars (symbol TEXT, time INTEGER, open REAL, high REAL, low REAL,
+    close REAL, tick_volume REAL, real_volume REAL, spread REAL, PRIMARY KEY (symbol, time));
 """
 
 
@@ -447,6 +449,15 @@ class PaperBroker(Broker):
             )
         return ExecutionReport(True, DONE, "modified", ticket)
 
+    def bars(self, symbol: str, timeframe: str, count: int) -> list[Bar]:
+        """The last ``count`` bars fed with :meth:`on_bar` (one timeframe: what was fed)."""
+        rows = self._db.execute(
+            "SELECT time, open, high, low, close, tick_volume, real_volume, spread FROM bars"
+            " WHERE symbol=? ORDER BY time DESC LIMIT ?",
+            (symbol, count),
+        ).fetchall()
+        return [Bar(_dt(r[0]), *r[1:]) for r in reversed(rows)]
+
     # ----------------------------------------------------------------- simulation
     def on_bar(self, symbol: str, bar: Bar) -> list[ExecutionReport]:
         """Advance ``symbol`` by one closed bar: expire/trigger pending orders, then SL/TP.
@@ -505,5 +516,19 @@ class PaperBroker(Broker):
             db.execute(
                 "INSERT OR REPLACE INTO quotes VALUES (?,?,?,?)",
                 (symbol, bar.close, bar.close, bar_ms),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    symbol,
+                    bar_ms,
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    bar.close,
+                    bar.tick_volume,
+                    bar.real_volume,
+                    bar.spread,
+                ),
             )
         return out

@@ -53,6 +53,10 @@ def serve(
     ] = 30_000,
     require_sl: Annotated[bool, typer.Option(help="Entries must carry a stop loss.")] = True,
     daily_loss_limit: Annotated[float | None, typer.Option(help="Money.")] = None,
+    bars: Annotated[
+        list[str] | None,
+        typer.Option(help="SYMBOL:TF to publish as state/bars-SYMBOL-TF.json (repeatable)."),
+    ] = None,
     seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
 ) -> None:
     """Run the reference executor (the EA's Python twin) against a paper account."""
@@ -75,6 +79,13 @@ def serve(
         for sym, (bid, ask) in _quotes(quote).items():
             broker.set_quote(sym, bid, ask)
         ex = Executor(dir_, broker, limits)
+        subs = []
+        for item in bars or []:
+            sym, sep, tf = item.partition(":")
+            if not sep or not sym or not tf:
+                raise ConfigError(f"--bars expects SYMBOL:TF, got {item!r}")
+            subs.append((sym, tf.upper()))
+        ex.bar_subscriptions = tuple(subs)
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
