@@ -184,12 +184,10 @@ class Executor:
         raw = cmd.model_dump_json(exclude_none=True)
         if self.limits.log_only:
             log.info("log_only %s %s", cmd.id, raw)
-            res = Result(
-                id=cmd.id,
-                seq=cmd.seq,
-                status=Status.DRY_RUN,
-                seen_at=seen,
-                done_at=self.clock(),
+            res = self._final(
+                cmd,
+                seen,
+                Status.DRY_RUN,
                 message="log_only: validated, not sent",
             )
             self.journal.finish(res, path.name, raw)
@@ -339,12 +337,10 @@ class Executor:
                 res = self.resolve(cmd, seen)
             except Exception as exc:  # the broker itself is failing: a human must look
                 log.exception("cannot resolve %s", cmd.id)
-                res = Result(
-                    id=cmd.id,
-                    seq=cmd.seq,
-                    status=Status.UNKNOWN,
-                    seen_at=seen,
-                    done_at=self.clock(),
+                res = self._final(
+                    cmd,
+                    seen,
+                    Status.UNKNOWN,
                     reason=Reason.BROKER_ERROR,
                     message=f"outcome unknown: {type(exc).__name__}: {exc}",
                 )
@@ -365,10 +361,10 @@ class Executor:
             deals = b.deals(comment=tag)
             if deals:
                 d = deals[0]
-                return Result(
-                    id=cmd.id,
-                    seq=cmd.seq,
-                    status=Status.FILLED,
+                return self._final(
+                    cmd,
+                    seen,
+                    Status.FILLED,
                     reason=Reason.RECOVERED,
                     retcode=DONE,
                     ticket=d.position,
@@ -376,34 +372,28 @@ class Executor:
                     deal=d.deal,
                     price=d.price,
                     volume=sum(x.volume for x in deals),
-                    seen_at=seen,
-                    done_at=self.clock(),
                     message="found in deals after a crash",
                 )
             if cmd.kind is Kind.PLACE:
                 for o in b.orders():
                     if o.comment == tag:
-                        return Result(
-                            id=cmd.id,
-                            seq=cmd.seq,
-                            status=Status.FILLED,
+                        return self._final(
+                            cmd,
+                            seen,
+                            Status.FILLED,
                             reason=Reason.RECOVERED,
                             retcode=PLACED,
                             order=o.ticket,
                             price=o.price,
                             volume=o.volume,
-                            seen_at=seen,
-                            done_at=self.clock(),
                             message="found pending after a crash",
                         )
             if self.clock() > cmd.expires_at():
-                return Result(
-                    id=cmd.id,
-                    seq=cmd.seq,
-                    status=Status.REJECTED,
+                return self._final(
+                    cmd,
+                    seen,
+                    Status.REJECTED,
                     reason=Reason.EXPIRED,
-                    seen_at=seen,
-                    done_at=self.clock(),
                     message="not executed before a crash; expired since",
                 )
         if (
@@ -411,33 +401,29 @@ class Executor:
             and cmd.ticket is not None
             and not any(o.ticket == cmd.ticket for o in b.orders())
         ):
-            return Result(
-                id=cmd.id,
-                seq=cmd.seq,
-                status=Status.FILLED,
+            return self._final(
+                cmd,
+                seen,
+                Status.FILLED,
                 reason=Reason.RECOVERED,
                 retcode=DONE,
                 order=cmd.ticket,
-                seen_at=seen,
-                done_at=self.clock(),
             )
         return self._result(cmd, self.execute(cmd), seen)
 
     # ------------------------------------------------------------------ results
     def _result(self, cmd: Command, rep: ExecutionReport, seen: int) -> Result:
         if rep.ok:
-            return Result(
-                id=cmd.id,
-                seq=cmd.seq,
-                status=Status.FILLED,
+            return self._final(
+                cmd,
+                seen,
+                Status.FILLED,
                 retcode=rep.retcode,
                 ticket=rep.ticket,
                 order=rep.order,
                 deal=rep.deal,
                 price=rep.price,
                 volume=rep.volume,
-                seen_at=seen,
-                done_at=self.clock(),
                 message=rep.message,
             )
         reason = Reason.NO_QUOTE if rep.retcode == 10021 else Reason.BROKER_ERROR
@@ -445,15 +431,26 @@ class Executor:
             reason = Reason.NO_SUCH_POSITION
         if cmd.kind is Kind.CANCEL and "no pending order" in rep.message:
             reason = Reason.NO_SUCH_ORDER
-        return Result(
-            id=cmd.id,
-            seq=cmd.seq,
-            status=Status.FAILED,
+        return self._final(
+            cmd,
+            seen,
+            Status.FAILED,
             reason=reason,
             retcode=rep.retcode,
-            seen_at=seen,
-            done_at=self.clock(),
             message=rep.message,
+        )
+
+    def _final(self, cmd: Command, seen: int, status: Status, **fields: object) -> Result:
+        """A final result for ``cmd``, first seen at ``seen``, done now."""
+        return Result.model_validate(
+            {
+                "id": cmd.id,
+                "seq": cmd.seq,
+                "status": status,
+                "seen_at": seen,
+                "done_at": self.clock(),
+                **fields,
+            }
         )
 
     def write_result(self, res: Result) -> None:
@@ -503,14 +500,12 @@ class Executor:
 
     def _duplicate(self, path: Path, cmd: Command, seen: int) -> None:
         # The id's own outbox file holds the original result: never overwrite it.
-        res = Result(
-            id=cmd.id,
-            seq=cmd.seq,
-            status=Status.REJECTED,
+        res = self._final(
+            cmd,
+            seen,
+            Status.REJECTED,
             reason=Reason.DUPLICATE_ID,
             message="id already used by another command",
-            seen_at=seen,
-            done_at=self.clock(),
         )
         log.warning("reject %s: duplicate id", path.name)
         target = self.dir.journal / "rejected" / path.name
