@@ -19,6 +19,7 @@ from mtponte.cli._common import (
     run_safely,
 )
 from mtponte.cli.bridge import bridge_app, kill
+from mtponte.cli.server import admin_app, server
 from mtponte.errors import ConfigError
 
 app = typer.Typer(
@@ -32,6 +33,8 @@ app.add_typer(data_app, name="data")
 
 app.add_typer(bridge_app, name="bridge")
 app.command("kill")(kill)
+app.add_typer(admin_app, name="admin")
+app.command("server")(server)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[

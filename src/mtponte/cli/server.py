@@ -1,0 +1,145 @@
+"""``mtponte server`` and ``mtponte admin``: run and administer the copy server."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from mtponte.cli._common import console, run_safely
+from mtponte.errors import ConfigError
+
+admin_app = typer.Typer(help="Accounts, subscriptions, tokens and operators.", no_args_is_help=True)
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: $MTPONTE_DATABASE_URL or sqlite:///mtponte-copy.db)."
+    ),
+]
+
+
+def server(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the copy-trading server (uvicorn)."""
+
+    def body() -> None:
+        import uvicorn
+
+        if db:
+            os.environ["MTPONTE_DATABASE_URL"] = db
+        uvicorn.run(
+            "mtponte.copy.server.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+
+    run_safely(body)
+
+
+def _session(db: str | None):  # type: ignore[no-untyped-def]
+    from mtponte.copy.server.db import make_engine, session_factory, upgrade
+    from mtponte.copy.server.settings import ServerSettings
+
+    url = db or ServerSettings().database_url
+    engine = make_engine(url)
+    upgrade(engine)
+    return session_factory(engine)()
+
+
+def _account(session, account_id: int):  # type: ignore[no-untyped-def]
+    from mtponte.copy.server.models import Account
+
+    acc = session.get(Account, account_id)
+    if acc is None:
+        raise ConfigError(f"no account {account_id}")
+    return acc
+
+
+@admin_app.command("account")
+def account(
+    role: Annotated[str, typer.Option(help="master or follower")],
+    number: Annotated[str, typer.Option(help="Account number at the broker.")],
+    broker: Annotated[str, typer.Option()] = "",
+    email: Annotated[str, typer.Option()] = "",
+    account_type: Annotated[str, typer.Option(help="standard or cent")] = "standard",
+    currency: Annotated[str, typer.Option()] = "USD",
+    db: DbOpt = None,
+) -> None:
+    """Create an account; prints its id."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            acc = admin.add_account(s, role, number, broker, email, account_type, currency)
+            s.commit()
+            console.print(acc.id)
+
+    run_safely(body)
+
+
+@admin_app.command("subscribe")
+def subscribe(
+    follower: Annotated[int, typer.Option(help="Follower account id.")],
+    master: Annotated[int, typer.Option(help="Master account id.")],
+    db: DbOpt = None,
+) -> None:
+    """Make FOLLOWER copy MASTER."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            sub = admin.subscribe(s, _account(s, follower), _account(s, master))
+            s.commit()
+            console.print(sub.id)
+
+    run_safely(body)
+
+
+@admin_app.command("token")
+def token(
+    scope: Annotated[str, typer.Option(help="publish, follow or admin")],
+    account: Annotated[int | None, typer.Option(help="Account id (publish/follow).")] = None,
+    days: Annotated[int | None, typer.Option(help="Expires after this many days.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Issue a token; the secret is printed once and only its hash is stored."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            acc = _account(s, account) if account is not None else None
+            secret = admin.issue_token(s, scope, acc, days)
+            s.commit()
+            console.print(secret, highlight=False)
+
+    run_safely(body)
+
+
+@admin_app.command("operator")
+def operator(
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    db: DbOpt = None,
+) -> None:
+    """Create a dashboard operator."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            admin.add_operator(s, email, password)
+            s.commit()
+            console.print(f"operator {email} created")
+
+    run_safely(body)

@@ -1,0 +1,1 @@
+"""Copy trading: server (FastAPI), follower and publisher."""

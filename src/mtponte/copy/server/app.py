@@ -1,0 +1,73 @@
+"""``create_app(settings)``: the copy server as an ASGI app (nothing happens at import)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from mtponte.copy.server.db import make_engine, session_factory, upgrade
+from mtponte.copy.server.notifier import Notifier
+from mtponte.copy.server.routers import compat, followers, masters
+from mtponte.copy.server.settings import ServerSettings
+
+_TOKEN_IN_PATH = re.compile(r"/t/[^/\s?]+")
+
+
+class RedactTokens(logging.Filter):
+    """Access logs must never show a path token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub("/t/***", a) if isinstance(a, str) else a for a in record.args
+            )
+        record.msg = _TOKEN_IN_PATH.sub("/t/***", str(record.msg))
+        return True
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """Build the app; the database is opened (and migrated) when it starts."""
+    cfg = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(cfg.database_url)
+        if cfg.create_schema:
+            upgrade(engine)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.notifier = Notifier()
+        app.state.settings = cfg
+        access = logging.getLogger("uvicorn.access")
+        if not any(isinstance(f, RedactTokens) for f in access.filters):
+            access.addFilter(RedactTokens())
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="mtponte copy server",
+        version="1",
+        lifespan=lifespan,
+        description="Sequenced master events, scoped tokens, Sentra-compatible routes.",
+    )
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > cfg.max_body_bytes):
+            return JSONResponse(
+                {"detail": f"body larger than {cfg.max_body_bytes} bytes"}, status_code=413
+            )
+        return await call_next(request)
+
+    app.include_router(masters.router)
+    app.include_router(followers.router)
+    app.include_router(compat.router)
+    return app

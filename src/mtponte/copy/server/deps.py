@@ -1,0 +1,86 @@
+"""FastAPI dependencies: database sessions, settings and scoped-token authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mtponte.copy.server.models import Account, ApiToken
+from mtponte.copy.server.notifier import Notifier
+from mtponte.copy.server.security import token_hash
+from mtponte.copy.server.settings import ServerSettings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_settings(request: Request) -> ServerSettings:
+    return request.app.state.settings
+
+
+def get_notifier(request: Request) -> Notifier:
+    return request.app.state.notifier
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's scope and the account it is bound to."""
+
+    scope: str
+    account_id: int | None
+
+
+def lookup_token(session: Session, token: str | None) -> Principal:
+    """Authenticate ``token``; 401 with a clear message otherwise (never says which part)."""
+    if not token:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+    now = datetime.now(UTC)
+    if row is None or row.revoked or (row.expires_at is not None and _aware(row.expires_at) <= now):
+        raise HTTPException(
+            401, "invalid, revoked or expired token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return Principal(row.scope, row.account_id)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def bearer(
+    session: SessionDep, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    return lookup_token(session, cred.credentials if cred else None)
+
+
+PrincipalDep = Annotated[Principal, Depends(bearer)]
+
+
+def require(principal: Principal, scope: str, account: Account | None) -> None:
+    """403 unless ``principal`` has ``scope`` for ``account`` (admin may do anything)."""
+    if principal.scope == "admin":
+        return
+    if principal.scope != scope or account is None or principal.account_id != account.id:
+        raise HTTPException(403, f"this token may not {scope} for this account")
+
+
+def get_account(session: Session, account_id: int, role: str) -> Account:
+    acc = session.get(Account, account_id)
+    if acc is None or acc.role != role:
+        raise HTTPException(404, f"no {role} account {account_id}")
+    return acc

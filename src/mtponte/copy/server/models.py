@@ -1,0 +1,137 @@
+"""SQLAlchemy 2 models of the copy server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Operator(Base):
+    """A dashboard user."""
+
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Account(Base):
+    """A trading account: a master (publishes) or a follower (copies)."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))  # master | follower
+    email: Mapped[str] = mapped_column(String(200), default="")
+    platform: Mapped[str] = mapped_column(String(5), default="MT5")
+    broker: Mapped[str] = mapped_column(String(100), default="")
+    account_number: Mapped[str] = mapped_column(String(40))
+    account_type: Mapped[str] = mapped_column(String(10), default="standard")  # or cent
+    currency: Mapped[str] = mapped_column(String(10), default="USD")
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # masters: last event seq
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (UniqueConstraint("role", "account_number", "broker"),)
+
+
+class Subscription(Base):
+    """A follower copying a master, with its copy settings (versioned for ETags)."""
+
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    follower_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    master_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (UniqueConstraint("follower_id", "master_id"),)
+
+
+class ApiToken(Base):
+    """A bearer token, stored as a hash; ``scope`` is publish, follow or admin."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in the dashboard, not secret
+    scope: Mapped[str] = mapped_column(String(10))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Event(Base):
+    """One master event; ``seq`` strictly increases per master."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    master_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(20))  # open | close | modify | partial_close
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    ticket: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("master_id", "seq"),
+        UniqueConstraint("master_id", "idempotency_key"),
+    )
+
+
+class Snapshot(Base):
+    """The latest full position set of a master (one row per master)."""
+
+    __tablename__ = "snapshots"
+    master_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)  # last event seq when it was taken
+    positions: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FollowerHeartbeat(Base):
+    """The latest heartbeat of a follower (one row per follower)."""
+
+    __tablename__ = "follower_heartbeats"
+    follower_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    positions_count: Mapped[int] = mapped_column(Integer, default=0)
+    balance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    equity: Mapped[float | None] = mapped_column(Float, nullable=True)
+    positions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ExecutionReport(Base):
+    """What a follower did with one master event."""
+
+    __tablename__ = "execution_reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    follower_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    master_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    event_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(10))  # copied | skipped | failed
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    slippage_points: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,150 @@
+"""Followers read events and settings, report heartbeats and executions (scope ``follow``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mtponte.copy.server.deps import (
+    NotifierDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    get_account,
+    require,
+)
+from mtponte.copy.server.models import (
+    Account,
+    ExecutionReport,
+    FollowerHeartbeat,
+    Snapshot,
+    Subscription,
+    utcnow,
+)
+from mtponte.copy.server.schemas import EventPublic, EventsPublic, HeartbeatCreate, ReportCreate
+from mtponte.copy.server.service import events_after, master_online, oldest_seq
+
+router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
+
+
+def _subscription(session: Session, follower: Account, master_id: int) -> Subscription:
+    sub = session.scalar(
+        select(Subscription).where(
+            Subscription.follower_id == follower.id,
+            Subscription.master_id == master_id,
+            Subscription.active,
+        )
+    )
+    if sub is None:
+        raise HTTPException(404, f"follower {follower.id} does not follow master {master_id}")
+    return sub
+
+
+@router.get("/{follower_id}/masters/{master_id}/events", response_model=EventsPublic)
+async def get_events(
+    follower_id: int,
+    master_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    notifier: NotifierDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    wait: Annotated[float, Query(ge=0, le=60)] = 0,
+) -> EventsPublic:
+    """Events after ``after``; waits up to ``wait`` seconds for one (long poll). A cursor
+    older than the retained events (or beyond the newest) answers ``resync`` with the
+    master's current positions."""
+
+    def load() -> EventsPublic:
+        follower = get_account(session, follower_id, "follower")
+        require(principal, "follow", follower)
+        _subscription(session, follower, master_id)
+        master = get_account(session, master_id, "master")
+        session.refresh(master)
+        online = master_online(master, settings.master_stale_s)
+        oldest = oldest_seq(session, master)
+        if after > master.last_seq or (oldest is not None and after < oldest - 1):
+            snap = session.get(Snapshot, master.id)
+            return EventsPublic(
+                cursor=snap.seq if snap else master.last_seq,
+                resync=True,
+                snapshot=snap.positions if snap else [],
+                master_online=online,
+            )
+        evs = events_after(session, master, after)
+        return EventsPublic(
+            events=[
+                EventPublic(
+                    seq=e.seq,
+                    kind=e.kind,
+                    ticket=e.ticket,
+                    payload=e.payload,
+                    created_at=e.created_at,
+                )
+                for e in evs
+            ],
+            cursor=evs[-1].seq if evs else after,
+            master_online=online,
+        )
+
+    out = await run_in_threadpool(load)
+    if out.events or out.resync or wait <= 0:
+        return out
+    await notifier.wait(master_id, after, min(wait, settings.long_poll_max_s))
+    session.expire_all()
+    return await run_in_threadpool(load)
+
+
+@router.get("/{follower_id}/masters/{master_id}/settings")
+def get_settings_(
+    follower_id: int,
+    master_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Copy settings of this subscription, with an ETag (``If-None-Match`` → 304)."""
+    follower = get_account(session, follower_id, "follower")
+    require(principal, "follow", follower)
+    sub = _subscription(session, follower, master_id)
+    body = json.dumps(sub.settings, sort_keys=True, separators=(",", ":"))
+    etag = '"' + hashlib.sha256(f"{sub.version}:{body}".encode()).hexdigest()[:16] + '"'
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+@router.post("/{follower_id}/heartbeats", status_code=204)
+def post_heartbeat(
+    follower_id: int, body: HeartbeatCreate, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    follower = get_account(session, follower_id, "follower")
+    require(principal, "follow", follower)
+    hb = session.get(FollowerHeartbeat, follower.id) or FollowerHeartbeat(follower_id=follower.id)
+    hb.received_at = utcnow()
+    hb.positions = [p.model_dump(exclude_none=True) for p in body.positions]
+    hb.positions_count = len(body.positions)
+    hb.balance, hb.equity, hb.cursor = body.balance, body.equity, body.cursor
+    session.add(hb)
+    follower.last_seen = utcnow()
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{follower_id}/reports", status_code=204)
+def post_report(
+    follower_id: int, body: ReportCreate, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Execution report: copied / skipped (with reason) / failed, latency, slippage."""
+    follower = get_account(session, follower_id, "follower")
+    require(principal, "follow", follower)
+    _subscription(session, follower, body.master_id)
+    session.add(ExecutionReport(follower_id=follower.id, **body.model_dump()))
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,68 @@
+"""Masters publish events and snapshots (scope ``publish``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from mtponte.copy.server.deps import (
+    NotifierDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    get_account,
+    require,
+)
+from mtponte.copy.server.schemas import EventCreate, EventPublic, SnapshotCreate
+from mtponte.copy.server.service import publish_event, save_snapshot
+
+router = APIRouter(prefix="/api/v1/masters", tags=["masters"])
+
+
+@router.post(
+    "/{master_id}/events",
+    response_model=EventPublic,
+    status_code=201,
+    responses={200: {"description": "Already stored under this idempotency key"}},
+)
+def post_event(
+    master_id: int,
+    body: EventCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    notifier: NotifierDep,
+    response: Response,
+) -> EventPublic:
+    """Publish an open/close/modify/partial_close event; returns its ``seq``."""
+    master = get_account(session, master_id, "master")
+    require(principal, "publish", master)
+    payload = body.model_dump(exclude={"idempotency_key"}, exclude_none=True)
+    ev, created = publish_event(
+        session,
+        master,
+        body.kind,
+        body.idempotency_key,
+        body.ticket,
+        payload,
+        settings.retention_events,
+    )
+    session.commit()
+    if created:
+        notifier.publish(master.id, ev.seq)
+    else:
+        response.status_code = 200
+    return EventPublic(
+        seq=ev.seq, kind=ev.kind, ticket=ev.ticket, payload=ev.payload, created_at=ev.created_at
+    )
+
+
+@router.post("/{master_id}/snapshots", status_code=204)
+def post_snapshot(
+    master_id: int, body: SnapshotCreate, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """The master's full position set (also its heartbeat)."""
+    master = get_account(session, master_id, "master")
+    require(principal, "publish", master)
+    save_snapshot(session, master, [p.model_dump(exclude_none=True) for p in body.positions])
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,97 @@
+"""Server-side operations shared by the native and the Sentra-compatible routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mtponte.copy.server.models import Account, Event, Snapshot
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC))
+
+
+def touch(session: Session, account: Account) -> None:
+    account.last_seen = datetime.now(UTC)
+
+
+def publish_event(
+    session: Session,
+    master: Account,
+    kind: str,
+    key: str,
+    ticket: str,
+    payload: dict[str, Any],
+    retention: int,
+) -> tuple[Event, bool]:
+    """Store an event with the master's next ``seq``; a repeated ``key`` returns the
+    stored event (``created`` False) instead of a second one."""
+    existing = session.scalar(
+        select(Event).where(Event.master_id == master.id, Event.idempotency_key == key)
+    )
+    if existing is not None:
+        return existing, False
+    # Atomic per-master increment (row lock on PostgreSQL, write lock on SQLite).
+    seq = session.execute(
+        update(Account)
+        .where(Account.id == master.id)
+        .values(last_seq=Account.last_seq + 1)
+        .returning(Account.last_seq)
+    ).scalar_one()
+    ev = Event(
+        master_id=master.id, seq=seq, kind=kind, idempotency_key=key, ticket=ticket, payload=payload
+    )
+    session.add(ev)
+    touch(session, master)
+    try:
+        session.flush()
+    except IntegrityError:  # the same key raced in from another worker
+        session.rollback()
+        again = session.scalar(
+            select(Event).where(Event.master_id == master.id, Event.idempotency_key == key)
+        )
+        assert again is not None
+        return again, False
+    if seq % 100 == 0:  # trim old events now and then
+        session.execute(
+            delete(Event).where(Event.master_id == master.id, Event.seq <= seq - retention)
+        )
+    return ev, True
+
+
+def save_snapshot(session: Session, master: Account, positions: list[dict[str, Any]]) -> Snapshot:
+    snap = session.get(Snapshot, master.id)
+    if snap is None:
+        snap = Snapshot(master_id=master.id, seq=master.last_seq, positions=positions)
+        session.add(snap)
+    else:
+        snap.seq = master.last_seq
+        snap.positions = positions
+        snap.created_at = datetime.now(UTC)
+    touch(session, master)
+    return snap
+
+
+def events_after(session: Session, master: Account, after: int, limit: int = 500) -> list[Event]:
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.master_id == master.id, Event.seq > after)
+            .order_by(Event.seq)
+            .limit(limit)
+        )
+    )
+
+
+def oldest_seq(session: Session, master: Account) -> int | None:
+    return session.scalar(select(func.min(Event.seq)).where(Event.master_id == master.id))
+
+
+def master_online(master: Account, stale_s: int) -> bool:
+    seen = _aware(master.last_seen)
+    return seen is not None and datetime.now(UTC) - seen <= timedelta(seconds=stale_s)

@@ -1,0 +1,77 @@
+"""`mtponte admin` + `mtponte server` as real processes, talking HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mtp(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "mtponte", *args], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_admin_then_server(tmp_path):
+    db = f"sqlite:///{tmp_path / 'copy.db'}"
+    master = mtp("admin", "account", "--role", "master", "--number", "1001", "--db", db)
+    follower = mtp("admin", "account", "--role", "follower", "--number", "2001", "--db", db)
+    mtp("admin", "subscribe", "--follower", follower, "--master", master, "--db", db)
+    pub = mtp("admin", "token", "--scope", "publish", "--account", master, "--db", db)
+    fol = mtp("admin", "token", "--scope", "follow", "--account", follower, "--db", db)
+    assert pub.startswith("mtp_") and fol.startswith("mtp_")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mtponte", "server", "--db", db, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(base + "/docs", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        r = httpx.post(
+            f"{base}/api/mt/copy/t/{pub}/master-signal",
+            json={
+                "action": "open",
+                "account_number": "1001",
+                "ticket": 5,
+                "symbol": "EURUSD",
+                "type": 0,
+                "lots": 0.1,
+                "open_price": 1.1,
+                "timestamp": 1,
+            },
+        )
+        assert r.json() == {"success": True, "seq": 1}
+        r = httpx.get(
+            f"{base}/api/mt/copy/t/{fol}/slave-signals", params={"master_account_id": "1001"}
+        )
+        assert '"positions":[{"ticket":5,' in r.text
+        bad = mtp_fail("admin", "token", "--scope", "root", "--db", db)
+        assert "scope must be one of" in bad
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert pub not in out and fol not in out  # access log shows /t/***
+
+
+def mtp_fail(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "mtponte", *args], capture_output=True, text=True)
+    assert out.returncode == 2
+    return out.stdout + out.stderr
