@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mtponte.cli._common import console, run_safely
 from mtponte.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mtponte.copy.server.models import Account
 
 admin_app = typer.Typer(help="Accounts, subscriptions, tokens and operators.", no_args_is_help=True)
 DbOpt = Annotated[
@@ -44,7 +49,7 @@ def server(
     run_safely(body)
 
 
-def _session(db: str | None):  # type: ignore[no-untyped-def]
+def _session(db: str | None) -> Session:
     from mtponte.copy.server.db import make_engine, session_factory, upgrade
     from mtponte.copy.server.settings import ServerSettings
 
@@ -54,7 +59,7 @@ def _session(db: str | None):  # type: ignore[no-untyped-def]
     return session_factory(engine)()
 
 
-def _account(session, account_id: int):  # type: ignore[no-untyped-def]
+def _account(session: Session, account_id: int) -> Account:
     from mtponte.copy.server.models import Account
 
     acc = session.get(Account, account_id)
