@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
-from mtponte.copy.server.notifier import Notifier
+from mtponte.copy.server.notifier import Notifier, RedisNotifier
 from mtponte.copy.server.routers import compat, followers, masters
 from mtponte.copy.server.settings import ServerSettings
 
@@ -41,12 +41,20 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             upgrade(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        app.state.notifier = Notifier()
+        notifier: Notifier
+        if cfg.redis_url:
+            notifier = RedisNotifier(cfg.redis_url)
+            await notifier.start()
+        else:
+            notifier = Notifier()
+        app.state.notifier = notifier
         app.state.settings = cfg
         access = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, RedactTokens) for f in access.filters):
             access.addFilter(RedactTokens())
         yield
+        if isinstance(notifier, RedisNotifier):
+            await notifier.stop()
         engine.dispose()
 
     app = FastAPI(

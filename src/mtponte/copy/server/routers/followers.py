@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -99,6 +101,81 @@ async def get_events(
     await notifier.wait(master_id, after, min(wait, settings.long_poll_max_s))
     session.expire_all()
     return await run_in_threadpool(load)
+
+
+@router.get(
+    "/{follower_id}/masters/{master_id}/stream",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    follower_id: int,
+    master_id: int,
+    request: Request,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    notifier: NotifierDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: one ``event: <kind>`` per master event (``id`` = seq), or
+    ``event: resync`` with the snapshot; resumable with ``Last-Event-ID``. Keep-alive
+    comments every 15 s. No database session is held while waiting."""
+    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    sessions = request.app.state.sessions
+
+    def load(cur: int) -> EventsPublic:
+        with sessions() as s:
+            follower = get_account(s, follower_id, "follower")
+            require(principal, "follow", follower)
+            _subscription(s, follower, master_id)
+            master = get_account(s, master_id, "master")
+            oldest = oldest_seq(s, master)
+            online = master_online(master, settings.master_stale_s)
+            if cur > master.last_seq or (oldest is not None and cur < oldest - 1):
+                snap = s.get(Snapshot, master.id)
+                return EventsPublic(
+                    cursor=snap.seq if snap else master.last_seq,
+                    resync=True,
+                    snapshot=snap.positions if snap else [],
+                    master_online=online,
+                )
+            evs = events_after(s, master, cur)
+            return EventsPublic(
+                events=[
+                    EventPublic(
+                        seq=e.seq,
+                        kind=e.kind,
+                        ticket=e.ticket,
+                        payload=e.payload,
+                        created_at=e.created_at,
+                    )
+                    for e in evs
+                ],
+                cursor=evs[-1].seq if evs else cur,
+                master_online=online,
+            )
+
+    first = await run_in_threadpool(load, cursor)  # authorization errors surface as 4xx here
+
+    async def body() -> AsyncIterator[str]:
+        cur, batch = cursor, first
+        while True:
+            if batch.resync:
+                yield (f"id: {batch.cursor}\nevent: resync\ndata: {json.dumps(batch.snapshot)}\n\n")
+            for e in batch.events:
+                yield f"id: {e.seq}\nevent: {e.kind}\ndata: {e.model_dump_json()}\n\n"
+            cur = batch.cursor
+            if await request.is_disconnected():
+                return
+            if not await notifier.wait(master_id, cur, 15.0):
+                yield ": keep-alive\n\n"
+            batch = await run_in_threadpool(load, cur)
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/{follower_id}/masters/{master_id}/settings")

@@ -1,0 +1,131 @@
+"""Push: SSE with resume, and Redis waking followers on another worker (real servers)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+
+from mtponte.copy.server import admin
+from mtponte.copy.server.app import create_app
+from mtponte.copy.server.db import make_engine, session_factory, upgrade
+from mtponte.copy.server.settings import ServerSettings
+
+REDIS = os.environ.get("MTPONTE_TEST_REDIS_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(settings: ServerSettings) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        th.join(timeout=10)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    url = f"sqlite:///{tmp_path / 'copy.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_factory(engine)() as s:
+        m = admin.add_account(s, "master", "1001")
+        f = admin.add_account(s, "follower", "2001")
+        admin.subscribe(s, f, m)
+        ids = (m.id, f.id, admin.issue_token(s, "publish", m), admin.issue_token(s, "follow", f))
+        s.commit()
+    engine.dispose()
+    return url, ids
+
+
+def post(base: str, token: str, master: int, key: str) -> int:
+    r = httpx.post(
+        f"{base}/api/v1/masters/{master}/events",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "kind": "open",
+            "idempotency_key": key,
+            "ticket": key,
+            "symbol": "EURUSD",
+            "side": "buy",
+            "volume": 0.1,
+            "price": 1.1,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["seq"])
+
+
+def read_events(
+    base: str,
+    token: str,
+    path: str,
+    n: int,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    hdr = {"Authorization": f"Bearer {token}"} | (headers or {})
+    with httpx.stream("GET", base + path, headers=hdr, timeout=timeout) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        eid = ""
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                eid = line[4:]
+            elif line.startswith("event: "):
+                out.append((eid, line[7:]))
+                if len(out) == n:
+                    break
+    return out
+
+
+def test_sse_in_order_and_resumable(setup):
+    url, (m, f, pub, fol) = setup
+    with serve(ServerSettings(database_url=url)) as base:
+        path = f"/api/v1/followers/{f}/masters/{m}/stream"
+        threading.Timer(0.3, lambda: [post(base, pub, m, str(k)) for k in range(1, 4)]).start()
+        assert read_events(base, fol, path, 3) == [("1", "open"), ("2", "open"), ("3", "open")]
+        # Reconnect after event 2: the stream resumes with 3.
+        got = read_events(base, fol, path, 1, {"Last-Event-ID": "2"})
+        assert got == [("3", "open")]
+        r = httpx.get(base + path, headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401
+
+
+@pytest.mark.skipif(not REDIS, reason="MTPONTE_TEST_REDIS_URL is not set (Redis tests run in CI)")
+def test_redis_wakes_a_follower_on_another_worker(setup):
+    url, (m, f, pub, fol) = setup
+    s = ServerSettings(database_url=url, redis_url=REDIS)
+    with serve(s) as worker_a, serve(s) as worker_b:
+        threading.Timer(0.5, post, args=(worker_a, pub, m, "7")).start()
+        t0 = time.monotonic()
+        r = httpx.get(
+            f"{worker_b}/api/v1/followers/{f}/masters/{m}/events",
+            params={"after": 0, "wait": 20},
+            timeout=30,
+            headers={"Authorization": f"Bearer {fol}"},
+        )
+        dt = time.monotonic() - t0
+        assert [e["seq"] for e in r.json()["events"]] == [1]
+        assert dt < 3, f"woken after {dt:.2f}s: Redis did not reach worker B"
