@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +31,8 @@ def get_notifier(request: Request) -> Notifier:
     return request.app.state.notifier
 
 
+MAX_INT = 2**62  # ids and sequence numbers fit every database's BIGINT
+IdPath = Annotated[int, Path(ge=1, le=MAX_INT)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]

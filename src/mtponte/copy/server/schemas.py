@@ -19,7 +19,7 @@ class PositionIn(BaseModel):
     open_price: float = Field(gt=0, allow_inf_nan=False)
     sl: float | None = Price
     tp: float | None = Price
-    open_time: int = Field(0, ge=0, description="epoch seconds")
+    open_time: int = Field(0, ge=0, le=2**40, description="epoch seconds")
 
 
 class EventCreate(BaseModel):
@@ -33,7 +33,7 @@ class EventCreate(BaseModel):
     price: float | None = Price
     sl: float | None = Price
     tp: float | None = Price
-    time: int | None = Field(None, ge=0, description="master time, epoch ms")
+    time: int | None = Field(None, ge=0, le=2**50, description="master time, epoch ms")
 
 
 class EventPublic(BaseModel):
@@ -64,13 +64,13 @@ class HeartbeatCreate(BaseModel):
     positions: list[PositionIn] = Field(default_factory=list, max_length=1000)
     balance: float | None = Field(None, allow_inf_nan=False)
     equity: float | None = Field(None, allow_inf_nan=False)
-    cursor: int = Field(0, ge=0)
+    cursor: int = Field(0, ge=0, le=2**62)
 
 
 class ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    master_id: int
-    event_seq: int | None = None
+    master_id: int = Field(ge=1, le=2**62)
+    event_seq: int | None = Field(None, ge=0, le=2**62)
     status: Literal["copied", "skipped", "failed"]
     reason: str = Field("", max_length=200)
     latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mtponte.copy.server.deps import (
+    MAX_INT,
+    IdPath,
     NotifierDep,
     PrincipalDep,
     SessionDep,
@@ -50,13 +52,13 @@ def _subscription(session: Session, follower: Account, master_id: int) -> Subscr
 
 @router.get("/{follower_id}/masters/{master_id}/events", response_model=EventsPublic)
 async def get_events(
-    follower_id: int,
-    master_id: int,
+    follower_id: IdPath,
+    master_id: IdPath,
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     notifier: NotifierDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> EventsPublic:
     """Events after ``after``; waits up to ``wait`` seconds for one (long poll). A cursor
@@ -108,13 +110,13 @@ async def get_events(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream(
-    follower_id: int,
-    master_id: int,
+    follower_id: IdPath,
+    master_id: IdPath,
     request: Request,
     principal: PrincipalDep,
     settings: SettingsDep,
     notifier: NotifierDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: one ``event: <kind>`` per master event (``id`` = seq), or
@@ -180,8 +182,8 @@ async def stream(
 
 @router.get("/{follower_id}/masters/{master_id}/settings")
 def get_settings_(
-    follower_id: int,
-    master_id: int,
+    follower_id: IdPath,
+    master_id: IdPath,
     session: SessionDep,
     principal: PrincipalDep,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -199,7 +201,7 @@ def get_settings_(
 
 @router.post("/{follower_id}/heartbeats", status_code=204)
 def post_heartbeat(
-    follower_id: int, body: HeartbeatCreate, session: SessionDep, principal: PrincipalDep
+    follower_id: IdPath, body: HeartbeatCreate, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     follower = get_account(session, follower_id, "follower")
     require(principal, "follow", follower)
@@ -216,7 +218,7 @@ def post_heartbeat(
 
 @router.post("/{follower_id}/reports", status_code=204)
 def post_report(
-    follower_id: int, body: ReportCreate, session: SessionDep, principal: PrincipalDep
+    follower_id: IdPath, body: ReportCreate, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     """Execution report: copied / skipped (with reason) / failed, latency, slippage."""
     follower = get_account(session, follower_id, "follower")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from mtponte.copy.server.deps import (
+    IdPath,
     NotifierDep,
     PrincipalDep,
     SessionDep,
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api/v1/masters", tags=["masters"])
     responses={200: {"description": "Already stored under this idempotency key"}},
 )
 def post_event(
-    master_id: int,
+    master_id: IdPath,
     body: EventCreate,
     session: SessionDep,
     principal: PrincipalDep,
@@ -58,7 +59,7 @@ def post_event(
 
 @router.post("/{master_id}/snapshots", status_code=204)
 def post_snapshot(
-    master_id: int, body: SnapshotCreate, session: SessionDep, principal: PrincipalDep
+    master_id: IdPath, body: SnapshotCreate, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     """The master's full position set (also its heartbeat)."""
     master = get_account(session, master_id, "master")
