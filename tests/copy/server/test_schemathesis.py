@@ -24,10 +24,15 @@ def test_no_server_errors_on_any_operation(tmp_path):
         operations = [r.ok() for r in schema.get_all_operations()]
         assert len(operations) >= 8
         statuses: dict[str, set[int]] = {}
+
         def check(op):  # one hypothesis run per operation
             @given(case=op.as_strategy())
-            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
-                      database=None)
+            @settings(
+                max_examples=40,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
             def run(case):
                 # As admin, so generated inputs reach validation and the handlers.
                 case.headers = {**dict(case.headers or {}), "Authorization": f"Bearer {token}"}
@@ -35,8 +40,12 @@ def test_no_server_errors_on_any_operation(tmp_path):
                     return  # infinite by design; covered by tests/integration
                 response = case.call()
                 statuses.setdefault(op.label, set()).add(response.status_code)
-                assert response.status_code < 500, (op.label, case.path_parameters, case.body,
-                                                    response.text[:300])
+                assert response.status_code < 500, (
+                    op.label,
+                    case.path_parameters,
+                    case.body,
+                    response.text[:300],
+                )
 
             run()
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.middleware.sessions import SessionMiddleware
 
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
 from mtponte.copy.server.notifier import Notifier, RedisNotifier
-from mtponte.copy.server.routers import compat, followers, masters
+from mtponte.copy.server.routers import compat, dashboard, followers, masters
 from mtponte.copy.server.settings import ServerSettings
 
 _TOKEN_IN_PATH = re.compile(r"/t/[^/\s?]+")
@@ -75,6 +77,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             )
         return await call_next(request)
 
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=cfg.secret_key or secrets.token_urlsafe(32),
+        session_cookie="mtponte_session",
+        same_site="strict",
+        https_only=cfg.https_only_cookies,
+        max_age=12 * 3600,
+    )
+    app.include_router(dashboard.router)
     app.include_router(masters.router)
     app.include_router(followers.router)
     app.include_router(compat.router)

@@ -24,6 +24,9 @@ class ServerSettings(BaseSettings):
         Events kept per master; a follower whose cursor is older gets ``resync``.
     max_body_bytes
         Request size limit.
+    secret_key
+        Signs dashboard session cookies. Set it (same value on every worker) in
+        production; unset, a random key is drawn at start and sessions end on restart.
     """
 
     model_config = SettingsConfigDict(env_prefix="MTPONTE_", extra="ignore")
@@ -35,3 +38,5 @@ class ServerSettings(BaseSettings):
     retention_events: int = Field(10_000, gt=0)
     max_body_bytes: int = Field(256_000, gt=0)
     create_schema: bool = True  # run Alembic migrations on start
+    secret_key: str | None = None  # signs dashboard sessions; random per start when unset
+    https_only_cookies: bool = False  # set behind TLS

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mtponte.copy.server.book import apply_events
+from mtponte.copy.server.copy_settings import CopySettings
 from mtponte.copy.server.deps import NotifierDep, Principal, SessionDep, SettingsDep, lookup_token
 from mtponte.copy.server.models import Account, FollowerHeartbeat, Snapshot, Subscription, utcnow
 from mtponte.copy.server.service import events_after, master_online, publish_event, save_snapshot
@@ -26,25 +27,7 @@ from mtponte.copy.server.service import events_after, master_online, publish_eve
 router = APIRouter(tags=["sentra-compat"])
 PREFIX = "/api/mt/copy/t/{token}"
 
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "slTpMode": "copy",
-    "slMultiplier": 1.0,
-    "tpMultiplier": 1.0,
-    "slFixedPips": 0,
-    "tpFixedPips": 0,
-    "volumeMode": "multiplier",
-    "volumeMultiplier": 1.0,
-    "volumeFixed": 0.01,
-    "maxVolume": 100.0,
-    "enableSymbolFilter": False,
-    "allowedSymbols": [],
-    "enableDirectionFilter": False,
-    "allowedDirections": ["BUY", "SELL"],
-    "enableRiskManagement": False,
-    "maxDailyLoss": 0,
-    "maxDailyTrades": 0,
-    "isActive": True,
-}
+DEFAULT_SETTINGS: dict[str, Any] = CopySettings().model_dump()
 
 
 def fail(message: str, status: int = 200) -> JSONResponse:
