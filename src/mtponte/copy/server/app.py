@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
+from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.notifier import Notifier, RedisNotifier
 from mtponte.copy.server.routers import compat, dashboard, followers, masters
 from mtponte.copy.server.settings import ServerSettings
@@ -43,6 +44,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             upgrade(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.feed = EventFeed(app.state.sessions)
         notifier: Notifier
         if cfg.redis_url:
             notifier = RedisNotifier(cfg.redis_url)

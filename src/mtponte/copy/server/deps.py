@@ -73,6 +73,18 @@ def bearer(
 PrincipalDep = Annotated[Principal, Depends(bearer)]
 
 
+def bearer_short(
+    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """Authenticate with a session closed at once: for long-lived responses (long poll,
+    SSE) that must not pin a pooled database connection while they wait."""
+    with request.app.state.sessions() as session:
+        return lookup_token(session, cred.credentials if cred else None)
+
+
+ShortPrincipalDep = Annotated[Principal, Depends(bearer_short)]
+
+
 def require(principal: Principal, scope: str, account: Account | None) -> None:
     """403 unless ``principal`` has ``scope`` for ``account`` (admin may do anything)."""
     if principal.scope == "admin":

@@ -15,6 +15,11 @@ class Notifier:
         self._waiters: dict[int, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._lock = threading.Lock()
 
+    def latest(self, master_id: int) -> int:
+        """Highest seq this process has been told about for ``master_id``."""
+        with self._lock:
+            return self._latest.get(master_id, 0)
+
     def publish(self, master_id: int, seq: int) -> None:
         with self._lock:
             self._latest[master_id] = max(seq, self._latest.get(master_id, 0))

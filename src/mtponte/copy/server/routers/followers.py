@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -20,9 +21,11 @@ from mtponte.copy.server.deps import (
     PrincipalDep,
     SessionDep,
     SettingsDep,
+    ShortPrincipalDep,
     get_account,
     require,
 )
+from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.models import (
     Account,
     ExecutionReport,
@@ -54,8 +57,8 @@ def _subscription(session: Session, follower: Account, master_id: int) -> Subscr
 async def get_events(
     follower_id: IdPath,
     master_id: IdPath,
-    session: SessionDep,
-    principal: PrincipalDep,
+    request: Request,
+    principal: ShortPrincipalDep,
     settings: SettingsDep,
     notifier: NotifierDep,
     after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
@@ -66,11 +69,14 @@ async def get_events(
     master's current positions."""
 
     def load() -> EventsPublic:
+        with request.app.state.sessions() as session:
+            return _load(session)
+
+    def _load(session: Session) -> EventsPublic:
         follower = get_account(session, follower_id, "follower")
         require(principal, "follow", follower)
         _subscription(session, follower, master_id)
         master = get_account(session, master_id, "master")
-        session.refresh(master)
         online = master_online(master, settings.master_stale_s)
         oldest = oldest_seq(session, master)
         if after > master.last_seq or (oldest is not None and after < oldest - 1):
@@ -101,7 +107,6 @@ async def get_events(
     if out.events or out.resync or wait <= 0:
         return out
     await notifier.wait(master_id, after, min(wait, settings.long_poll_max_s))
-    session.expire_all()
     return await run_in_threadpool(load)
 
 
@@ -113,7 +118,7 @@ async def stream(
     follower_id: IdPath,
     master_id: IdPath,
     request: Request,
-    principal: PrincipalDep,
+    principal: ShortPrincipalDep,
     settings: SettingsDep,
     notifier: NotifierDep,
     after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
@@ -124,54 +129,33 @@ async def stream(
     comments every 15 s. No database session is held while waiting."""
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     sessions = request.app.state.sessions
+    feed: EventFeed = request.app.state.feed
 
-    def load(cur: int) -> EventsPublic:
+    def authorize() -> None:
         with sessions() as s:
             follower = get_account(s, follower_id, "follower")
             require(principal, "follow", follower)
             _subscription(s, follower, master_id)
-            master = get_account(s, master_id, "master")
-            oldest = oldest_seq(s, master)
-            online = master_online(master, settings.master_stale_s)
-            if cur > master.last_seq or (oldest is not None and cur < oldest - 1):
-                snap = s.get(Snapshot, master.id)
-                return EventsPublic(
-                    cursor=snap.seq if snap else master.last_seq,
-                    resync=True,
-                    snapshot=snap.positions if snap else [],
-                    master_online=online,
-                )
-            evs = events_after(s, master, cur)
-            return EventsPublic(
-                events=[
-                    EventPublic(
-                        seq=e.seq,
-                        kind=e.kind,
-                        ticket=e.ticket,
-                        payload=e.payload,
-                        created_at=e.created_at,
-                    )
-                    for e in evs
-                ],
-                cursor=evs[-1].seq if evs else cur,
-                master_online=online,
-            )
+            get_account(s, master_id, "master")
 
-    first = await run_in_threadpool(load, cursor)  # authorization errors surface as 4xx here
+    await run_in_threadpool(authorize)  # errors surface as 4xx before the stream starts
 
     async def body() -> AsyncIterator[str]:
-        cur, batch = cursor, first
+        cur, checked = cursor, time.monotonic()
         while True:
-            if batch.resync:
-                yield (f"id: {batch.cursor}\nevent: resync\ndata: {json.dumps(batch.snapshot)}\n\n")
-            for e in batch.events:
-                yield f"id: {e.seq}\nevent: {e.kind}\ndata: {e.model_dump_json()}\n\n"
+            batch = await feed.after(master_id, cur, notifier.latest(master_id))
+            if batch.sse:
+                yield batch.sse
             cur = batch.cursor
-            if await request.is_disconnected():
-                return
+            # Starlette cancels this generator when the client goes away.
             if not await notifier.wait(master_id, cur, 15.0):
                 yield ": keep-alive\n\n"
-            batch = await run_in_threadpool(load, cur)
+            if time.monotonic() - checked > 60:  # a revoked token or subscription ends it
+                try:
+                    await run_in_threadpool(authorize)
+                except HTTPException:
+                    return
+                checked = time.monotonic()
 
     return StreamingResponse(
         body(),

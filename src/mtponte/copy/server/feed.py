@@ -1,0 +1,81 @@
+"""Coalesced event reads for push: when one event wakes a thousand streams waiting at
+the same cursor, the database is asked once and every stream shares the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
+
+from mtponte.copy.server.models import Account, Snapshot
+from mtponte.copy.server.service import events_after, oldest_seq
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Events after a cursor (already rendered as SSE text), or a resync."""
+
+    cursor: int
+    sse: str
+    resync: bool
+
+
+class EventFeed:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._inflight: dict[tuple[int, int, int], asyncio.Future[Batch]] = {}
+
+    async def after(self, master_id: int, cursor: int, latest: int) -> Batch:
+        """Events of ``master_id`` after ``cursor``; ``latest`` (the notifier's newest seq)
+        is part of the key, so a stream woken by a new event never gets an older answer."""
+        key = (master_id, cursor, latest)
+        fut = self._inflight.get(key)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            batch = await run_in_threadpool(self._load, master_id, cursor)
+            fut.set_result(batch)
+            return batch
+        except BaseException as exc:
+            fut.set_exception(exc)
+            raise
+        finally:
+            # Keep the answer for streams woken a moment later at the same cursor.
+            asyncio.get_running_loop().call_later(0.5, self._inflight.pop, key, None)
+
+    def _load(self, master_id: int, cursor: int) -> Batch:
+        import json
+
+        with self._sessions() as s:
+            master = s.get(Account, master_id)
+            if master is None:
+                return Batch(cursor, "", False)
+            oldest = oldest_seq(s, master)
+            if cursor > master.last_seq or (oldest is not None and cursor < oldest - 1):
+                snap = s.get(Snapshot, master.id)
+                seq = snap.seq if snap else master.last_seq
+                positions: list[Any] = snap.positions if snap else []
+                return Batch(
+                    seq, f"id: {seq}\nevent: resync\ndata: {json.dumps(positions)}\n\n", True
+                )
+            evs = events_after(s, master, cursor)
+            text = "".join(
+                f"id: {e.seq}\nevent: {e.kind}\ndata: "
+                + json.dumps(
+                    {
+                        "seq": e.seq,
+                        "kind": e.kind,
+                        "ticket": e.ticket,
+                        "payload": e.payload,
+                        "created_at": e.created_at.isoformat(),
+                    }
+                )
+                + "\n\n"
+                for e in evs
+            )
+            return Batch(evs[-1].seq if evs else cursor, text, False)
