@@ -33,8 +33,13 @@ def free_port() -> int:
 
 
 def mtp(*args: str, env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "mtponte", *args], capture_output=True,
-                         text=True, check=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "mtponte", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     return out.stdout.strip()
 
 
@@ -64,9 +69,22 @@ def setup(db: str, followers: int) -> tuple[str, list[str], list[str]]:
 
 def start(db: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mtponte", "server", "--db", db, "--port",
-                             str(port), "--workers", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mtponte",
+            "server",
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -83,25 +101,46 @@ def bench_pollers(workers: int, seconds: int) -> None:
     pub, _, toks = setup(db, 1)
     proc, base = start(db, workers)
     try:
-        httpx.post(f"{base}/api/mt/copy/t/{pub}/master-signal", json={
-            "action": "heartbeat", "account_number": "1001", "positions": [
-                {"ticket": k, "symbol": "EURUSD", "type": 0, "lots": 0.1, "open_price": 1.1,
-                 "stop_loss": 1.09, "take_profit": 1.12, "open_time": 1} for k in range(5)]})
+        httpx.post(
+            f"{base}/api/mt/copy/t/{pub}/master-signal",
+            json={
+                "action": "heartbeat",
+                "account_number": "1001",
+                "positions": [
+                    {
+                        "ticket": k,
+                        "symbol": "EURUSD",
+                        "type": 0,
+                        "lots": 0.1,
+                        "open_price": 1.1,
+                        "stop_loss": 1.09,
+                        "take_profit": 1.12,
+                        "open_time": 1,
+                    }
+                    for k in range(5)
+                ],
+            },
+        )
         url = f"{base}/api/mt/copy/t/{toks[0]}/slave-signals?master_account_id=1001"
         assert '"success":true' in httpx.get(url).text
         if shutil.which("wrk") is None:
             print("1. wrk is not installed (apt-get install wrk); skipped")
             return
-        out = subprocess.run(["wrk", "-t", "2", "-c", "200", "-d", f"{seconds}s", "--latency",
-                              url], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["wrk", "-t", "2", "-c", "200", "-d", f"{seconds}s", "--latency", url],
+            capture_output=True,
+            text=True,
+        ).stdout
         rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
         p50 = re.search(r"50%\s+([\d.]+\w+)", out)
         p99 = re.search(r"99%\s+([\d.]+\w+)", out)
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        print(f"1. GET /slave-signals, 200 pollers, {workers} workers: "
-              f"{rps.group(1) if rps else '?'} req/s, p50 {p50.group(1) if p50 else '?'}, "
-              f"p99 {p99.group(1) if p99 else '?'}, non-2xx {errors.group(1) if errors else 0} "
-              "(target >= 3,000 req/s, p99 <= 50 ms)")
+        print(
+            f"1. GET /slave-signals, 200 pollers, {workers} workers: "
+            f"{rps.group(1) if rps else '?'} req/s, p50 {p50.group(1) if p50 else '?'}, "
+            f"p99 {p99.group(1) if p99 else '?'}, non-2xx {errors.group(1) if errors else 0} "
+            "(target >= 3,000 req/s, p99 <= 50 ms)"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -131,11 +170,19 @@ async def _fanout(base: str, pub: str, fids: list[str], toks: list[str]) -> np.n
         await asyncio.wait_for(ready.wait(), 120)
         await asyncio.sleep(1.0)
         t0 = time.perf_counter()
-        r = await client.post(f"{base}/api/v1/masters/1/events",
-                              headers={"Authorization": f"Bearer {pub}"},
-                              json={"kind": "open", "idempotency_key": "k1", "ticket": "1",
-                                    "symbol": "EURUSD", "side": "buy", "volume": 0.1,
-                                    "price": 1.1})
+        r = await client.post(
+            f"{base}/api/v1/masters/1/events",
+            headers={"Authorization": f"Bearer {pub}"},
+            json={
+                "kind": "open",
+                "idempotency_key": "k1",
+                "ticket": "1",
+                "symbol": "EURUSD",
+                "side": "buy",
+                "volume": 0.1,
+                "price": 1.1,
+            },
+        )
         assert r.status_code == 201, r.text
         await asyncio.wait_for(asyncio.gather(*tasks), 120)
     return (np.array(received) - t0) * 1000
@@ -148,9 +195,11 @@ def bench_fanout(n: int, workers: int) -> None:
     proc, base = start(db, workers)
     try:
         ms = asyncio.run(_fanout(base, pub, fids, toks))
-        print(f"2. SSE fan-out to {n} followers, {workers} worker(s): delivered {len(ms)}, "
-              f"p50 {np.percentile(ms, 50):.0f} ms, p99 {np.percentile(ms, 99):.0f} ms, "
-              f"max {ms.max():.0f} ms (target p99 <= 100 ms)")
+        print(
+            f"2. SSE fan-out to {n} followers, {workers} worker(s): delivered {len(ms)}, "
+            f"p50 {np.percentile(ms, 50):.0f} ms, p99 {np.percentile(ms, 99):.0f} ms, "
+            f"max {ms.max():.0f} ms (target p99 <= 100 ms)"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
