@@ -185,3 +185,17 @@ def test_compat_bad_input_is_4xx(world: World):
     assert signal(world, "open", ticket="abc").status_code == 400
     assert signal(world, "open", ticket=1, lots="x").status_code == 400
     assert signal(world, "heartbeat", positions="x").status_code == 400
+
+
+def test_revoked_token_stops_polling_within_the_cache_ttl(world: World):
+    from mtponte.copy.server.models import ApiToken
+
+    signal(world, "heartbeat", positions=[], positions_count=0)
+    world.client.app.state.auth_cache.ttl_s = 0.2
+    assert slave_signals(world).json()["success"]
+    with world.client.app.state.sessions() as s:
+        for t in s.query(ApiToken).filter(ApiToken.scope == "follow"):
+            t.revoked = True
+        s.commit()
+    time.sleep(0.3)
+    assert slave_signals(world).status_code == 401

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
+from mtponte.copy.server.cache import TTLCache
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
 from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.notifier import Notifier, RedisNotifier
@@ -45,6 +46,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.feed = EventFeed(app.state.sessions)
+        app.state.auth_cache = TTLCache(cfg.auth_cache_s)
+        app.state.book_cache = TTLCache(60.0)
         notifier: Notifier
         if cfg.redis_url:
             notifier = RedisNotifier(cfg.redis_url)

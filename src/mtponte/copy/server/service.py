@@ -93,5 +93,9 @@ def oldest_seq(session: Session, master: Account) -> int | None:
 
 
 def master_online(master: Account, stale_s: int) -> bool:
-    seen = _aware(master.last_seen)
+    return seen_within(master.last_seen, stale_s)
+
+
+def seen_within(last_seen: datetime | None, stale_s: int) -> bool:
+    seen = _aware(last_seen)
     return seen is not None and datetime.now(UTC) - seen <= timedelta(seconds=stale_s)

@@ -37,6 +37,7 @@ class ServerSettings(BaseSettings):
     long_poll_max_s: float = Field(25.0, gt=0)
     retention_events: int = Field(10_000, gt=0)
     max_body_bytes: int = Field(256_000, gt=0)
+    auth_cache_s: float = Field(5.0, ge=0)  # hot-path authorization cache (revocation delay)
     create_schema: bool = True  # run Alembic migrations on start
     secret_key: str | None = None  # signs dashboard sessions; random per start when unset
     https_only_cookies: bool = False  # set behind TLS

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,13 @@ from mtponte.copy.server.book import apply_events
 from mtponte.copy.server.copy_settings import CopySettings
 from mtponte.copy.server.deps import NotifierDep, Principal, SessionDep, SettingsDep, lookup_token
 from mtponte.copy.server.models import Account, FollowerHeartbeat, Snapshot, Subscription, utcnow
-from mtponte.copy.server.service import events_after, master_online, publish_event, save_snapshot
+from mtponte.copy.server.security import token_hash
+from mtponte.copy.server.service import (
+    events_after,
+    publish_event,
+    save_snapshot,
+    seen_within,
+)
 
 router = APIRouter(tags=["sentra-compat"])
 PREFIX = "/api/mt/copy/t/{token}"
@@ -177,22 +183,45 @@ def _follower_and_master(
 @router.get(PREFIX + "/slave-signals")
 def slave_signals(
     token: str,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     master_account_id: str = "",
     master_email: str | None = None,
     slave_email: str | None = None,
-) -> JSONResponse:
-    """The master's current positions in the Sentra heartbeat format."""
-    _, master = _follower_and_master(session, token, master_account_id, master_email)
-    if not master_online(master, settings.master_stale_s):
+) -> Response:
+    """The master's current positions in the Sentra heartbeat format.
+
+    Hot path (every slave polls every second): the authorization is cached for
+    ``auth_cache_s`` (5 s: a revoked token stops within 5 s), and the rendered body per
+    master is reused while the master's ``last_seq`` and ``last_seen`` are unchanged:
+    one small query a poll.
+    """
+    state = request.app.state
+    auth_key = (token_hash(token), master_account_id, master_email)
+    master_id = state.auth_cache.get(auth_key)
+    if master_id is None:
+        _, master = _follower_and_master(session, token, master_account_id, master_email)
+        master_id = master.id
+        state.auth_cache.put(auth_key, master_id)
+    row = session.execute(
+        select(Account.last_seq, Account.last_seen).where(Account.id == master_id)
+    ).one()
+    if not seen_within(row.last_seen, settings.master_stale_s):
         return fail("master offline")  # never an empty list: that would close every copy
-    snap = session.get(Snapshot, master.id)
-    base = snap.positions if snap else []
-    after = snap.seq if snap else 0
+    version = (row.last_seq, row.last_seen)
+    cached = state.book_cache.get(master_id)
+    if cached is not None and cached[0] == version:
+        return Response(cached[1], media_type="application/json")
+    current = session.get(Account, master_id)
+    assert current is not None
+    snap = session.get(Snapshot, master_id)
     book = apply_events(
-        base,
-        [(e.kind, e.ticket, e.payload) for e in events_after(session, master, after, limit=10_000)],
+        snap.positions if snap else [],
+        [
+            (e.kind, e.ticket, e.payload)
+            for e in events_after(session, current, snap.seq if snap else 0, limit=10_000)
+        ],
     )
     positions = [
         {
@@ -207,15 +236,17 @@ def slave_signals(
         }
         for p in book
     ]
-    return JSONResponse(
+    body = JSONResponse(
         {
             "success": True,
             "action": "heartbeat",
             "positions": positions,
             "positions_count": len(positions),
-            "seq": master.last_seq,
+            "seq": row.last_seq,
         }
-    )
+    ).body
+    state.book_cache.put(master_id, (version, body))
+    return Response(body, media_type="application/json")
 
 
 @router.post(PREFIX + "/slave-heartbeat")
