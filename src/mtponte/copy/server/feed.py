@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from mtponte.copy.server.models import Account, Snapshot
-from mtponte.copy.server.service import events_after, oldest_seq
+from mtponte.copy.server.models import Account
+from mtponte.copy.server.service import read_after
 
 
 @dataclass(frozen=True)
@@ -55,15 +54,11 @@ class EventFeed:
             master = s.get(Account, master_id)
             if master is None:
                 return Batch(cursor, "", False)
-            oldest = oldest_seq(s, master)
-            if cursor > master.last_seq or (oldest is not None and cursor < oldest - 1):
-                snap = s.get(Snapshot, master.id)
-                seq = snap.seq if snap else master.last_seq
-                positions: list[Any] = snap.positions if snap else []
+            seq, evs, snapshot = read_after(s, master, cursor)
+            if snapshot is not None:
                 return Batch(
-                    seq, f"id: {seq}\nevent: resync\ndata: {json.dumps(positions)}\n\n", True
+                    seq, f"id: {seq}\nevent: resync\ndata: {json.dumps(snapshot)}\n\n", True
                 )
-            evs = events_after(s, master, cursor)
             text = "".join(
                 f"id: {e.seq}\nevent: {e.kind}\ndata: "
                 + json.dumps(
@@ -78,4 +73,4 @@ class EventFeed:
                 + "\n\n"
                 for e in evs
             )
-            return Batch(evs[-1].seq if evs else cursor, text, False)
+            return Batch(seq, text, False)

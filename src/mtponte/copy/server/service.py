@@ -99,3 +99,17 @@ def master_online(master: Account, stale_s: int) -> bool:
 def seen_within(last_seen: datetime | None, stale_s: int) -> bool:
     seen = _aware(last_seen)
     return seen is not None and datetime.now(UTC) - seen <= timedelta(seconds=stale_s)
+
+
+def read_after(
+    session: Session, master: Account, cursor: int
+) -> tuple[int, list[Event], list[Any] | None]:
+    """What a follower at ``cursor`` needs: ``(new cursor, events, None)``, or
+    ``(snapshot seq, [], positions)`` — a resync — when the cursor is older than the
+    retained events or beyond the newest one."""
+    oldest = oldest_seq(session, master)
+    if cursor > master.last_seq or (oldest is not None and cursor < oldest - 1):
+        snap = session.get(Snapshot, master.id)
+        return (snap.seq if snap else master.last_seq), [], (snap.positions if snap else [])
+    evs = events_after(session, master, cursor)
+    return (evs[-1].seq if evs else cursor), evs, None

@@ -30,12 +30,11 @@ from mtponte.copy.server.models import (
     Account,
     ExecutionReport,
     FollowerHeartbeat,
-    Snapshot,
     Subscription,
     utcnow,
 )
 from mtponte.copy.server.schemas import EventPublic, EventsPublic, HeartbeatCreate, ReportCreate
-from mtponte.copy.server.service import events_after, master_online, oldest_seq
+from mtponte.copy.server.service import master_online, read_after
 
 router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
 
@@ -78,16 +77,7 @@ async def get_events(
         _subscription(session, follower, master_id)
         master = get_account(session, master_id, "master")
         online = master_online(master, settings.master_stale_s)
-        oldest = oldest_seq(session, master)
-        if after > master.last_seq or (oldest is not None and after < oldest - 1):
-            snap = session.get(Snapshot, master.id)
-            return EventsPublic(
-                cursor=snap.seq if snap else master.last_seq,
-                resync=True,
-                snapshot=snap.positions if snap else [],
-                master_online=online,
-            )
-        evs = events_after(session, master, after)
+        cursor, evs, snapshot = read_after(session, master, after)
         return EventsPublic(
             events=[
                 EventPublic(
@@ -99,7 +89,9 @@ async def get_events(
                 )
                 for e in evs
             ],
-            cursor=evs[-1].seq if evs else after,
+            cursor=cursor,
+            resync=snapshot is not None,
+            snapshot=snapshot,
             master_online=online,
         )
 
