@@ -4,6 +4,7 @@ the same cursor, the database is asked once and every stream shares the answer."
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
@@ -48,8 +49,6 @@ class EventFeed:
             asyncio.get_running_loop().call_later(0.5, self._inflight.pop, key, None)
 
     def _load(self, master_id: int, cursor: int) -> Batch:
-        import json
-
         with self._sessions() as s:
             master = s.get(Account, master_id)
             if master is None:
