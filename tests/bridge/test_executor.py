@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 from hypothesis import given, settings
@@ -292,7 +291,6 @@ def test_fuzz_nothing_invalid_is_ever_executed(tmp_path_factory, mutations, drop
     r.ex.close()
     r.broker.close()
     r.client.close()
-    assert not math.isnan(len(str(res)))
 
 
 def test_internal_error_never_stops_the_executor(rig, monkeypatch):

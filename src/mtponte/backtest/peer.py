@@ -65,7 +65,8 @@ def peer_frame(bars: Bars, p: ElephantParams) -> pd.DataFrame:
     if p.atr_method == "sma":
         atr = tr.rolling(p.atr_period).mean()
     else:
-        atr = tr.ewm(alpha=1 / p.atr_period, adjust=False).mean()  # replaced below
+        # Wilder, seeded with the mean of the first n true ranges (written out, not ewm,
+        # whose seeding differs).
         vals = tr.to_numpy()
         out = np.full(len(vals), np.nan)
         if len(vals) >= p.atr_period:

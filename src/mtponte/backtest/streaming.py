@@ -67,10 +67,6 @@ class StreamingBacktest:
         self._pend: tuple[Signal, int] | None = None  # next_open signal and its bar's day
         self._last: Bar | None = None
 
-    @property
-    def position(self) -> _Open | None:
-        return self._pos
-
     def on_bar(self, bar: Bar) -> list[Trade]:
         """Process one closed bar; return the trades it closed."""
         p, tick, slip = self.p, self.spec.tick_size, float(self.p.slippage_ticks)

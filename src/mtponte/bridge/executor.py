@@ -97,7 +97,6 @@ class Executor:
         self.atr: dict[str, float] = {}
         self.bar_subscriptions: tuple[tuple[str, str], ...] = ()  # (symbol, timeframe)
         self.bar_count = 200
-        self.executed = 0
 
     # ------------------------------------------------------------------ loop
     def run(
@@ -463,8 +462,6 @@ class Executor:
             self.journal.finish(
                 res, path.name if path else cmd.file_name, cmd.model_dump_json(exclude_none=True)
             )
-        if res.status is Status.FILLED:
-            self.executed += 1
         crashpoint("executor.after_finish")
         self.write_result(res)
         log.info("result %s %s %s %s", cmd.id, res.status.value, res.reason or "", res.message)

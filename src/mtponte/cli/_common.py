@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -70,12 +71,7 @@ def progress() -> Iterator[Progress]:
 
 
 def resolve_symbol(name: str, timezone: str | None, server_timezone: str | None) -> SymbolSpec:
-    try:
-        spec = get_symbol(name)
-    except ConfigError:
-        raise
-    from dataclasses import replace
-
+    spec = get_symbol(name)
     if timezone:
         spec = replace(spec, timezone=timezone)
     if server_timezone:
@@ -83,10 +79,10 @@ def resolve_symbol(name: str, timezone: str | None, server_timezone: str | None)
     return spec
 
 
-def check_timeframe(bars: Bars, timeframe: str | None) -> int | None:
+def check_timeframe(bars: Bars, timeframe: str | None) -> None:
     """Validate ``timeframe`` and warn when the data's bar spacing does not match it."""
     if timeframe is None:
-        return None
+        return
     tf = timeframe.upper()
     if tf not in TIMEFRAMES:
         raise ConfigError(f"unknown timeframe {timeframe!r}; use one of {', '.join(TIMEFRAMES)}")
@@ -98,7 +94,6 @@ def check_timeframe(bars: Bars, timeframe: str | None) -> int | None:
                 f"[yellow]warning:[/] --timeframe {tf} is {secs}s but the data's "
                 f"typical bar spacing is {step}s"
             )
-    return secs
 
 
 def load_data(path: Path, spec: SymbolSpec, fmt: str, dayfirst: bool) -> Bars:

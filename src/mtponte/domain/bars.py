@@ -146,9 +146,6 @@ class Bars:
         """Exchange-local time of day of each bar open, in seconds after midnight."""
         return self._calendar[1]
 
-    def datetimes(self) -> list[datetime]:
-        return [datetime.fromtimestamp(int(t), tz=UTC) for t in self.time]
-
 
 def local_calendar(time: I64, timezone: str) -> tuple[I64, I64]:
     """Local day number and second of day for UTC epoch seconds in ``timezone``.
