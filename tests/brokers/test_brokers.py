@@ -110,3 +110,14 @@ def test_bars_snapshot_through_the_bridge(tmp_path, synth_bars):
     bars = BridgeBroker(tmp_path).bars("WIN", "M5", 20)
     assert len(bars) == 20
     assert bars == [synth_bars.bar(i) for i in range(280, 300)]  # the last closed bars, exact
+
+
+def test_paper_market_order_refuses_unknown_symbols_and_requotes():
+    b = PaperBroker()
+    b.set_quote("XYZ", 10.0, 10.5)
+    rep = b.market_order("XYZ", Side.BUY, 1)
+    assert not rep.ok and "unknown symbol" in rep.message
+    b.set_quote("WIN", 120_000, 120_005)
+    moved = b.market_order("WIN", Side.BUY, 1, price=119_900.0, deviation_points=2)
+    assert not moved.ok and moved.retcode == 10004  # REQUOTE: 105 points > 2 ticks
+    assert b.deals() == []

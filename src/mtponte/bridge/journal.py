@@ -171,6 +171,16 @@ class ClientJournal:
             )
         ]
 
+    def filled(self) -> list[tuple[str, str, str]]:
+        """(id, command json, result json) of every filled command, in seq order."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self._db.execute(
+                "SELECT id, command, result FROM commands WHERE state='filled'"
+                " AND result IS NOT NULL ORDER BY seq"
+            )
+        ]
+
     def all(self) -> list[tuple[str, int, str, str | None]]:
         return [
             (r[0], int(r[1]), r[2], r[3])

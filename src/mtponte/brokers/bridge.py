@@ -115,15 +115,10 @@ class BridgeBroker(Broker):
         from mtponte.bridge.protocol import Command, tag_for
 
         out = []
-        for cid, _seq, state, result in self.client.journal.all():
-            if state != Status.FILLED.value or result is None:
-                continue
+        for cid, raw, result in self.client.journal.filled():
             res = Result.model_validate_json(result)
             if res.deal is None or (comment is not None and tag_for(cid) != comment):
                 continue
-            raw = self.client.journal._db.execute(
-                "SELECT command FROM commands WHERE id=?", (cid,)
-            ).fetchone()[0]
             cmd = Command.model_validate_json(raw)
             out.append(
                 Deal(

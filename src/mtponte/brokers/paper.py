@@ -297,18 +297,14 @@ class PaperBroker(Broker):
             q = self.quote(symbol)
             if q is None:
                 return ExecutionReport(False, PRICE_OFF, f"no quote for {symbol}")
-            spec = self._specs.get(symbol)
             raw = q[1] if side > 0 else q[0]
-            if spec is not None:
-                fill = slipped(raw, int(side), True, float(self.slippage_ticks), spec.tick_size)
-                if (
-                    price is not None
-                    and abs(fill - price) > deviation_points * spec.tick_size + 1e-9
-                ):
-                    return ExecutionReport(False, REQUOTE, f"price moved to {fill}")
-            bad = self._check(symbol, side, volume, raw, sl, tp)
+            bad = self._check(symbol, side, volume, raw, sl, tp)  # also: unknown symbol
             if bad is not None:
                 return bad
+            tick = self._specs[symbol].tick_size
+            fill = slipped(raw, int(side), True, float(self.slippage_ticks), tick)
+            if price is not None and abs(fill - price) > deviation_points * tick + 1e-9:
+                return ExecutionReport(False, REQUOTE, f"price moved to {fill}")
             return self._fill_in(
                 db, symbol, int(side), volume, fill, sl, tp, magic, comment, self._next_id(db)
             )
