@@ -15,6 +15,7 @@ from mtponte.domain.bars import Bars
 from mtponte.domain.orders import Trade
 from mtponte.domain.side import ExitReason, Side
 from mtponte.domain.symbols import SymbolSpec
+from mtponte.errors import ConfigError
 from mtponte.strategies.elephant import Features, SignalArrays, signal_arrays
 from mtponte.strategies.params import ElephantParams
 
@@ -80,8 +81,6 @@ class BacktestResult:
 
 def trade_volume(spec: SymbolSpec, p: ElephantParams) -> float:
     """Contracts per trade, snapped to the lot step (error if below the minimum)."""
-    from mtponte.errors import ConfigError
-
     v = spec.snap_volume(p.volume)
     if v <= 0:
         raise ConfigError(f"volume {p.volume} is below {spec.name}'s minimum lot {spec.lot_min}")
@@ -90,8 +89,6 @@ def trade_volume(spec: SymbolSpec, p: ElephantParams) -> float:
 
 def check_inputs(bars: Bars, spec: SymbolSpec, p: ElephantParams) -> None:
     """Refuse inputs that would silently give a different strategy than asked for."""
-    from mtponte.errors import ConfigError
-
     if bars.timezone != spec.timezone:
         raise ConfigError(
             f"bars are in time zone {bars.timezone} but {spec.name} trades in {spec.timezone}; "

@@ -107,7 +107,7 @@ def load_bars(
         if fmt == "mt5":
             raise DataError("an MT5 export is a text file, not Parquet", name)
         if rates:
-            return _from_rates(df, name, server_timezone or timezone, timezone, first_line=None)
+            return _from_rates(df, name, server_timezone or timezone, timezone)
         return _from_generic(df, name, timezone, dayfirst)
     text = _decode(raw, name)
     first = text.lstrip().split("\n", 1)[0]
@@ -121,7 +121,7 @@ def load_bars(
         return _from_mt5(text, name, server_timezone or timezone, timezone)
     df = _read_csv(text, name)
     if detected == "rates":
-        return _from_rates(df, name, server_timezone or timezone, timezone, first_line=2)
+        return _from_rates(df, name, server_timezone or timezone, timezone)
     return _from_generic(df, name, timezone, dayfirst)
 
 
@@ -170,21 +170,20 @@ def _read_csv(text: str, name: str) -> pd.DataFrame:
         rows.pop(0)
         skipped += 1
     header = [h.strip() for h in rows[0]]
-    body = rows[1:]
     width = len(header)
-    body_all = body
-    for k, row in enumerate(body):
-        if len(row) != width and any(c.strip() for c in row):
-            raise DataError(f"expected {width} fields, found {len(row)}", name, k + 2 + skipped)
-    body = [r for r in body if any(c.strip() for c in r)]
+    lines, body = [], []  # 1-based file line of each non-blank row, and the row
+    for k, row in enumerate(rows[1:]):
+        if not any(c.strip() for c in row):
+            continue
+        line = k + 2 + skipped
+        if len(row) != width:
+            raise DataError(f"expected {width} fields, found {len(row)}", name, line)
+        lines.append(line)
+        body.append(row)
     if not body:
         raise DataError("no data rows after the header", name)
-    df = pd.DataFrame(body, columns=header)
+    df = pd.DataFrame(body, columns=header, index=pd.Index(lines))
     df.attrs["header_line"] = 1 + skipped
-    # Index = 1-based file line of each row (header is line 1, blank lines skipped).
-    df.index = pd.Index(
-        [k + 2 + skipped for k, r in enumerate(body_all) if any(c.strip() for c in r)]
-    )
     return df
 
 
@@ -245,9 +244,7 @@ def _from_mt5(text: str, name: str, server_tz: str, tz: str) -> Bars:
     return _build(df, name, cols, utc, tz, tickv, realv, spread)
 
 
-def _from_rates(
-    df: pd.DataFrame, name: str, server_tz: str, tz: str, first_line: int | None
-) -> Bars:
+def _from_rates(df: pd.DataFrame, name: str, server_tz: str, tz: str) -> Bars:
     cols = _columns(df)
     _require(df, cols, ["time", "open", "high", "low", "close"], name, "copy_rates")
     tcol = df[cols["time"]]

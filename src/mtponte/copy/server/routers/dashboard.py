@@ -35,6 +35,7 @@ from mtponte.copy.server.models import (
 )
 from mtponte.copy.server.security import verify_password
 from mtponte.copy.server.service import events_after, master_online
+from mtponte.errors import ConfigError
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
@@ -246,8 +247,6 @@ def issue(
         return r
     check_csrf(request, csrf)
     acc = session.get(Account, int(account)) if account.isdigit() else None
-    from mtponte.errors import ConfigError
-
     try:
         secret = admin.issue_token(session, scope, acc, int(days) if days.isdigit() else None)
     except ConfigError as exc:
