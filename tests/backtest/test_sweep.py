@@ -34,3 +34,25 @@ def test_bad_grid():
         expand_grid({"nope": ["1"]})
     with pytest.raises(ConfigError, match="sl_atr"):
         expand_grid({"sl_atr": ["x"]})
+
+
+def test_sweep_refuses_data_without_the_volume_it_needs(synth_bars):
+    import numpy as np
+
+    from mtponte.domain import Bars
+
+    b = synth_bars
+    no_real = Bars(
+        time=b.time,
+        open=b.open,
+        high=b.high,
+        low=b.low,
+        close=b.close,
+        tick_volume=b.tick_volume,
+        real_volume=np.zeros(len(b)),
+        timezone=b.timezone,
+    )
+    with pytest.raises(ConfigError, match="no real volume"):
+        sweep(no_real, WIN, expand_grid({"sl_atr": ["1", "2"]}))
+    ok = sweep(no_real, WIN, expand_grid({"volume_source": ["tick"], "sl_atr": ["1", "2"]}))
+    assert len(ok) == 2

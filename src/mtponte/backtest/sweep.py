@@ -178,7 +178,8 @@ def sweep(
         Called with the number of sets finished after each feature group.
     """
     plist = list(params)
-    for p in plist:
+    # The input checks depend only on the volume source and whether the volume rule is on.
+    for p in {(q.volume_source, q.min_volume_mult > 0): q for q in plist}.values():
         check_inputs(bars, spec, p)
     uniq, day_index = np.unique(bars.day, return_inverse=True)
     day_index = day_index.astype(np.int64)
