@@ -217,15 +217,11 @@ class Executor:
     def context(self) -> CheckContext:
         acct = self.broker.account()
         ours = [p for p in self.broker.positions() if self.magic is None or p.magic == self.magic]
-        quotes = {}
-        quote = getattr(self.broker, "quote", None)
-        for name in self.broker.symbols():
-            q = quote(name) if quote else None
-            if q:
-                quotes[name] = q
+        symbols = self.broker.symbols()
+        quotes = {name: q for name in symbols if (q := self.broker.quote(name)) is not None}
         return CheckContext(
             now_ms=self.clock(),
-            symbols=self.broker.symbols(),
+            symbols=symbols,
             open_positions=len(ours),
             daily_pnl=acct.daily_pnl,
             kill_switch=self.dir.kill_switch.exists(),

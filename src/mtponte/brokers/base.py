@@ -39,6 +39,8 @@ class Broker(ABC):
     ----------------
     ``account()``, ``symbols()``, ``positions()``, ``orders()``, ``deals(comment=...)``
         Read the account.
+    ``quote(symbol)``
+        Current ``(bid, ask)``, or ``None`` when the adapter has no price.
     ``market_order(symbol, side, volume, sl, tp, deviation_points, magic, comment)``
         Open at market.
     ``place_order(symbol, side, order_type, volume, price, sl, tp, expiry, magic, comment)``
@@ -66,6 +68,9 @@ class Broker(ABC):
 
     @abstractmethod
     def orders(self) -> list[PendingOrder]: ...
+
+    @abstractmethod
+    def quote(self, symbol: str) -> tuple[float, float] | None: ...
 
     @abstractmethod
     def deals(self, comment: str | None = None) -> list[Deal]: ...

@@ -74,6 +74,10 @@ class BridgeBroker(Broker):
             )
         return out
 
+    def quote(self, symbol: str) -> tuple[float, float] | None:
+        """``None``: the protocol publishes no ticks; the EA checks prices itself."""
+        return None
+
     def positions(self) -> list[Position]:
         return [
             Position(

@@ -137,6 +137,7 @@ class PaperBroker(Broker):
             )
 
     def quote(self, symbol: str) -> tuple[float, float] | None:
+        """The last price set with :meth:`set_quote` or fed by :meth:`on_bar`."""
         row = self._db.execute("SELECT bid, ask FROM quotes WHERE symbol=?", (symbol,)).fetchone()
         return (float(row[0]), float(row[1])) if row else None
 
