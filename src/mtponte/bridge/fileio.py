@@ -3,10 +3,11 @@
 Every message is written to a temporary name in the *same* folder, then renamed over
 its final name with :func:`os.replace` (atomic on NTFS and POSIX). Readers ignore
 temporary names (``*.tmp``, leading ``.``/``~``), so they never see half a message.
-Commands are also fsynced before the rename; results and state snapshots are not: a
-process crash cannot lose them (the page cache survives), and after a power cut the
-executor republishes results from its SQLite journal, the durable record
-(``synchronous=FULL``). On Windows a rename onto a file another process holds open
+Files are not fsynced by default: a process crash cannot lose them (the page cache
+survives), and the SQLite journals are the durable record across a power cut (the
+client rewrites a command whose file vanished, the executor republishes results from
+its journal, and a file truncated by a power cut is rejected as invalid, never run).
+On Windows a rename onto a file another process holds open
 fails with ``PermissionError`` for a moment: it is retried briefly.
 """
 
