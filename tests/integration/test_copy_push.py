@@ -129,3 +129,27 @@ def test_redis_wakes_a_follower_on_another_worker(setup):
         dt = time.monotonic() - t0
         assert [e["seq"] for e in r.json()["events"]] == [1]
         assert dt < 3, f"woken after {dt:.2f}s: Redis did not reach worker B"
+
+
+@pytest.mark.skipif(not REDIS, reason="MTPONTE_TEST_REDIS_URL is not set (Redis tests run in CI)")
+def test_redis_empties_the_slave_signals_cache_on_another_worker(setup):
+    """A legacy slave polling worker B sees a master's open posted to worker A on its
+    very next poll, although B answers polls from its cache (re-check set to an hour)."""
+    url, (_, _, pub, fol) = setup
+    s = ServerSettings(database_url=url, redis_url=REDIS, book_revalidate_s=3600)
+    with serve(s) as worker_a, serve(s) as worker_b:
+        poll = f"{worker_b}/api/mt/copy/t/{fol}/slave-signals?master_account_id=1001"
+
+        def master(action: str, **kw: object) -> None:
+            body = {"action": action, "account_number": "1001", "timestamp": 1} | kw
+            r = httpx.post(f"{worker_a}/api/mt/copy/t/{pub}/master-signal", json=body)
+            assert r.status_code == 200 and r.json()["success"], r.text
+
+        master("heartbeat", positions=[])
+        assert httpx.get(poll).json()["positions"] == []
+        assert httpx.get(poll).json()["positions"] == []  # cached on B
+        master("open", ticket=5, symbol="EURUSD", type=0, lots=0.1, open_price=1.1)
+        deadline = time.monotonic() + 2
+        while not (got := httpx.get(poll).json()["positions"]) and time.monotonic() < deadline:
+            time.sleep(0.01)  # pub/sub is asynchronous: milliseconds, not the hour
+        assert [p["ticket"] for p in got] == [5]

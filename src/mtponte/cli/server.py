@@ -29,14 +29,29 @@ def server(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="One line per request (tokens masked); slave polls are summed up each minute."
+        ),
+    ] = True,
 ) -> None:
     """Run the copy-trading server (uvicorn)."""
 
     def body() -> None:
+        import copy
+
         import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
 
         if db:
             os.environ["MTPONTE_DATABASE_URL"] = db
+        log_config = copy.deepcopy(LOGGING_CONFIG)
+        log_config["loggers"]["mtponte"] = {
+            "handlers": ["default"],
+            "level": "INFO" if access_log else "WARNING",
+            "propagate": False,
+        }
         uvicorn.run(
             "mtponte.copy.server.app:create_app",
             factory=True,
@@ -44,6 +59,8 @@ def server(
             port=port,
             workers=workers,
             log_level="info",
+            log_config=log_config,
+            access_log=False,  # ours (mtponte.access) is cheaper and masks tokens
         )
 
     run_safely(body)
@@ -127,6 +144,50 @@ def token(
             secret = admin.issue_token(s, scope, acc, days)
             s.commit()
             console.print(secret, highlight=False)
+
+    run_safely(body)
+
+
+@admin_app.command("revoke")
+def revoke(
+    token_id: Annotated[int, typer.Argument(help="Token id (see `mtponte admin tokens`).")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke a token; running servers refuse it within about a second."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            tok = admin.revoke_token(s, token_id)
+            s.commit()
+            console.print(f"revoked token {tok.id} ({tok.prefix}..., {tok.scope})")
+
+    run_safely(body)
+
+
+@admin_app.command("tokens")
+def tokens(db: DbOpt = None) -> None:
+    """List tokens (id, prefix, scope, account, state); secrets are never stored."""
+
+    def body() -> None:
+        from rich.table import Table
+        from sqlalchemy import select
+
+        from mtponte.copy.server.models import ApiToken
+
+        table = Table("id", "prefix", "scope", "account", "expires", "state")
+        with _session(db) as s:
+            for t in s.scalars(select(ApiToken).order_by(ApiToken.id)):
+                table.add_row(
+                    str(t.id),
+                    t.prefix + "...",
+                    t.scope,
+                    str(t.account_id or "-"),
+                    t.expires_at.isoformat(timespec="minutes") if t.expires_at else "never",
+                    "revoked" if t.revoked else "active",
+                )
+        console.print(table)
 
     run_safely(body)
 

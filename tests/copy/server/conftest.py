@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -63,8 +64,15 @@ class World:
 
 @pytest.fixture
 def world(db_url) -> Iterator[World]:
-    settings = ServerSettings(database_url=db_url, master_stale_s=300, retention_events=50)
-    app = create_app(settings)
+    yield from make_world(db_url)
+
+
+def make_world(db_url: str, **settings: Any) -> Iterator[World]:
+    """A server with one master, a follower of it and one that follows nobody."""
+    cfg = ServerSettings(
+        **({"database_url": db_url, "master_stale_s": 300, "retention_events": 50} | settings)
+    )
+    app = create_app(cfg)
     with TestClient(app) as client:
         with app.state.sessions() as s:
             m = admin.add_account(s, "master", "1001", "BrokerA", "master@x.io")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.copy.server.conftest import World
+from tests.copy.server.conftest import World, make_world
 
 
 def signal(world: World, action: str, **kw):
@@ -187,15 +187,48 @@ def test_compat_bad_input_is_4xx(world: World):
     assert signal(world, "heartbeat", positions="x").status_code == 400
 
 
-def test_revoked_token_stops_polling_within_the_cache_ttl(world: World):
+def test_a_change_behind_the_servers_back_is_seen_within_auth_cache_s(db_url):
+    """Revoked by hand in SQL (no epoch bump): the periodic full re-read catches it."""
     from mtponte.copy.server.models import ApiToken
 
+    for world in make_world(db_url, auth_cache_s=0.5, revocation_check_s=0.1):
+        signal(world, "heartbeat", positions=[], positions_count=0)
+        assert slave_signals(world).json()["success"]
+        with world.client.app.state.sessions() as s:
+            for t in s.query(ApiToken).filter(ApiToken.scope == "follow"):
+                t.revoked = True
+            s.commit()
+        codes = [slave_signals(world).status_code]
+        deadline = time.monotonic() + 3
+        while codes[-1] != 401 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            codes.append(slave_signals(world).status_code)
+        assert codes[0] == 200 and codes[-1] == 401, codes  # cached at first, then refused
+        assert len(codes) <= 15, codes
+
+
+def test_revocation_reaches_a_cached_poller_within_the_epoch_check(world: World):
+    """Revoked from another process (``mtponte admin revoke``), with authorizations
+    cached for an hour: refused within ``revocation_check_s``."""
+    from mtponte.copy.server import admin
+    from mtponte.copy.server.models import ApiToken
+    from mtponte.copy.server.security import token_hash
+
+    edge = world.client.app.state.edge
+    edge.grants.reload_s = 3600.0
+    edge.grants.check_s = 0.2
     signal(world, "heartbeat", positions=[], positions_count=0)
-    world.client.app.state.auth_cache.ttl_s = 0.2
     assert slave_signals(world).json()["success"]
+    assert slave_signals(world).json()["success"]  # from the edge cache
     with world.client.app.state.sessions() as s:
-        for t in s.query(ApiToken).filter(ApiToken.scope == "follow"):
-            t.revoked = True
+        tok = s.query(ApiToken).filter(ApiToken.token_hash == token_hash(world.follow)).one()
+        admin.revoke_token(s, tok.id)
         s.commit()
-    time.sleep(0.3)
-    assert slave_signals(world).status_code == 401
+    codes = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and (not codes or codes[-1] != 401):
+        codes.append(slave_signals(world).status_code)
+        time.sleep(0.05)
+    assert codes[-1] == 401, codes
+    assert len(codes) <= 10, f"still served {len(codes) - 1} polls after the revocation"
+    assert slave_signals(world, world.other_follow).status_code == 403  # others re-checked

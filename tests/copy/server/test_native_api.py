@@ -194,3 +194,19 @@ def test_tokens_never_in_access_logs():
     )
     RedactTokens().filter(rec)
     assert "SECRET" not in rec.getMessage() and "/t/***/slave-signals" in rec.getMessage()
+
+
+def test_migrations_match_the_models(db_url):
+    """Alembic's head creates exactly the tables and columns the models declare."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from mtponte.copy.server.db import make_engine, upgrade
+    from mtponte.copy.server.models import Base
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []

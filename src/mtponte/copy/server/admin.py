@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from mtponte.copy.server.models import Account, ApiToken, Operator, Subscription
 from mtponte.copy.server.security import SCOPES, hash_password, new_token, token_hash
+from mtponte.copy.server.service import bump_auth_epoch
 from mtponte.errors import ConfigError
 
 
@@ -69,6 +70,17 @@ def issue_token(
     )
     session.flush()
     return token
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Revoke a token; every worker stops accepting it within about a second."""
+    tok = session.get(ApiToken, token_id)
+    if tok is None:
+        raise ConfigError(f"no token {token_id}")
+    tok.revoked = True
+    bump_auth_epoch(session)
+    session.flush()
+    return tok
 
 
 def add_operator(session: Session, email: str, password: str) -> Operator:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
-from mtponte.copy.server.cache import TTLCache
+from mtponte.copy.server import signals
+from mtponte.copy.server._books import Book
+from mtponte.copy.server._edge import Edge, EdgeMiddleware
+from mtponte.copy.server._grants import Grant, GrantKey
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
 from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.notifier import Notifier, RedisNotifier
 from mtponte.copy.server.routers import compat, dashboard, followers, masters
+from mtponte.copy.server.service import auth_epoch
 from mtponte.copy.server.settings import ServerSettings
 
 _TOKEN_IN_PATH = re.compile(r"/t/[^/\s?]+")
@@ -37,6 +40,7 @@ class RedactTokens(logging.Filter):
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the app; the database is opened (and migrated) when it starts."""
     cfg = settings or ServerSettings()
+    edge = Edge(cfg)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,14 +50,29 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.feed = EventFeed(app.state.sessions)
-        app.state.auth_cache = TTLCache(cfg.auth_cache_s)
-        app.state.book_cache = TTLCache(60.0)
         notifier: Notifier
         if cfg.redis_url:
             notifier = RedisNotifier(cfg.redis_url)
             await notifier.start()
         else:
             notifier = Notifier()
+        notifier.add_listener(edge.books.invalidate)
+
+        def read_book(master_id: int) -> Book | None:
+            with app.state.sessions() as session:
+                return signals.load_book(session, edge.books, master_id, cfg.master_stale_s)
+
+        def read_grants() -> tuple[int, dict[GrantKey, Grant]]:
+            with app.state.sessions() as session:
+                return signals.all_grants(session)
+
+        def read_epoch() -> int:
+            with app.state.sessions() as session:
+                return auth_epoch(session)
+
+        edge.books.loader = read_book
+        edge.grants.loader, edge.grants.epoch_reader = read_grants, read_epoch
+        edge.grants.load_now()
         app.state.notifier = notifier
         app.state.settings = cfg
         access = logging.getLogger("uvicorn.access")
@@ -71,17 +90,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description="Sequenced master events, scoped tokens, Sentra-compatible routes.",
     )
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > cfg.max_body_bytes):
-            return JSONResponse(
-                {"detail": f"body larger than {cfg.max_body_bytes} bytes"}, status_code=413
-            )
-        return await call_next(request)
-
     app.add_middleware(
         SessionMiddleware,
         secret_key=cfg.secret_key or secrets.token_urlsafe(32),
@@ -90,6 +98,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         https_only=cfg.https_only_cookies,
         max_age=12 * 3600,
     )
+    app.add_middleware(EdgeMiddleware, edge=edge)  # outermost: before sessions and routing
+    app.state.edge = edge
     app.include_router(dashboard.router)
     app.include_router(masters.router)
     app.include_router(followers.router)

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mtponte.copy.server.models import Account, ApiToken
+from mtponte.copy.server.models import Account, ApiToken, aware
 from mtponte.copy.server.notifier import Notifier
 from mtponte.copy.server.security import token_hash
 from mtponte.copy.server.settings import ServerSettings
@@ -53,15 +53,11 @@ def lookup_token(session: Session, token: str | None) -> Principal:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
     now = datetime.now(UTC)
-    if row is None or row.revoked or (row.expires_at is not None and _aware(row.expires_at) <= now):
+    if row is None or row.revoked or (row.expires_at is not None and aware(row.expires_at) <= now):
         raise HTTPException(
             401, "invalid, revoked or expired token", headers={"WWW-Authenticate": "Bearer"}
         )
     return Principal(row.scope, row.account_id)
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def bearer(

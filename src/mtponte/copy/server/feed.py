@@ -19,7 +19,7 @@ class Batch:
     """Events after a cursor (already rendered as SSE text), or a resync."""
 
     cursor: int
-    sse: str
+    sse: bytes
     resync: bool
 
 
@@ -34,6 +34,8 @@ class EventFeed:
         key = (master_id, cursor, latest)
         fut = self._inflight.get(key)
         if fut is not None:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                return fut.result()  # most of a fan-out: answered without a suspension
             return await asyncio.shield(fut)
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
@@ -52,12 +54,11 @@ class EventFeed:
         with self._sessions() as s:
             master = s.get(Account, master_id)
             if master is None:
-                return Batch(cursor, "", False)
+                return Batch(cursor, b"", False)
             seq, evs, snapshot = read_after(s, master, cursor)
             if snapshot is not None:
-                return Batch(
-                    seq, f"id: {seq}\nevent: resync\ndata: {json.dumps(snapshot)}\n\n", True
-                )
+                text = f"id: {seq}\nevent: resync\ndata: {json.dumps(snapshot)}\n\n"
+                return Batch(seq, text.encode(), True)
             text = "".join(
                 f"id: {e.seq}\nevent: {e.kind}\ndata: "
                 + json.dumps(
@@ -72,4 +73,4 @@ class EventFeed:
                 + "\n\n"
                 for e in evs
             )
-            return Batch(seq, text, False)
+            return Batch(seq, text.encode(), False)

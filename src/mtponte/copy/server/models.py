@@ -23,6 +23,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(t: datetime) -> datetime:
+    """``t`` with UTC attached when the database handed it back naive (SQLite)."""
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -135,3 +140,16 @@ class ExecutionReport(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     slippage_points: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ServerState(Base):
+    """One row of server-wide counters.
+
+    ``auth_epoch`` is bumped by every change that takes access away (a revoked token);
+    workers poll it about once a second and drop their cached authorizations when it
+    moves, so a revocation holds on every worker within a second, Redis or not.
+    """
+
+    __tablename__ = "server_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    auth_epoch: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,19 +1,30 @@
-"""Wake long-polling followers when a master publishes (in-process)."""
+"""Wake long-polling followers when a master publishes (in-process), and tell caches
+that a master's positions changed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 
 class Notifier:
-    """Per-master "latest seq" with async waiters; ``publish`` is thread-safe."""
+    """Per-master "latest seq" with async waiters; ``publish`` is thread-safe.
+
+    ``publish(master, seq)`` announces a new event; ``touch(master)`` a new snapshot
+    (positions may differ, no new event). Listeners hear both.
+    """
 
     def __init__(self) -> None:
         self._latest: dict[int, int] = {}
-        self._waiters: dict[int, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._waiters: dict[int, set[asyncio.Future[bool]]] = {}
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[int], None]] = []
+
+    def add_listener(self, fn: Callable[[int], None]) -> None:
+        """Call ``fn(master_id)`` whenever a master publishes or is touched."""
+        self._listeners.append(fn)
 
     def latest(self, master_id: int) -> int:
         """Highest seq this process has been told about for ``master_id``."""
@@ -21,28 +32,51 @@ class Notifier:
             return self._latest.get(master_id, 0)
 
     def publish(self, master_id: int, seq: int) -> None:
+        self._deliver(master_id, seq)
+
+    def touch(self, master_id: int) -> None:
+        self._deliver(master_id, 0)
+
+    def _deliver(self, master_id: int, seq: int) -> None:
+        for fn in self._listeners:
+            fn(master_id)
         with self._lock:
-            self._latest[master_id] = max(seq, self._latest.get(master_id, 0))
-            waiters = self._waiters.pop(master_id, [])
-        for loop, ev in waiters:
-            loop.call_soon_threadsafe(ev.set)
+            if seq <= self._latest.get(master_id, 0):
+                return  # nothing new to wake anyone for
+            self._latest[master_id] = seq
+            waiters = self._waiters.pop(master_id, set())
+        # One hand-over per event loop, not one per waiter: a thousand followers of one
+        # master are woken in a single loop callback.
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
+        for fut in waiters:
+            by_loop.setdefault(fut.get_loop(), []).append(fut)
+        for loop, futs in by_loop.items():
+            loop.call_soon_threadsafe(_settle, futs, True)
 
     async def wait(self, master_id: int, after: int, timeout: float) -> bool:
         """Wait until ``master_id`` publishes beyond ``after``: ``True``, or ``False``
         after ``timeout`` seconds."""
-        ev = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
         with self._lock:
             if self._latest.get(master_id, 0) > after:
                 return True
-            self._waiters.setdefault(master_id, []).append((asyncio.get_running_loop(), ev))
+            self._waiters.setdefault(master_id, set()).add(fut)
+        # A plain future and a timer: cheaper than wait_for(Event.wait()), which makes a
+        # task per waiter.
+        timer = loop.call_later(timeout, _settle, [fut], False)
         try:
-            await asyncio.wait_for(ev.wait(), timeout)
-            return True
-        except TimeoutError:
+            return await fut
+        finally:
+            timer.cancel()
             with self._lock:
-                lst = self._waiters.get(master_id, [])
-                self._waiters[master_id] = [w for w in lst if w[1] is not ev]
-            return False
+                self._waiters.get(master_id, set()).discard(fut)
+
+
+def _settle(futs: list[asyncio.Future[bool]], value: bool) -> None:
+    for fut in futs:
+        if not fut.done():
+            fut.set_result(value)
 
 
 class RedisNotifier(Notifier):
@@ -59,8 +93,8 @@ class RedisNotifier(Notifier):
         self._sync = redis.Redis.from_url(url)
         self._task: asyncio.Task[None] | None = None
 
-    def publish(self, master_id: int, seq: int) -> None:
-        super().publish(master_id, seq)  # local waiters at once
+    def _deliver(self, master_id: int, seq: int) -> None:
+        super()._deliver(master_id, seq)  # local waiters at once
         self._sync.publish(self.CHANNEL, f"{master_id}:{seq}")
 
     async def start(self) -> None:
@@ -78,7 +112,7 @@ class RedisNotifier(Notifier):
                     if msg.get("type") != "message":
                         continue
                     m, _, s = msg["data"].decode().partition(":")
-                    Notifier.publish(self, int(m), int(s))
+                    Notifier._deliver(self, int(m), int(s))
             finally:
                 await pubsub.aclose()
                 await client.aclose()

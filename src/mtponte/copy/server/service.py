@@ -9,11 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mtponte.copy.server.models import Account, Event, Snapshot
-
-
-def _aware(t: datetime | None) -> datetime | None:
-    return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC))
+from mtponte.copy.server.models import Account, Event, ServerState, Snapshot, aware
 
 
 def touch(session: Session, account: Account) -> None:
@@ -97,8 +93,9 @@ def master_online(master: Account, stale_s: int) -> bool:
 
 
 def seen_within(last_seen: datetime | None, stale_s: int) -> bool:
-    seen = _aware(last_seen)
-    return seen is not None and datetime.now(UTC) - seen <= timedelta(seconds=stale_s)
+    if last_seen is None:
+        return False
+    return datetime.now(UTC) - aware(last_seen) <= timedelta(seconds=stale_s)
 
 
 def read_after(
@@ -113,3 +110,16 @@ def read_after(
         return (snap.seq if snap else master.last_seq), [], (snap.positions if snap else [])
     evs = events_after(session, master, cursor)
     return (evs[-1].seq if evs else cursor), evs, None
+
+
+def auth_epoch(session: Session) -> int:
+    """The authorization epoch (see :class:`ServerState`)."""
+    return int(session.scalar(select(ServerState.auth_epoch).where(ServerState.id == 1)) or 0)
+
+
+def bump_auth_epoch(session: Session) -> None:
+    """Tell every worker to drop its cached authorizations (call in the same
+    transaction as the change that takes access away)."""
+    session.execute(
+        update(ServerState).where(ServerState.id == 1).values(auth_epoch=ServerState.auth_epoch + 1)
+    )

@@ -24,6 +24,22 @@ class ServerSettings(BaseSettings):
         Events kept per master; a follower whose cursor is older gets ``resync``.
     max_body_bytes
         Request size limit.
+    auth_cache_s, revocation_check_s
+        A ``slave-signals`` authorization is reused up to ``auth_cache_s``; every worker
+        re-reads the database's authorization epoch at most every
+        ``revocation_check_s``, so a token revoked with ``mtponte admin revoke`` or the
+        dashboard is refused everywhere within about that long.
+    book_revalidate_s
+        A cached ``slave-signals`` answer is re-checked against the database at least
+        this often. Publishing empties it at once on the worker that took the post, and
+        on every worker when ``redis_url`` is set; this bound matters only for several
+        workers without Redis.
+    rate_limit_per_s, rate_limit_burst
+        Token bucket per API token and worker process (0 turns it off). A slave polls
+        once a second; the large burst is for a master closing hundreds of positions at
+        once, whose legacy EA would not retry a refused post.
+    login_rate_per_min
+        Dashboard log-in attempts per client address and minute (0: no limit).
     secret_key
         Signs dashboard session cookies. Set it (same value on every worker) in
         production; unset, a random key is drawn at start and sessions end on restart.
@@ -37,7 +53,12 @@ class ServerSettings(BaseSettings):
     long_poll_max_s: float = Field(25.0, gt=0)
     retention_events: int = Field(10_000, gt=0)
     max_body_bytes: int = Field(256_000, gt=0)
-    auth_cache_s: float = Field(5.0, ge=0)  # hot-path authorization cache (revocation delay)
+    auth_cache_s: float = Field(60.0, ge=0)
+    revocation_check_s: float = Field(1.0, gt=0)
+    book_revalidate_s: float = Field(0.25, ge=0)
+    rate_limit_per_s: float = Field(50.0, ge=0)
+    rate_limit_burst: int = Field(1000, ge=1)
+    login_rate_per_min: int = Field(10, ge=0)
     create_schema: bool = True  # run Alembic migrations on start
     secret_key: str | None = None  # signs dashboard sessions; random per start when unset
     https_only_cookies: bool = False  # set behind TLS

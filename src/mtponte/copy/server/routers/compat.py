@@ -18,17 +18,27 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from mtponte.copy.server.book import apply_events
+from mtponte.copy.server._edge import Edge
+from mtponte.copy.server._grants import signals_key
 from mtponte.copy.server.copy_settings import CopySettings
-from mtponte.copy.server.deps import NotifierDep, Principal, SessionDep, SettingsDep, lookup_token
-from mtponte.copy.server.models import Account, FollowerHeartbeat, Snapshot, Subscription, utcnow
-from mtponte.copy.server.security import token_hash
+from mtponte.copy.server.deps import (
+    NotifierDep,
+    Principal,
+    SessionDep,
+    SettingsDep,
+    lookup_token,
+)
+from mtponte.copy.server.models import (
+    Account,
+    FollowerHeartbeat,
+    Subscription,
+    utcnow,
+)
 from mtponte.copy.server.service import (
-    events_after,
     publish_event,
     save_snapshot,
-    seen_within,
 )
+from mtponte.copy.server.signals import load_book, poll_grant
 
 router = APIRouter(tags=["sentra-compat"])
 PREFIX = "/api/mt/copy/t/{token}"
@@ -108,6 +118,7 @@ async def master_signal(
         positions = [_position(p) for p in raw]
         save_snapshot(session, master, positions)
         session.commit()
+        notifier.touch(master.id)
         return JSONResponse({"success": True, "positions_count": len(positions)})
     if action not in ("open", "close", "modify"):
         raise HTTPException(400, f"unknown action {action!r}")
@@ -192,61 +203,27 @@ def slave_signals(
 ) -> Response:
     """The master's current positions in the Sentra heartbeat format.
 
-    Hot path (every slave polls every second): the authorization is cached for
-    ``auth_cache_s`` (5 s: a revoked token stops within 5 s), and the rendered body per
-    master is reused while the master's ``last_seq`` and ``last_seen`` are unchanged:
-    one small query a poll.
+    Hot path (every slave polls every second): polls are answered by the edge from
+    memory (see ``_edge``); this route serves the rest (a token new since the last read
+    of the grants, a master just gone offline) and fills the edge's caches.
     """
-    state = request.app.state
-    auth_key = (token_hash(token), master_account_id, master_email)
-    master_id = state.auth_cache.get(auth_key)
-    if master_id is None:
-        _, master = _follower_and_master(session, token, master_account_id, master_email)
-        master_id = master.id
-        state.auth_cache.put(auth_key, master_id)
-    row = session.execute(
-        select(Account.last_seq, Account.last_seen).where(Account.id == master_id)
-    ).one()
-    if not seen_within(row.last_seen, settings.master_stale_s):
-        return fail("master offline")  # never an empty list: that would close every copy
-    version = (row.last_seq, row.last_seen)
-    cached = state.book_cache.get(master_id)
-    if cached is not None and cached[0] == version:
-        return Response(cached[1], media_type="application/json")
-    current = session.get(Account, master_id)
-    assert current is not None
-    snap = session.get(Snapshot, master_id)
-    book = apply_events(
-        snap.positions if snap else [],
-        [
-            (e.kind, e.ticket, e.payload)
-            for e in events_after(session, current, snap.seq if snap else 0, limit=10_000)
-        ],
+    edge: Edge = request.app.state.edge
+    auth_key = signals_key(token, request.scope["query_string"])
+    grant = edge.grants.get(auth_key)
+    if grant is None:
+        gen = edge.grants.generation()  # before the read: a revocation after it wins
+        grant = poll_grant(session, auth_key[0], master_account_id, master_email)
+        if grant is None:  # refused: let the detailed checks say why
+            _follower_and_master(session, token, master_account_id, master_email)
+            raise HTTPException(403, "this follower does not follow that master")
+        edge.grants.put(auth_key, grant, gen)
+    master_id = grant.master_id
+    book = edge.books.get(master_id) or load_book(
+        session, edge.books, master_id, settings.master_stale_s
     )
-    positions = [
-        {
-            "ticket": int(p["ticket"]),
-            "symbol": p["symbol"],
-            "type": 0 if p["side"] == "buy" else 1,
-            "lots": p["volume"],
-            "open_price": p["open_price"],
-            "stop_loss": p.get("sl") or 0,
-            "take_profit": p.get("tp") or 0,
-            "open_time": p.get("open_time", 0),
-        }
-        for p in book
-    ]
-    body = JSONResponse(
-        {
-            "success": True,
-            "action": "heartbeat",
-            "positions": positions,
-            "positions_count": len(positions),
-            "seq": row.last_seq,
-        }
-    ).body
-    state.book_cache.put(master_id, (version, body))
-    return Response(body, media_type="application/json")
+    if book is None:
+        return fail("master offline")  # never an empty list: that would close every copy
+    return Response(book.body, media_type="application/json")
 
 
 @router.post(PREFIX + "/slave-heartbeat")

@@ -263,9 +263,10 @@ def revoke(
     if (r := login_required(request)) is not None:
         return r
     check_csrf(request, csrf)
-    tok = session.get(ApiToken, token_id)
-    if tok is None:
-        raise HTTPException(404, "no such token")
-    tok.revoked = True
+    try:
+        admin.revoke_token(session, token_id)
+    except ConfigError:
+        raise HTTPException(404, "no such token") from None
     session.commit()
+    request.app.state.edge.grants.refresh_soon()  # every worker within about a second
     return RedirectResponse("/tokens", status_code=303)

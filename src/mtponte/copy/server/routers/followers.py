@@ -132,7 +132,7 @@ async def stream(
 
     await run_in_threadpool(authorize)  # errors surface as 4xx before the stream starts
 
-    async def body() -> AsyncIterator[str]:
+    async def body() -> AsyncIterator[bytes]:
         cur, checked = cursor, time.monotonic()
         while True:
             batch = await feed.after(master_id, cur, notifier.latest(master_id))
@@ -141,7 +141,7 @@ async def stream(
             cur = batch.cursor
             # Starlette cancels this generator when the client goes away.
             if not await notifier.wait(master_id, cur, 15.0):
-                yield ": keep-alive\n\n"
+                yield b": keep-alive\n\n"
             if time.monotonic() - checked > 60:  # a revoked token or subscription ends it
                 try:
                     await run_in_threadpool(authorize)

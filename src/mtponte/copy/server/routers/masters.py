@@ -59,11 +59,16 @@ def post_event(
 
 @router.post("/{master_id}/snapshots", status_code=204)
 def post_snapshot(
-    master_id: IdPath, body: SnapshotCreate, session: SessionDep, principal: PrincipalDep
+    master_id: IdPath,
+    body: SnapshotCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    notifier: NotifierDep,
 ) -> Response:
     """The master's full position set (also its heartbeat)."""
     master = get_account(session, master_id, "master")
     require(principal, "publish", master)
     save_snapshot(session, master, [p.model_dump(exclude_none=True) for p in body.positions])
     session.commit()
+    notifier.touch(master.id)
     return Response(status_code=204)

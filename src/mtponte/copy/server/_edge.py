@@ -1,0 +1,265 @@
+"""The server's edge: what every request passes before FastAPI routes it.
+
+- **Size limit**: ``Content-Length`` above the limit is refused at once; a chunked body
+  is counted while it is read and refused when it crosses the limit.
+- **Rate limits**: a token bucket per API token (path token of the compat routes or
+  ``Authorization: Bearer``), and per client address for dashboard log-ins. Buckets
+  live in the worker process: with W workers a token may get up to W times the rate
+  (a shared Redis counter would cost a round trip on every poll).
+- **Access log** (logger ``mtponte.access``): one line per request with the path
+  token masked; successful ``slave-signals`` polls are counted and summed up once a
+  minute instead (200 slaves polling every second would be 200 lines a second).
+- **Hot path** of the Sentra ``GET .../slave-signals`` (every slave polls it every
+  second): when the token's authorization and the master's rendered answer are both
+  cached, the answer is sent from here without the routing and dependency stack. The
+  route fills both caches; the notifier empties a master's entry the moment it
+  publishes (on every worker when Redis is configured), and entries are re-checked
+  against the database at least every ``book_revalidate_s``.
+
+Written as plain ASGI on purpose: Starlette's ``BaseHTTPMiddleware`` costs more per
+request than the whole cached answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from mtponte.copy.server._books import BookCache
+from mtponte.copy.server._grants import Grants, signals_key
+from mtponte.copy.server.security import token_hash
+from mtponte.copy.server.settings import ServerSettings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("mtponte.access")
+_log = logging.getLogger("mtponte.copy")
+COMPAT_PREFIX = "/api/mt/copy/t/"
+SIGNALS_SUFFIX = "/slave-signals"
+LOGIN_PATH = "/login"
+
+
+class TokenBuckets:
+    """Token buckets: ``rate`` per second sustained, ``burst`` at once, per key."""
+
+    def __init__(self, rate: float, burst: float, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._b: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: str) -> float:
+        """Take one token: 0.0 if allowed, else the seconds until one is available."""
+        now = time.monotonic()
+        tokens, at = self._b.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens < 1.0:
+            self._b[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        if len(self._b) >= self.max_keys and key not in self._b:
+            self._forget_idle(now)
+        self._b[key] = (tokens - 1.0, now)
+        return 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        full = self.burst / self.rate
+        self._b = {k: v for k, v in self._b.items() if now - v[1] < full}
+        if len(self._b) >= self.max_keys:  # under a flood of distinct keys: start over
+            self._b.clear()
+
+
+class Edge:
+    """State shared by the edge middleware and the routes (one per app)."""
+
+    def __init__(self, cfg: ServerSettings) -> None:
+        self.cfg = cfg
+        self.grants = Grants(cfg.auth_cache_s, cfg.revocation_check_s)
+        self.books = BookCache(cfg.book_revalidate_s)
+        self.token_limit = (
+            TokenBuckets(cfg.rate_limit_per_s, cfg.rate_limit_burst)
+            if cfg.rate_limit_per_s > 0
+            else None
+        )
+        self.login_limit = (
+            TokenBuckets(cfg.login_rate_per_min / 60.0, cfg.login_rate_per_min)
+            if cfg.login_rate_per_min > 0
+            else None
+        )
+
+
+async def _send_json(send: Send, status: int, body: bytes, extra: list[Any] | None = None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error(detail: str) -> bytes:
+    return json.dumps({"detail": detail}, separators=(",", ":")).encode()
+
+
+def _path_token(path: str) -> str | None:
+    if path.startswith(COMPAT_PREFIX):
+        token, _, _ = path[len(COMPAT_PREFIX) :].partition("/")
+        return token or None
+    return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    for k, v in scope["headers"]:
+        if k == b"authorization":
+            scheme, _, cred = v.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return cred.strip() or None
+    return None
+
+
+class PollCounter:
+    """Counts successful ``slave-signals`` polls; logs the sum once a ``period_s``."""
+
+    def __init__(self, period_s: float = 60.0) -> None:
+        self.period_s = period_s
+        self.n = 0
+        self.since = time.monotonic()
+
+    def add(self) -> None:
+        self.n += 1
+        now = time.monotonic()
+        if now - self.since >= self.period_s:
+            span = now - self.since
+            log.info("slave-signals: %d polls in %.0f s (%.1f/s)", self.n, span, self.n / span)
+            self.n, self.since = 0, now
+
+
+def _masked(path: str) -> str:
+    token = _path_token(path)
+    return path.replace(token, "***", 1) if token else path
+
+
+class EdgeMiddleware:
+    """Size limit, rate limits, access log and the cached ``slave-signals`` answer (see
+    the module)."""
+
+    def __init__(self, app: ASGIApp, edge: Edge) -> None:
+        self.app = app
+        self.edge = edge
+        self.polls = PollCounter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 0
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_logged)
+        finally:
+            if status == 200 and scope["path"].endswith(SIGNALS_SUFFIX):
+                self.polls.add()
+            elif log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                log.info(
+                    '%s - "%s %s" %d %.1f ms',
+                    client[0] if client else "-",
+                    scope["method"],
+                    _masked(scope["path"]),
+                    status or 500,
+                    (time.perf_counter() - t0) * 1000,
+                )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        edge, path = self.edge, scope["path"]
+        path_token = _path_token(path)
+        token = path_token or _bearer(scope)
+        if token is not None and edge.token_limit is not None:
+            wait = edge.token_limit.take(token_hash(token))
+            if wait:
+                await self._too_many(send, wait, f"{edge.cfg.rate_limit_per_s:g}/s per token")
+                return
+        if path == LOGIN_PATH and scope["method"] == "POST" and edge.login_limit is not None:
+            client = scope.get("client")
+            wait = edge.login_limit.take(client[0] if client else "?")
+            if wait:
+                await self._too_many(
+                    send, wait, f"{edge.cfg.login_rate_per_min} log-in attempts/min per address"
+                )
+                return
+        if (
+            path_token is not None
+            and scope["method"] == "GET"
+            and path.endswith(SIGNALS_SUFFIX)
+            and path == COMPAT_PREFIX + path_token + SIGNALS_SUFFIX
+        ):
+            master_id = edge.grants.master_for(signals_key(path_token, scope["query_string"]))
+            book = await edge.books.fetch(master_id) if master_id is not None else None
+            if book is not None:
+                await _send_json(send, 200, book.body)
+                return
+        bounded = await self._bounded(scope, receive)
+        if bounded is None:
+            limit = edge.cfg.max_body_bytes
+            await _send_json(send, 413, _error(f"body larger than {limit} bytes"))
+            return
+        await self.app(scope, bounded, send)
+
+    async def _too_many(self, send: Send, wait: float, what: str) -> None:
+        retry = max(1, math.ceil(wait))
+        await _send_json(
+            send,
+            429,
+            _error(f"rate limit exceeded ({what}); retry in {retry} s"),
+            [(b"retry-after", str(retry).encode())],
+        )
+
+    async def _bounded(self, scope: Scope, receive: Receive) -> Receive | None:
+        """``receive`` for the app, or ``None`` when the body is over the limit."""
+        limit = self.edge.cfg.max_body_bytes
+        length = None
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                length = v
+                break
+        if length is not None:
+            return receive if length.isdigit() and int(length) <= limit else None
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return receive
+        # Chunked (no Content-Length): read it here, counting, then replay it.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                break
+            chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return None
+            if not msg.get("more_body", False):
+                break
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        return replay
