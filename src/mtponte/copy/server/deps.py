@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.models import Account, ApiToken, aware
 from mtponte.copy.server.notifier import Notifier
 from mtponte.copy.server.security import token_hash
@@ -31,11 +32,16 @@ def get_notifier(request: Request) -> Notifier:
     return request.app.state.notifier
 
 
+def get_feed(request: Request) -> EventFeed:
+    return request.app.state.feed
+
+
 MAX_INT = 2**62  # ids and sequence numbers fit every database's BIGINT
 IdPath = Annotated[int, Path(ge=1, le=MAX_INT)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+FeedDep = Annotated[EventFeed, Depends(get_feed)]
 _bearer = HTTPBearer(auto_error=False)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from mtponte.copy.server.models import Account
+from mtponte.copy.server.models import Account, Event, aware
 from mtponte.copy.server.service import read_after
 
 
@@ -23,14 +23,41 @@ class Batch:
     resync: bool
 
 
+def render(events: list[Event]) -> bytes:
+    """Events as SSE frames (``id`` = seq, ``event`` = kind, JSON data)."""
+    return "".join(
+        f"id: {e.seq}\nevent: {e.kind}\ndata: "
+        + json.dumps(
+            {
+                "seq": e.seq,
+                "kind": e.kind,
+                "ticket": e.ticket,
+                "payload": e.payload,
+                "created_at": aware(e.created_at).isoformat(),
+            }
+        )
+        + "\n\n"
+        for e in events
+    ).encode()
+
+
 class EventFeed:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._inflight: dict[tuple[int, int, int], asyncio.Future[Batch]] = {}
+        self._primed: dict[int, tuple[int, Batch]] = {}  # master -> (cursor, its batch)
+
+    def prime(self, master_id: int, event: Event) -> None:
+        """Hand over an event just committed (any thread), so the followers it wakes at
+        the previous seq are answered from memory instead of each worker's read."""
+        self._primed[master_id] = (event.seq - 1, Batch(event.seq, render([event]), False))
 
     async def after(self, master_id: int, cursor: int, latest: int) -> Batch:
         """Events of ``master_id`` after ``cursor``; ``latest`` (the notifier's newest seq)
         is part of the key, so a stream woken by a new event never gets an older answer."""
+        primed = self._primed.get(master_id)
+        if primed is not None and primed[0] == cursor and primed[1].cursor == latest:
+            return primed[1]
         key = (master_id, cursor, latest)
         fut = self._inflight.get(key)
         if fut is not None:
@@ -59,18 +86,4 @@ class EventFeed:
             if snapshot is not None:
                 text = f"id: {seq}\nevent: resync\ndata: {json.dumps(snapshot)}\n\n"
                 return Batch(seq, text.encode(), True)
-            text = "".join(
-                f"id: {e.seq}\nevent: {e.kind}\ndata: "
-                + json.dumps(
-                    {
-                        "seq": e.seq,
-                        "kind": e.kind,
-                        "ticket": e.ticket,
-                        "payload": e.payload,
-                        "created_at": e.created_at.isoformat(),
-                    }
-                )
-                + "\n\n"
-                for e in evs
-            )
-            return Batch(seq, text.encode(), False)
+            return Batch(seq, render(evs), False)

@@ -22,6 +22,7 @@ from mtponte.copy.server._edge import Edge
 from mtponte.copy.server._grants import signals_key
 from mtponte.copy.server.copy_settings import CopySettings
 from mtponte.copy.server.deps import (
+    FeedDep,
     NotifierDep,
     Principal,
     SessionDep,
@@ -99,7 +100,12 @@ def _auth(session: Session, token: str, scope: str, account: Account | None) -> 
 
 @router.post(PREFIX + "/master-signal")
 async def master_signal(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep, notifier: NotifierDep
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    notifier: NotifierDep,
+    feed: FeedDep,
 ) -> JSONResponse:
     """``action`` open/close/modify → a sequenced event; heartbeat → full snapshot."""
     data = await _body(request)
@@ -149,6 +155,7 @@ async def master_signal(
     )
     session.commit()
     if created:
+        feed.prime(master.id, ev)
         notifier.publish(master.id, ev.seq)
     return JSONResponse({"success": True, "seq": ev.seq})
 

@@ -133,6 +133,8 @@ async def stream(
     await run_in_threadpool(authorize)  # errors surface as 4xx before the stream starts
 
     async def body() -> AsyncIterator[bytes]:
+        # Tells the client how soon to reconnect, and opens the stream through proxies.
+        yield b"retry: 2000\n\n"
         cur, checked = cursor, time.monotonic()
         while True:
             batch = await feed.after(master_id, cur, notifier.latest(master_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from mtponte.copy.server.deps import (
+    FeedDep,
     IdPath,
     NotifierDep,
     PrincipalDep,
@@ -32,6 +33,7 @@ def post_event(
     principal: PrincipalDep,
     settings: SettingsDep,
     notifier: NotifierDep,
+    feed: FeedDep,
     response: Response,
 ) -> EventPublic:
     """Publish an open/close/modify/partial_close event; returns its ``seq``."""
@@ -49,6 +51,7 @@ def post_event(
     )
     session.commit()
     if created:
+        feed.prime(master.id, ev)
         notifier.publish(master.id, ev.seq)
     else:
         response.status_code = 200
