@@ -135,3 +135,24 @@ def test_bad_data_row_named(tmp_path):
     res = runner.invoke(app, ["backtest", str(bad), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert f"{bad}:3: high is below low" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["server", "--db", "nonsense"], {}, "bad database URL 'nonsense'"),
+        (
+            ["server", "--db", "postgresql://u:hunter2@127.0.0.1:1/x"],
+            {},
+            "cannot open database postgresql+psycopg://u:***@127.0.0.1:1/x",
+        ),
+        (["server"], {"MTPONTE_MASTER_STALE_S": "abc"}, "MTPONTE_MASTER_STALE_S"),
+        (["admin", "revoke", "7", "--db", "sqlite:///{tmp}/c.db"], {}, "no token 7"),
+    ],
+)
+def test_server_and_admin_errors_are_one_line(args, env, message, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    res = runner.invoke(app, args, env=env)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "hunter2" not in res.output
+    assert "Traceback" not in res.output

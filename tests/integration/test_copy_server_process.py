@@ -65,10 +65,26 @@ def test_admin_then_server(tmp_path):
         assert '"positions":[{"ticket":5,' in r.text
         bad = mtp_fail("admin", "token", "--scope", "root", "--db", db)
         assert "scope must be one of" in bad
+        # Revoked by another process: the running server refuses it within ~1 s.
+        listing = mtp("admin", "tokens", "--db", db)
+        assert fol[:12] in listing and fol not in listing  # prefix only, never the secret
+        fol_id = next(line.split()[1] for line in listing.splitlines() if fol[:12] in line)
+        assert "revoked token" in mtp("admin", "revoke", fol_id, "--db", db)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 5:
+            r = httpx.get(
+                f"{base}/api/mt/copy/t/{fol}/slave-signals", params={"master_account_id": "1001"}
+            )
+            if r.status_code == 401:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 401 and time.monotonic() - t0 < 3
+        assert "no token 999" in mtp_fail("admin", "revoke", "999", "--db", db)
     finally:
         proc.terminate()
         out = proc.communicate(timeout=10)[0].decode()
     assert pub not in out and fol not in out  # access log shows /t/***
+    assert '"POST /api/mt/copy/t/***/master-signal" 200' in out
 
 
 def mtp_fail(*args: str) -> str:

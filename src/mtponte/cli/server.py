@@ -44,8 +44,15 @@ def server(
         import uvicorn
         from uvicorn.config import LOGGING_CONFIG
 
+        from mtponte.copy.server.settings import load_settings
+
         if db:
             os.environ["MTPONTE_DATABASE_URL"] = db
+        from mtponte.copy.server.db import open_database
+
+        # A bad MTPONTE_* value or database: one clear line here, not a traceback from
+        # every worker.
+        open_database(load_settings().database_url).dispose()
         log_config = copy.deepcopy(LOGGING_CONFIG)
         log_config["loggers"]["mtponte"] = {
             "handlers": ["default"],
@@ -67,13 +74,10 @@ def server(
 
 
 def _session(db: str | None) -> Session:
-    from mtponte.copy.server.db import make_engine, session_factory, upgrade
-    from mtponte.copy.server.settings import ServerSettings
+    from mtponte.copy.server.db import open_database, session_factory
+    from mtponte.copy.server.settings import load_settings
 
-    url = db or ServerSettings().database_url
-    engine = make_engine(url)
-    upgrade(engine)
-    return session_factory(engine)()
+    return session_factory(open_database(db or load_settings().database_url))()
 
 
 def _account(session: Session, account_id: int) -> Account:

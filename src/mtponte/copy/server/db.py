@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from mtponte.errors import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -38,6 +42,28 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def open_database(url: str, migrate: bool = True) -> Engine:
+    """An engine for ``url``, connected once (and migrated): a bad URL or an unreachable
+    server is one line of :class:`~mtponte.errors.ConfigError`, password hidden."""
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        raise ConfigError(f"bad database URL {shown!r}: {str(exc).replace(url, shown)}") from None
+    try:
+        if migrate:
+            upgrade(engine)
+        else:
+            with engine.connect():
+                pass
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        safe = engine.url.render_as_string(hide_password=True)
+        raise ConfigError(f"cannot open database {safe}: {reason}") from None
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mtponte.errors import ConfigError
 
 
 class ServerSettings(BaseSettings):
@@ -25,10 +29,11 @@ class ServerSettings(BaseSettings):
     max_body_bytes
         Request size limit.
     auth_cache_s, revocation_check_s
-        A ``slave-signals`` authorization is reused up to ``auth_cache_s``; every worker
-        re-reads the database's authorization epoch at most every
-        ``revocation_check_s``, so a token revoked with ``mtponte admin revoke`` or the
-        dashboard is refused everywhere within about that long.
+        Each worker keeps the table of ``slave-signals`` authorizations in memory and
+        re-reads it every ``auth_cache_s`` (this bounds how long a change made behind
+        the server's back, in SQL by hand, goes unseen). It reads the authorization
+        epoch every ``revocation_check_s``: a token revoked with ``mtponte admin
+        revoke`` or the dashboard is refused on every worker within about that long.
     book_revalidate_s
         A cached ``slave-signals`` answer is re-checked against the database at least
         this often. Publishing empties it at once on the worker that took the post, and
@@ -62,3 +67,14 @@ class ServerSettings(BaseSettings):
     create_schema: bool = True  # run Alembic migrations on start
     secret_key: str | None = None  # signs dashboard sessions; random per start when unset
     https_only_cookies: bool = False  # set behind TLS
+
+
+def load_settings(**overrides: Any) -> ServerSettings:
+    """:class:`ServerSettings` from the environment; a bad value is a one-line
+    :class:`~mtponte.errors.ConfigError` naming the variable."""
+    try:
+        return ServerSettings(**overrides)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        name = "MTPONTE_" + str(e["loc"][0]).upper() if e["loc"] else "settings"
+        raise ConfigError(f"{name}: {e['msg']} (got {e.get('input')!r})") from None
