@@ -143,21 +143,17 @@ def bench_pollers(workers: int, seconds: int, pollers: int, db: str | None) -> N
             return
         script = d / "pollers.lua"
         script.write_text(WRK_LUA % ",".join(f'"{p}"' for p in paths))
-        warm = int(os.environ.get("BENCH_WARMUP", "0"))
-        if warm:
-            subprocess.run(
-                ["wrk", "-t", "2", "-c", str(pollers), "-d", f"{warm}s"]
-                + ["-s", str(script), base + paths[0]],
-                capture_output=True,
-            )
+        wrk = ["wrk", "-t", "2", "-c", str(pollers), "-d", f"{seconds}s", "--latency"]
         out = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(pollers), "-d", f"{seconds}s", "--latency"]
-            + ["-s", str(script), base + paths[0]],
-            capture_output=True,
-            text=True,
+            [*wrk, "-s", str(script), base + paths[0]], capture_output=True, text=True
         ).stdout
-        if os.environ.get("BENCH_VERBOSE"):
-            print(out)
+        dist = re.findall(r"^\s+(\d+%)\s+([\d.]+\w+)$", out, re.M)
+        worst = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)
+        print(
+            "   latency "
+            + ", ".join(f"{q} {v}" for q, v in dist)
+            + f", max {worst.group(1) if worst else '?'}"
+        )
         rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
         p50 = re.search(r"50%\s+([\d.]+\w+)", out)
         p99 = re.search(r"99%\s+([\d.]+\w+)", out)
