@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -153,3 +155,99 @@ def test_redis_empties_the_slave_signals_cache_on_another_worker(setup):
         while not (got := httpx.get(poll).json()["positions"]) and time.monotonic() < deadline:
             time.sleep(0.01)  # pub/sub is asynchronous: milliseconds, not the hour
         assert [p["ticket"] for p in got] == [5]
+
+
+def test_an_open_stream_ends_within_seconds_of_its_token_revoked(setup):
+    from mtponte.copy.server.models import ApiToken
+    from mtponte.copy.server.security import token_hash
+
+    url, (m, f, pub, fol) = setup
+    with serve(ServerSettings(database_url=url, revocation_check_s=0.2)) as base:
+        got: list[str] = []
+        ended = threading.Event()
+
+        def reader() -> None:
+            path = f"{base}/api/v1/followers/{f}/masters/{m}/stream"
+            hdr = {"Authorization": f"Bearer {fol}"}
+            with httpx.stream("GET", path, headers=hdr, timeout=30) as r:
+                for line in r.iter_lines():
+                    if line.startswith("id: "):
+                        got.append(line[4:])
+            ended.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+        time.sleep(0.5)
+        post(base, pub, m, "1")
+        time.sleep(0.3)
+        engine = make_engine(url)
+        with session_factory(engine)() as s:  # as `mtponte admin revoke` would
+            tok = s.query(ApiToken).filter(ApiToken.token_hash == token_hash(fol)).one()
+            admin.revoke_token(s, tok.id)
+            s.commit()
+        engine.dispose()
+        t0 = time.monotonic()
+        assert ended.wait(5), "the stream of a revoked token is still open"
+        assert time.monotonic() - t0 < 2
+        post(base, pub, m, "2")
+        assert got == ["1"]
+
+
+def _redis_server(port: int) -> subprocess.Popen[bytes]:
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        ["redis-server", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_redis_outage_never_fails_a_post_and_the_feed_recovers(setup):
+    """Redis is a speed-up: with it down, posts still succeed (and a stalled Redis never
+    blocks the loop); when it is back, the listener resubscribes and cross-worker
+    invalidation works again."""
+    url, (_, _, pub, fol) = setup
+    port = free_port()
+    redis_proc = _redis_server(port)
+    s = ServerSettings(
+        database_url=url, redis_url=f"redis://127.0.0.1:{port}/0", book_revalidate_s=3600
+    )
+    try:
+        with serve(s) as worker_a, serve(s) as worker_b:
+            poll = f"{worker_b}/api/mt/copy/t/{fol}/slave-signals?master_account_id=1001"
+
+            def master(action: str, **kw: object) -> None:
+                body = {"action": action, "account_number": "1001", "timestamp": 1} | kw
+                r = httpx.post(f"{worker_a}/api/mt/copy/t/{pub}/master-signal", json=body)
+                assert r.status_code == 200 and r.json()["success"], r.text
+
+            def tickets_on_b(want: list[int]) -> list[int]:
+                deadline = time.monotonic() + 8
+                while True:
+                    got = [p["ticket"] for p in httpx.get(poll).json().get("positions", [])]
+                    if got == want or time.monotonic() > deadline:
+                        return got
+                    time.sleep(0.05)
+
+            master("heartbeat", positions=[])
+            assert tickets_on_b([]) == []
+            redis_proc.kill()
+            redis_proc.wait()
+            t0 = time.monotonic()
+            master("heartbeat", positions=[])  # Redis down: still 200
+            master("open", ticket=5, symbol="EURUSD", type=0, lots=0.1, open_price=1.1)
+            assert time.monotonic() - t0 < 3
+            redis_proc = _redis_server(port)
+            # Back: the listener resubscribes (and forgets what it may have missed).
+            assert tickets_on_b([5]) == [5]
+            master("open", ticket=6, symbol="EURUSD", type=0, lots=0.1, open_price=1.1)
+            assert tickets_on_b([5, 6]) == [5, 6]
+    finally:
+        redis_proc.kill()
+        redis_proc.wait()

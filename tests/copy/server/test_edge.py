@@ -9,6 +9,7 @@ import pytest
 
 from mtponte.copy.server._edge import BookCache, TokenBuckets
 from mtponte.copy.server.models import Account, Snapshot
+from mtponte.copy.server.settings import ServerSettings
 from tests.copy.server.conftest import World, make_world
 from tests.copy.server.test_compat import ea_parse, signal, slave_signals
 
@@ -199,3 +200,102 @@ def test_access_log_masks_tokens_and_sums_up_polls(world: World, caplog):
     sums = [int(n) for n in re.findall(r"slave-signals: (\d+) polls in", text)]
     assert sums == [6]
     assert "/slave-signals" not in text  # no line per poll
+
+
+def test_nul_characters_are_4xx_never_500(world: World, db_url):
+    c = world.client
+    r = c.get(f"/api/mt/copy/t/{world.follow}/slave-signals?master_account_id=1%00")
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    # In a JSON body bound for a text column: PostgreSQL refuses NUL, SQLite stores it.
+    r = c.post(
+        f"/api/v1/followers/{world.follower_id}/reports",
+        json={"master_id": world.master_id, "status": "skipped", "reason": "a\u0000b"},
+        headers=world.h(world.follow),
+    )
+    expected = 400 if db_url.startswith("postgresql") else 204
+    assert r.status_code == expected, r.text
+
+
+def test_tokens_are_masked_wherever_they_sit():
+    from mtponte.copy.server._edge import mask_tokens
+
+    assert mask_tokens("//api/mt/copy/t/mtp_S3CRET/slave-signals") == (
+        "//api/mt/copy/t/***/slave-signals"
+    )
+    assert "S3CRET" not in mask_tokens("/api/mt/copy/t/mtp_S3CRET")
+
+
+def test_a_chunked_body_cut_off_by_a_disconnect_never_reaches_the_app():
+    import asyncio
+
+    from mtponte.copy.server._edge import Edge, EdgeMiddleware
+
+    called = []
+
+    async def app(scope, receive, send):
+        called.append(await receive())
+
+    messages = [
+        {"type": "http.request", "body": b"email=a&isActive=on", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        pass
+
+    mw = EdgeMiddleware(app, Edge(ServerSettings()))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/subscriptions/1",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+    }
+    asyncio.run(mw(scope, receive, send))
+    assert called == []
+
+
+def test_an_offline_master_is_answered_from_memory(world: World):
+    from datetime import UTC, datetime, timedelta
+
+    books = world.client.app.state.edge.books
+    books.revalidate_s = 3600.0
+    signal(world, "heartbeat", positions=[])
+    with world.client.app.state.sessions() as s:
+        s.get(Account, world.master_id).last_seen = datetime.now(UTC) - timedelta(hours=1)
+        s.commit()
+    books.invalidate(world.master_id)
+    reads = []
+    loader = books.loader
+    books.loader = lambda mid: reads.append(mid) or loader(mid)
+    answers = [slave_signals(world).json() for _ in range(5)]
+    assert all(a == {"success": False, "error": "master offline"} for a in answers)
+    assert len(reads) <= 1
+    signal(world, "heartbeat", positions=[_pos(4)])  # back: the cache is emptied at once
+    assert tickets(world) == ["4"]
+
+
+def test_the_master_is_named_by_account_number_else_by_email(world: World):
+    signal(world, "heartbeat", positions=[_pos(1)])
+    grants = world.client.app.state.edge.grants
+    before = len(grants._table)
+    for k in range(20):  # junk e-mails next to the right account: same key, same answer
+        r = world.client.get(
+            f"/api/mt/copy/t/{world.follow}/slave-signals",
+            params={"master_account_id": "1001", "master_email": f"junk{k}@x.io"},
+        )
+        assert r.json()["success"] is True
+    r = world.client.get(
+        f"/api/mt/copy/t/{world.follow}/slave-signals", params={"master_email": "master@x.io"}
+    )
+    assert r.json()["success"] is True
+    for k in range(20):  # names of no master: refused, nothing cached
+        r = world.client.get(
+            f"/api/mt/copy/t/{world.follow}/slave-signals", params={"master_email": f"n{k}@x"}
+        )
+        assert r.status_code == 403
+    assert len(grants._table) <= before + 2

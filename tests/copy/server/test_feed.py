@@ -28,3 +28,29 @@ def test_primed_batch_equals_the_database_read(world: World):
     assert got is primed[1]
     older = asyncio.run(feed.after(m, 1, 3))
     assert older.cursor == 3 and older.sse.count(b"event: open") == 2
+
+
+def test_a_follower_leaving_never_cancels_the_read_others_share(world: World):
+    import time as _time
+
+    feed = world.client.app.state.feed
+    slow_load = feed._load
+
+    def load(master_id, cursor):
+        _time.sleep(0.2)
+        return slow_load(master_id, cursor)
+
+    feed._load = load
+
+    async def scenario():
+        first = asyncio.create_task(feed.after(world.master_id, 0, 0))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(feed.after(world.master_id, 0, 0))
+        await asyncio.sleep(0.05)
+        first.cancel()  # its client went away while it owned the shared read
+        got = await second
+        late = await feed.after(world.master_id, 0, 0)  # arrives after: shares or re-reads
+        return got, late
+
+    got, late = asyncio.run(scenario())
+    assert got.cursor == 0 and late.cursor == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -26,26 +27,28 @@ Loader = Callable[[int], "Book | None"]
 
 
 class BookCache:
-    """Rendered answers per master.
+    """Rendered answers per master (an offline master's ``success:false`` included).
 
     ``fetch`` answers from memory: a fresh answer at once; one due for its periodic
     re-check is still served while a single background load re-reads the database
     (stale-while-revalidate); with none usable (a publish just emptied it, or the master
-    passed its stale time) every poll waits for one shared load. ``invalidate`` bumps a
-    generation, so a load that read the database before it is never stored.
+    passed its stale time) every poll waits for one shared load. ``invalidate`` and
+    ``clear`` bump a generation, so a load that read the database before them is never
+    stored.
     """
 
     def __init__(self, revalidate_s: float) -> None:
         self.revalidate_s = revalidate_s
         self.loader: Loader | None = None  # reads the database; set when the app starts
         self._books: dict[int, Book] = {}
+        self._epoch = 0  # bumped by clear(): every master's generation moves
         self._gen: dict[int, int] = {}
         self._lock = threading.Lock()
         self._inflight: dict[int, asyncio.Future[Book | None]] = {}
 
-    def generation(self, master_id: int) -> int:
+    def generation(self, master_id: int) -> tuple[int, int]:
         with self._lock:
-            return self._gen.get(master_id, 0)
+            return self._epoch, self._gen.get(master_id, 0)
 
     def get(self, master_id: int) -> Book | None:
         """The answer if it is still fresh and the master not stale (lock-free read)."""
@@ -59,12 +62,21 @@ class BookCache:
         return self._books.get(master_id)
 
     def put(
-        self, master_id: int, gen: int, version: tuple[int, float], body: bytes, stale_s: float
+        self,
+        master_id: int,
+        gen: tuple[int, int],
+        version: tuple[int, float],
+        body: bytes,
+        stale_s: float,
+        offline: bool = False,
     ) -> Book:
-        """Store an answer read at generation ``gen`` (dropped if a publish came since)."""
-        book = Book(version, body, version[1] + stale_s, time.monotonic() + self.revalidate_s)
+        """Store an answer read at generation ``gen`` (dropped if a publish came since).
+        An online answer expires when the master turns stale; an offline one stands
+        until the master publishes or the periodic re-check finds it back."""
+        stale_at = math.inf if offline else version[1] + stale_s
+        book = Book(version, body, stale_at, time.monotonic() + self.revalidate_s)
         with self._lock:
-            if self._gen.get(master_id, 0) == gen:
+            if (self._epoch, self._gen.get(master_id, 0)) == gen:
                 self._books[master_id] = book
         return book
 
@@ -74,8 +86,15 @@ class BookCache:
             self._books.pop(master_id, None)
             self._inflight.pop(master_id, None)  # the next poll starts a fresh read
 
+    def clear(self) -> None:
+        """Forget every answer (after a gap in the cross-worker feed)."""
+        with self._lock:
+            self._epoch += 1
+            self._books.clear()
+            self._inflight.clear()
+
     async def fetch(self, master_id: int) -> Book | None:
-        """The answer to serve now, or ``None`` (the route then answers, e.g. offline)."""
+        """The answer to serve now, or ``None`` (the route then answers)."""
         book = self._books.get(master_id)
         if book is not None and time.time() < book.stale_at:
             if time.monotonic() >= book.fresh_until:
@@ -92,8 +111,9 @@ class BookCache:
             self._inflight[master_id] = fut
 
             def done(f: asyncio.Future[Book | None]) -> None:
-                if self._inflight.get(master_id) is f:
-                    del self._inflight[master_id]
+                with self._lock:  # invalidate() may pop it from a worker thread
+                    if self._inflight.get(master_id) is f:
+                        del self._inflight[master_id]
 
             fut.add_done_callback(done)
         return fut
@@ -105,7 +125,7 @@ class BookCache:
         except Exception:  # the route will answer (and report) instead
             _log.exception("reading master %d for slave-signals failed", master_id)
             book = None
-        if book is None:  # offline or gone: polls go to the route, which says so
+        if book is None:  # gone, or the read failed: polls go to the route
             with self._lock:
                 self._books.pop(master_id, None)
         return book

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -141,9 +142,12 @@ class PollCounter:
             self.n, self.since = 0, now
 
 
-def _masked(path: str) -> str:
-    token = _path_token(path)
-    return path.replace(token, "***", 1) if token else path
+_TOKEN_IN_PATH = re.compile(r"/t/[^/\s?]+")
+
+
+def mask_tokens(path: str) -> str:
+    """The path with any path token masked, wherever it sits (``//api/...`` too)."""
+    return _TOKEN_IN_PATH.sub("/t/***", path)
 
 
 class EdgeMiddleware:
@@ -179,13 +183,17 @@ class EdgeMiddleware:
                     '%s - "%s %s" %d %.1f ms',
                     client[0] if client else "-",
                     scope["method"],
-                    _masked(scope["path"]),
+                    mask_tokens(scope["path"]),
                     status or 500,
                     (time.perf_counter() - t0) * 1000,
                 )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         edge, path = self.edge, scope["path"]
+        qs = scope["query_string"]
+        if "\x00" in path or b"%00" in qs or b"\x00" in qs:
+            await _send_json(send, 400, _error("NUL characters are not allowed in the URL"))
+            return
         path_token = _path_token(path)
         token = path_token or _bearer(scope)
         if token is not None and edge.token_limit is not None:
@@ -207,12 +215,15 @@ class EdgeMiddleware:
             and path.endswith(SIGNALS_SUFFIX)
             and path == COMPAT_PREFIX + path_token + SIGNALS_SUFFIX
         ):
-            master_id = edge.grants.master_for(signals_key(path_token, scope["query_string"]))
+            master_id = edge.grants.master_for(signals_key(path_token, qs))
             book = await edge.books.fetch(master_id) if master_id is not None else None
             if book is not None:
                 await _send_json(send, 200, book.body)
                 return
-        bounded = await self._bounded(scope, receive)
+        try:
+            bounded = await self._bounded(scope, receive)
+        except _ClientGone:
+            return
         if bounded is None:
             limit = edge.cfg.max_body_bytes
             await _send_json(send, 413, _error(f"body larger than {limit} bytes"))
@@ -246,7 +257,9 @@ class EdgeMiddleware:
         while True:
             msg = await receive()
             if msg["type"] != "http.request":
-                break
+                # The client left mid-body: nothing to run (a cut-off form must not be
+                # taken as a whole one).
+                raise _ClientGone
             chunks.append(msg.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
@@ -263,3 +276,7 @@ class EdgeMiddleware:
             return await receive()
 
         return replay
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its chunked body was being read."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -19,9 +20,12 @@ GrantKey = tuple[str, str, str | None]  # (token hash, master_account_id, master
 
 def signals_key(token: str, query_string: bytes) -> GrantKey:
     """The key of a ``slave-signals`` request: the token and the master asked for, read
-    from the raw query string the same way by the route and the edge."""
+    from the raw query string the same way by the route and the edge. The master is
+    named by account number, else by e-mail (the other is then ignored), so every key
+    names at most one real master and the table holds only real pairs."""
     q = dict(parse_qsl(query_string.decode("latin-1")))
-    return token_hash(token), q.get("master_account_id", ""), q.get("master_email")
+    account = q.get("master_account_id", "")
+    return token_hash(token), account, None if account else q.get("master_email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +43,16 @@ EpochReader = Callable[[], int]
 class Grants:
     """The table of poll authorizations.
 
-    Read whole at start and again every ``reload_s``. In between, the database's
-    authorization epoch is read in the background at most every ``check_s``; when it
-    has moved (a token revoked anywhere) the table is read again at once. Polls never
-    wait for either read, and neither a restart nor a revocation sends every slave to
-    the database in the same second. A key missing from the table (a token issued
-    since the last read) is authorized by the route and added with :meth:`put`.
+    Read whole at start and again every ``reload_s``. In between, :meth:`watch` reads
+    the database's authorization epoch every ``check_s``; when it has moved (a token
+    revoked anywhere) the table is read again at once and ``on_change`` runs (open
+    streams re-check their tokens). Polls never wait for either read, and neither a
+    restart nor a revocation sends every slave to the database in the same second. A
+    key missing from the table (a token issued since the last read) is authorized by
+    the route and added with :meth:`put`.
     """
+
+    MAX_KEYS = 1_000_000
 
     def __init__(self, reload_s: float, check_s: float) -> None:
         self.reload_s = reload_s
@@ -56,10 +63,9 @@ class Grants:
         self._table: dict[GrantKey, Grant] = {}
         self._gen = 0
         self._lock = threading.Lock()
-        self._next_check = 0.0
         self._reload_due = 0.0
         self._force = False
-        self._busy = False
+        self._kicks: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     def get(self, key: GrantKey) -> Grant | None:
         """The grant for ``key`` if it has not expired (any thread)."""
@@ -67,9 +73,6 @@ class Grants:
         return g if g is not None and time.time() < g.expires else None
 
     def master_for(self, key: GrantKey) -> int | None:
-        """:meth:`get` for the edge (event loop): also starts a due background check."""
-        if time.monotonic() >= self._next_check and not self._busy and self.loader is not None:
-            self._check()
         g = self.get(key)
         return None if g is None else g.master_id
 
@@ -80,7 +83,7 @@ class Grants:
         """Add a grant read at ``generation() == gen``; dropped if the table has been
         replaced since (the read may predate a revocation)."""
         with self._lock:
-            if gen == self._gen:
+            if gen == self._gen and len(self._table) < self.MAX_KEYS:
                 self._table[key] = grant
 
     def load_now(self) -> None:
@@ -89,9 +92,10 @@ class Grants:
         self._install(*self.loader())
 
     def refresh_soon(self) -> None:
-        """A revocation in this process: re-read the table on the next poll."""
+        """A revocation in this process: re-read at once (any thread)."""
         self._force = True
-        self._next_check = 0.0
+        for loop, kick in list(self._kicks):
+            loop.call_soon_threadsafe(kick.set)
 
     def _install(self, epoch: int, table: dict[GrantKey, Grant]) -> None:
         with self._lock:
@@ -108,23 +112,31 @@ class Grants:
         self._force = False
         return self.loader()
 
-    def _check(self) -> None:
-        self._busy = True
-        self._next_check = time.monotonic() + self.check_s
-        fut = asyncio.ensure_future(asyncio.to_thread(self._work))
+    async def watch(self, on_change: Callable[[], None]) -> None:
+        """Run for the app's life: re-read the epoch, and the table when due."""
+        kick = asyncio.Event()
+        entry = (asyncio.get_running_loop(), kick)
+        self._kicks.append(entry)
+        try:
+            await self._watch(kick, on_change)
+        finally:
+            self._kicks.remove(entry)
 
-        def done(f: asyncio.Future[tuple[int, dict[GrantKey, Grant]] | None]) -> None:
-            self._busy = False
-            if f.cancelled():
-                return
-            exc = f.exception()
-            if exc is not None:
+    async def _watch(self, kick: asyncio.Event, on_change: Callable[[], None]) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(kick.wait(), self.check_s)
+            kick.clear()
+            try:
+                result = await asyncio.to_thread(self._work)
+            except Exception as exc:
                 # Cannot tell whether anything was revoked: stop trusting the table.
                 _log.warning("re-reading poll authorizations failed: %r", exc)
                 self._install(self.epoch, {})
-                return
-            result = f.result()
+                on_change()
+                continue
             if result is not None:
+                moved = result[0] != self.epoch
                 self._install(*result)
-
-        fut.add_done_callback(done)
+                if moved:
+                    on_change()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
 from mtponte.copy.server import signals
 from mtponte.copy.server._books import Book
-from mtponte.copy.server._edge import Edge, EdgeMiddleware
+from mtponte.copy.server._edge import Edge, EdgeMiddleware, mask_tokens
 from mtponte.copy.server._grants import Grant, GrantKey
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
 from mtponte.copy.server.feed import EventFeed
@@ -22,18 +25,14 @@ from mtponte.copy.server.routers import compat, dashboard, followers, masters
 from mtponte.copy.server.service import auth_epoch
 from mtponte.copy.server.settings import ServerSettings
 
-_TOKEN_IN_PATH = re.compile(r"/t/[^/\s?]+")
-
 
 class RedactTokens(logging.Filter):
     """Access logs must never show a path token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_PATH.sub("/t/***", a) if isinstance(a, str) else a for a in record.args
-            )
-        record.msg = _TOKEN_IN_PATH.sub("/t/***", str(record.msg))
+            record.args = tuple(mask_tokens(a) if isinstance(a, str) else a for a in record.args)
+        record.msg = mask_tokens(str(record.msg))
         return True
 
 
@@ -53,6 +52,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         notifier: Notifier
         if cfg.redis_url:
             notifier = RedisNotifier(cfg.redis_url)
+            notifier.add_reset_listener(edge.books.clear)
             await notifier.start()
         else:
             notifier = Notifier()
@@ -73,12 +73,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         edge.books.loader = read_book
         edge.grants.loader, edge.grants.epoch_reader = read_grants, read_epoch
         edge.grants.load_now()
+        # Revocations: re-read the table and wake every waiting follower to re-check.
+        watcher = asyncio.create_task(edge.grants.watch(notifier.wake_all))
         app.state.notifier = notifier
         app.state.settings = cfg
         access = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, RedactTokens) for f in access.filters):
             access.addFilter(RedactTokens())
         yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         if isinstance(notifier, RedisNotifier):
             await notifier.stop()
         engine.dispose()
@@ -100,6 +105,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.add_middleware(EdgeMiddleware, edge=edge)  # outermost: before sessions and routing
     app.state.edge = edge
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # e.g. PostgreSQL refusing a NUL character in text: the client's input, not us.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        return JSONResponse({"detail": f"a value cannot be stored: {reason}"}, status_code=400)
+
     app.include_router(dashboard.router)
     app.include_router(masters.router)
     app.include_router(followers.router)

@@ -51,19 +51,25 @@ class Principal:
 
     scope: str
     account_id: int | None
+    token_digest: str = ""  # to check the same token again later (long-lived responses)
 
 
 def lookup_token(session: Session, token: str | None) -> Principal:
     """Authenticate ``token``; 401 with a clear message otherwise (never says which part)."""
     if not token:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+    return lookup_digest(session, token_hash(token))
+
+
+def lookup_digest(session: Session, digest: str) -> Principal:
+    """:func:`lookup_token` by the token's hash (re-checks of a long-lived response)."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     now = datetime.now(UTC)
     if row is None or row.revoked or (row.expires_at is not None and aware(row.expires_at) <= now):
         raise HTTPException(
             401, "invalid, revoked or expired token", headers={"WWW-Authenticate": "Bearer"}
         )
-    return Principal(row.scope, row.account_id)
+    return Principal(row.scope, row.account_id, digest)
 
 
 def bearer(

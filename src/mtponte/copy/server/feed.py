@@ -60,22 +60,27 @@ class EventFeed:
             return primed[1]
         key = (master_id, cursor, latest)
         fut = self._inflight.get(key)
-        if fut is not None:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                return fut.result()  # most of a fan-out: answered without a suspension
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
-        try:
-            batch = await run_in_threadpool(self._load, master_id, cursor)
-            fut.set_result(batch)
-            return batch
-        except BaseException as exc:
-            fut.set_exception(exc)
-            raise
-        finally:
-            # Keep the answer for streams woken a moment later at the same cursor.
-            asyncio.get_running_loop().call_later(0.5, self._inflight.pop, key, None)
+        if fut is None:
+            # The read is its own task: a follower that leaves (its stream cancelled)
+            # never cancels the read the others are waiting for.
+            fut = asyncio.ensure_future(run_in_threadpool(self._load, master_id, cursor))
+            self._inflight[key] = fut
+            loop = asyncio.get_running_loop()
+
+            def done(f: asyncio.Future[Batch]) -> None:
+                if f.cancelled() or f.exception() is not None:
+                    self._forget(key, f)  # the next stream retries the read
+                else:  # keep it for streams woken a moment later at the same cursor
+                    loop.call_later(0.5, self._forget, key, f)
+
+            fut.add_done_callback(done)
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            return fut.result()  # most of a fan-out: answered without a suspension
+        return await asyncio.shield(fut)
+
+    def _forget(self, key: tuple[int, int, int], fut: asyncio.Future[Batch]) -> None:
+        if self._inflight.get(key) is fut:
+            del self._inflight[key]
 
     def _load(self, master_id: int, cursor: int) -> Batch:
         with self._sessions() as s:

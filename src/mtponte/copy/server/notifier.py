@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import queue
 import threading
 from collections.abc import Callable
+
+_log = logging.getLogger("mtponte.copy")
 
 
 class Notifier:
@@ -53,6 +57,18 @@ class Notifier:
         for loop, futs in by_loop.items():
             loop.call_soon_threadsafe(_settle, futs, True)
 
+    def wake_all(self) -> None:
+        """Wake every waiter (thread-safe): they re-read and re-check what they need to,
+        e.g. whether their token was revoked."""
+        with self._lock:
+            waiters = [f for fs in self._waiters.values() for f in fs]
+            self._waiters.clear()
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
+        for fut in waiters:
+            by_loop.setdefault(fut.get_loop(), []).append(fut)
+        for loop, futs in by_loop.items():
+            loop.call_soon_threadsafe(_settle, futs, True)
+
     async def wait(self, master_id: int, after: int, timeout: float) -> bool:
         """Wait until ``master_id`` publishes beyond ``after``: ``True``, or ``False``
         after ``timeout`` seconds."""
@@ -81,48 +97,111 @@ def _settle(futs: list[asyncio.Future[bool]], value: bool) -> None:
 
 class RedisNotifier(Notifier):
     """Also fans events out through Redis pub/sub, so a follower waiting on worker B is
-    woken at once by an event posted to worker A."""
+    woken at once by an event posted to worker A.
+
+    Redis is a speed-up, never a dependency of a post: messages go out from a
+    background thread (a post never waits on Redis, and a stalled Redis never blocks the
+    event loop), failures are logged, and the listener reconnects with backoff. After
+    any gap it resets (every cache emptied, every waiter woken to re-read the database),
+    since messages may have been missed.
+    """
 
     CHANNEL = "mtponte:copy:events"
+    TIMEOUT_S = 2.0
 
     def __init__(self, url: str) -> None:
         super().__init__()
         import redis
 
         self._url = url
-        self._sync = redis.Redis.from_url(url)
+        self._sync = redis.Redis.from_url(
+            url, socket_timeout=self.TIMEOUT_S, socket_connect_timeout=self.TIMEOUT_S
+        )
+        self._out: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
+        self._reset_listeners: list[Callable[[], None]] = []
+        self.connected = False
+
+    def add_reset_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` after a gap in the Redis feed (caches must forget everything)."""
+        self._reset_listeners.append(fn)
 
     def _deliver(self, master_id: int, seq: int) -> None:
         super()._deliver(master_id, seq)  # local waiters at once
-        self._sync.publish(self.CHANNEL, f"{master_id}:{seq}")
+        self._out.put(f"{master_id}:{seq}")
+
+    def _send_loop(self) -> None:
+        failing = False
+        while (msg := self._out.get()) is not None:
+            try:
+                self._sync.publish(self.CHANNEL, msg)
+                if failing:
+                    _log.info("Redis publish works again")
+                failing = False
+            except Exception as exc:  # redis.RedisError, OSError: log once per outage
+                if not failing:
+                    _log.warning(
+                        "Redis publish failed (%s): other workers see new events only "
+                        "when they re-check the database",
+                        exc,
+                    )
+                failing = True
+
+    def _reset(self) -> None:
+        for fn in self._reset_listeners:
+            fn()
+        self.wake_all()
 
     async def start(self) -> None:
+        self._sender = threading.Thread(target=self._send_loop, name="redis-publish", daemon=True)
+        self._sender.start()
+        subscribed = asyncio.Event()
+        self._task = asyncio.create_task(self._listen(subscribed))
+        # Start serving even if Redis is down: the listener keeps trying.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscribed.wait(), self.TIMEOUT_S)
+
+    async def _listen(self, subscribed: asyncio.Event) -> None:
         import redis.asyncio as aioredis
 
-        client = aioredis.Redis.from_url(self._url)
-        pubsub = client.pubsub()
-        await pubsub.subscribe(self.CHANNEL)
-        ready = asyncio.Event()
-
-        async def listen() -> None:
-            ready.set()
+        delay, first = 0.5, True
+        while True:
+            client = aioredis.Redis.from_url(self._url, socket_connect_timeout=self.TIMEOUT_S)
+            pubsub = client.pubsub()
             try:
+                await pubsub.subscribe(self.CHANNEL)
+                self.connected, delay = True, 0.5
+                if not first:
+                    _log.info("Redis listener reconnected")
+                    self._reset()
+                first = False
+                subscribed.set()
                 async for msg in pubsub.listen():
                     if msg.get("type") != "message":
                         continue
-                    m, _, s = msg["data"].decode().partition(":")
-                    Notifier._deliver(self, int(m), int(s))
+                    m, _, sq = msg["data"].decode().partition(":")
+                    Notifier._deliver(self, int(m), int(sq))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.connected or first:
+                    _log.warning("Redis listener lost (%s); retrying", exc)
+                self.connected, first = False, False
+                self._reset()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
             finally:
-                await pubsub.aclose()
-                await client.aclose()
-
-        self._task = asyncio.create_task(listen())
-        await ready.wait()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if self._sender is not None:
+            self._out.put(None)
+            await asyncio.to_thread(self._sender.join, 5)
         self._sync.close()

@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
 from mtponte.copy.server._books import Book, BookCache
@@ -47,19 +47,18 @@ def _expiry(expires_at: datetime | None) -> float:
 def poll_grant(
     session: Session, token_digest: str, master_account: str, master_email: str | None
 ) -> Grant | None:
-    """The master a ``follow`` token may poll, in one query (``None``: refused). When
-    several match (one account number at two brokers) the lowest id wins, as in
-    :func:`all_grants`."""
-    conds = []
+    """The master a ``follow`` token may poll, in one query (``None``: refused). Named by
+    account number, else by e-mail; when one number exists at two brokers the lowest id
+    wins, as in :func:`all_grants`."""
     if master_account:
-        conds.append(Master.account_number == master_account)
-    if master_email:
-        conds.append(Master.email == master_email)
-    if not conds:
+        named = Master.account_number == master_account
+    elif master_email:
+        named = Master.email == master_email
+    else:
         return None
     row = session.execute(
         _grants_query()
-        .where(ApiToken.token_hash == token_digest, or_(*conds))
+        .where(ApiToken.token_hash == token_digest, named)
         .order_by(Master.id)
         .limit(1)
     ).first()
@@ -70,8 +69,8 @@ def poll_grant(
 
 
 def all_grants(session: Session) -> tuple[int, dict[GrantKey, Grant]]:
-    """Every poll authorization, keyed the ways the EAs ask (by account number, by
-    e-mail, or both), and the authorization epoch read before them."""
+    """Every poll authorization, keyed the ways the EAs ask (by account number or by
+    e-mail), and the authorization epoch read before them."""
     epoch = auth_epoch(session)
     now = time.time()
     table: dict[GrantKey, Grant] = {}
@@ -83,59 +82,31 @@ def all_grants(session: Session) -> tuple[int, dict[GrantKey, Grant]]:
         table[(row.token_hash, row.account_number, None)] = g  # lowest id written last
         if row.email:
             table[(row.token_hash, "", row.email)] = g
-            table[(row.token_hash, row.account_number, row.email)] = g
     return epoch, table
 
 
+OFFLINE = b'{"success":false,"error":"master offline"}'
+
+
 def load_book(session: Session, books: BookCache, master_id: int, stale_s: int) -> Book | None:
-    """Read the master's answer from the database into ``books``; ``None`` when the
-    master is offline (stale) or gone."""
+    """Read the master's answer from the database into ``books``: its positions, or
+    ``success:false`` when it is offline (stale) — never an empty list, which would make
+    every slave close all its copies. ``None`` when the master is gone."""
     gen = books.generation(master_id)  # before the read: a publish after it wins
     row = session.execute(
         select(Account.last_seq, Account.last_seen).where(Account.id == master_id)
     ).first()
-    if row is None or row.last_seen is None or not seen_within(row.last_seen, stale_s):
-        return None
-    version = (int(row.last_seq), aware(row.last_seen).timestamp())
-    cached = books.peek(master_id)
-    body = cached.body if cached is not None and cached.version == version else None
-    if body is None:
-        body = _render_book(session, master_id, row.last_seq)
-    return books.put(master_id, gen, version, body, stale_s)
-
-
-def _poll_grant(
-    session: Session, token_digest: str, master_account: str, master_email: str | None
-) -> Grant | None:
-    """The master a ``follow`` token may poll, in one query (``None``: refused)."""
-    conds = []
-    if master_account:
-        conds.append(Master.account_number == master_account)
-    if master_email:
-        conds.append(Master.email == master_email)
-    if not conds:
-        return None
-    row = session.execute(
-        select(Master.id, ApiToken.expires_at)
-        .select_from(ApiToken)
-        .join(Follower, Follower.id == ApiToken.account_id)
-        .join(Subscription, Subscription.follower_id == Follower.id)
-        .join(Master, Master.id == Subscription.master_id)
-        .where(
-            ApiToken.token_hash == token_digest,
-            ApiToken.scope == "follow",
-            ApiToken.revoked.is_(False),
-            Follower.role == "follower",
-            Subscription.active.is_(True),
-            Master.role == "master",
-            or_(*conds),
-        )
-        .limit(1)
-    ).first()
     if row is None:
         return None
-    expires = math.inf if row.expires_at is None else aware(row.expires_at).timestamp()
-    return Grant(int(row.id), expires) if expires > time.time() else None
+    seen = 0.0 if row.last_seen is None else aware(row.last_seen).timestamp()
+    version = (int(row.last_seq), seen)
+    if row.last_seen is None or not seen_within(row.last_seen, stale_s):
+        return books.put(master_id, gen, version, OFFLINE, stale_s, offline=True)
+    cached = books.peek(master_id)
+    body = cached.body if cached is not None and cached.version == version else None
+    if body is None or body == OFFLINE:
+        body = _render_book(session, master_id, row.last_seq)
+    return books.put(master_id, gen, version, body, stale_s)
 
 
 def _render_book(session: Session, master_id: int, last_seq: int) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mtponte.copy.server._edge import Edge
@@ -80,15 +80,16 @@ def _ticket(data: dict[str, Any]) -> str:
 
 
 def _master_by(session: Session, account_number: str, email: str | None) -> Account | None:
+    """The master named by its account number, else by e-mail (the EAs send either);
+    the lowest id when one number exists at two brokers, as in ``signals``."""
     q = select(Account).where(Account.role == "master")
-    conds = []
     if account_number:
-        conds.append(Account.account_number == account_number)
-    if email:
-        conds.append(Account.email == email)
-    if not conds:
+        q = q.where(Account.account_number == account_number)
+    elif email:
+        q = q.where(Account.email == email)
+    else:
         return None
-    return session.scalar(q.where(or_(*conds)))
+    return session.scalar(q.order_by(Account.id).limit(1))
 
 
 def _auth(session: Session, token: str, scope: str, account: Account | None) -> Principal:
@@ -229,7 +230,7 @@ def slave_signals(
         session, edge.books, master_id, settings.master_stale_s
     )
     if book is None:
-        return fail("master offline")  # never an empty list: that would close every copy
+        return fail("master not found")
     return Response(book.body, media_type="application/json")
 
 

@@ -23,6 +23,7 @@ from mtponte.copy.server.deps import (
     SettingsDep,
     ShortPrincipalDep,
     get_account,
+    lookup_digest,
     require,
 )
 from mtponte.copy.server.feed import EventFeed
@@ -67,13 +68,15 @@ async def get_events(
     older than the retained events (or beyond the newest) answers ``resync`` with the
     master's current positions."""
 
-    def load() -> EventsPublic:
+    def load(recheck: bool = False) -> EventsPublic:
         with request.app.state.sessions() as session:
-            return _load(session)
+            return _load(session, recheck)
 
-    def _load(session: Session) -> EventsPublic:
+    def _load(session: Session, recheck: bool) -> EventsPublic:
         follower = get_account(session, follower_id, "follower")
-        require(principal, "follow", follower)
+        # After a wait the token may have been revoked meanwhile: check it again.
+        who = lookup_digest(session, principal.token_digest) if recheck else principal
+        require(who, "follow", follower)
         _subscription(session, follower, master_id)
         master = get_account(session, master_id, "master")
         online = master_online(master, settings.master_stale_s)
@@ -99,7 +102,7 @@ async def get_events(
     if out.events or out.resync or wait <= 0:
         return out
     await notifier.wait(master_id, after, min(wait, settings.long_poll_max_s))
-    return await run_in_threadpool(load)
+    return await run_in_threadpool(load, True)
 
 
 @router.get(
@@ -118,15 +121,18 @@ async def stream(
 ) -> StreamingResponse:
     """Server-Sent Events: one ``event: <kind>`` per master event (``id`` = seq), or
     ``event: resync`` with the snapshot; resumable with ``Last-Event-ID``. Keep-alive
-    comments every 15 s. No database session is held while waiting."""
+    comments every 15 s. No database session is held while waiting. The stream ends
+    within about a second of its token being revoked (or, checked every minute, its
+    subscription ended)."""
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     sessions = request.app.state.sessions
     feed: EventFeed = request.app.state.feed
+    grants = request.app.state.edge.grants
 
     def authorize() -> None:
         with sessions() as s:
             follower = get_account(s, follower_id, "follower")
-            require(principal, "follow", follower)
+            require(lookup_digest(s, principal.token_digest), "follow", follower)
             _subscription(s, follower, master_id)
             get_account(s, master_id, "master")
 
@@ -135,7 +141,7 @@ async def stream(
     async def body() -> AsyncIterator[bytes]:
         # Tells the client how soon to reconnect, and opens the stream through proxies.
         yield b"retry: 2000\n\n"
-        cur, checked = cursor, time.monotonic()
+        cur, checked, epoch = cursor, time.monotonic(), grants.epoch
         while True:
             batch = await feed.after(master_id, cur, notifier.latest(master_id))
             if batch.sse:
@@ -144,7 +150,9 @@ async def stream(
             # Starlette cancels this generator when the client goes away.
             if not await notifier.wait(master_id, cur, 15.0):
                 yield b": keep-alive\n\n"
-            if time.monotonic() - checked > 60:  # a revoked token or subscription ends it
+            # A revocation anywhere moves the epoch (and wakes us): re-check the token.
+            if grants.epoch != epoch or time.monotonic() - checked > 60:
+                epoch = grants.epoch
                 try:
                     await run_in_threadpool(authorize)
                 except HTTPException:
