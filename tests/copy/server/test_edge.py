@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mtponte.copy.server._edge import BookCache, TokenBuckets
+from mtponte.copy.server._books import BookCache
+from mtponte.copy.server._edge import TokenBuckets
 from mtponte.copy.server.models import Account, Snapshot
 from mtponte.copy.server.settings import ServerSettings
 from tests.copy.server.conftest import World, make_world

@@ -42,7 +42,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("mtponte.access")
-_log = logging.getLogger("mtponte.copy")
 COMPAT_PREFIX = "/api/mt/copy/t/"
 SIGNALS_SUFFIX = "/slave-signals"
 LOGIN_PATH = "/login"
