@@ -195,8 +195,9 @@ class EdgeMiddleware:
             return
         path_token = _path_token(path)
         token = path_token or _bearer(scope)
+        digest = token_hash(token) if token is not None else ""  # once per request
         if token is not None and edge.token_limit is not None:
-            wait = edge.token_limit.take(token_hash(token))
+            wait = edge.token_limit.take(digest)
             if wait:
                 await self._too_many(send, wait, f"{edge.cfg.rate_limit_per_s:g}/s per token")
                 return
@@ -211,10 +212,9 @@ class EdgeMiddleware:
         if (
             path_token is not None
             and scope["method"] == "GET"
-            and path.endswith(SIGNALS_SUFFIX)
             and path == COMPAT_PREFIX + path_token + SIGNALS_SUFFIX
         ):
-            master_id = edge.grants.master_for(signals_key(path_token, qs))
+            master_id = edge.grants.master_for(signals_key(digest, qs))
             book = await edge.books.fetch(master_id) if master_id is not None else None
             if book is not None:
                 await _send_json(send, 200, book.body)

@@ -11,21 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from mtponte.copy.server.security import token_hash
-
 _log = logging.getLogger("mtponte.copy")
 
 GrantKey = tuple[str, str, str | None]  # (token hash, master_account_id, master_email)
 
 
-def signals_key(token: str, query_string: bytes) -> GrantKey:
-    """The key of a ``slave-signals`` request: the token and the master asked for, read
-    from the raw query string the same way by the route and the edge. The master is
-    named by account number, else by e-mail (the other is then ignored), so every key
-    names at most one real master and the table holds only real pairs."""
+def signals_key(token_digest: str, query_string: bytes) -> GrantKey:
+    """The key of a ``slave-signals`` request: the token (its hash) and the master asked
+    for, read from the raw query string the same way by the route and the edge. The
+    master is named by account number, else by e-mail (the other is then ignored), so
+    every key names at most one real master and the table holds only real pairs."""
     q = dict(parse_qsl(query_string.decode("latin-1")))
     account = q.get("master_account_id", "")
-    return token_hash(token), account, None if account else q.get("master_email")
+    return token_digest, account, None if account else q.get("master_email")
 
 
 @dataclass(frozen=True, slots=True)

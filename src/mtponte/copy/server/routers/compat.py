@@ -35,6 +35,7 @@ from mtponte.copy.server.models import (
     Subscription,
     utcnow,
 )
+from mtponte.copy.server.security import token_hash
 from mtponte.copy.server.service import (
     publish_event,
     save_snapshot,
@@ -216,7 +217,7 @@ def slave_signals(
     of the grants, a master just gone offline) and fills the edge's caches.
     """
     edge: Edge = request.app.state.edge
-    auth_key = signals_key(token, request.scope["query_string"])
+    auth_key = signals_key(token_hash(token), request.scope["query_string"])
     grant = edge.grants.get(auth_key)
     if grant is None:
         gen = edge.grants.generation()  # before the read: a revocation after it wins

@@ -114,7 +114,6 @@ async def stream(
     master_id: IdPath,
     request: Request,
     principal: ShortPrincipalDep,
-    settings: SettingsDep,
     notifier: NotifierDep,
     after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
