@@ -48,7 +48,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             upgrade(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        app.state.feed = EventFeed(app.state.sessions)
         notifier: Notifier
         if cfg.redis_url:
             notifier = RedisNotifier(cfg.redis_url)
@@ -57,6 +56,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         else:
             notifier = Notifier()
         notifier.add_listener(edge.books.invalidate)
+        app.state.feed = EventFeed(app.state.sessions, notifier)
 
         def read_book(master_id: int) -> Book | None:
             with app.state.sessions() as session:

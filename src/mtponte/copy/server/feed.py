@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from mtponte.copy.server.models import Account, Event, aware
+from mtponte.copy.server.notifier import Notifier
 from mtponte.copy.server.service import read_after
 
 
@@ -42,15 +43,26 @@ def render(events: list[Event]) -> bytes:
 
 
 class EventFeed:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    """The push side: publishing routes announce commits here; streams and long polls
+    read what is new through it."""
+
+    def __init__(self, sessions: sessionmaker[Session], notifier: Notifier) -> None:
         self._sessions = sessions
+        self._notifier = notifier
         self._inflight: dict[tuple[int, int, int], asyncio.Future[Batch]] = {}
         self._primed: dict[int, tuple[int, Batch]] = {}  # master -> (cursor, its batch)
 
-    def prime(self, master_id: int, event: Event) -> None:
-        """Hand over an event just committed (any thread), so the followers it wakes at
-        the previous seq are answered from memory instead of each worker's read."""
-        self._primed[master_id] = (event.seq - 1, Batch(event.seq, render([event]), False))
+    def published(self, event: Event) -> None:
+        """An event was just committed (any thread). Its rendering is kept first, so the
+        followers woken at the previous seq are answered from memory, not each by a
+        read; then every waiter and cache hears of it (every worker with Redis)."""
+        batch = Batch(event.seq, render([event]), False)
+        self._primed[event.master_id] = (event.seq - 1, batch)
+        self._notifier.publish(event.master_id, event.seq)
+
+    def snapshot_saved(self, master_id: int) -> None:
+        """A snapshot was just committed: positions may differ, no new event."""
+        self._notifier.touch(master_id)
 
     async def after(self, master_id: int, cursor: int, latest: int) -> Batch:
         """Events of ``master_id`` after ``cursor``; ``latest`` (the notifier's newest seq)

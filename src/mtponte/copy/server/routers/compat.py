@@ -23,7 +23,6 @@ from mtponte.copy.server._grants import signals_key
 from mtponte.copy.server.copy_settings import CopySettings
 from mtponte.copy.server.deps import (
     FeedDep,
-    NotifierDep,
     Principal,
     SessionDep,
     SettingsDep,
@@ -106,7 +105,6 @@ async def master_signal(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    notifier: NotifierDep,
     feed: FeedDep,
 ) -> JSONResponse:
     """``action`` open/close/modify → a sequenced event; heartbeat → full snapshot."""
@@ -126,7 +124,7 @@ async def master_signal(
         positions = [_position(p) for p in raw]
         save_snapshot(session, master, positions)
         session.commit()
-        notifier.touch(master.id)
+        feed.snapshot_saved(master.id)
         return JSONResponse({"success": True, "positions_count": len(positions)})
     if action not in ("open", "close", "modify"):
         raise HTTPException(400, f"unknown action {action!r}")
@@ -157,8 +155,7 @@ async def master_signal(
     )
     session.commit()
     if created:
-        feed.prime(master.id, ev)
-        notifier.publish(master.id, ev.seq)
+        feed.published(ev)
     return JSONResponse({"success": True, "seq": ev.seq})
 
 

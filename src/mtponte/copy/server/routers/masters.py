@@ -7,7 +7,6 @@ from fastapi import APIRouter, Response
 from mtponte.copy.server.deps import (
     FeedDep,
     IdPath,
-    NotifierDep,
     PrincipalDep,
     SessionDep,
     SettingsDep,
@@ -32,7 +31,6 @@ def post_event(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    notifier: NotifierDep,
     feed: FeedDep,
     response: Response,
 ) -> EventPublic:
@@ -51,8 +49,7 @@ def post_event(
     )
     session.commit()
     if created:
-        feed.prime(master.id, ev)
-        notifier.publish(master.id, ev.seq)
+        feed.published(ev)
     else:
         response.status_code = 200
     return EventPublic(
@@ -66,12 +63,12 @@ def post_snapshot(
     body: SnapshotCreate,
     session: SessionDep,
     principal: PrincipalDep,
-    notifier: NotifierDep,
+    feed: FeedDep,
 ) -> Response:
     """The master's full position set (also its heartbeat)."""
     master = get_account(session, master_id, "master")
     require(principal, "publish", master)
     save_snapshot(session, master, [p.model_dump(exclude_none=True) for p in body.positions])
     session.commit()
-    notifier.touch(master.id)
+    feed.snapshot_saved(master.id)
     return Response(status_code=204)
