@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, aliased
 
 from mtponte.copy.server._books import Book, BookCache
@@ -44,17 +44,26 @@ def _expiry(expires_at: datetime | None) -> float:
     return math.inf if expires_at is None else aware(expires_at).timestamp()
 
 
+def names_master(
+    model: type[Account], account_number: str, email: str | None
+) -> ColumnElement[bool] | None:
+    """The condition the Sentra EAs name a master by: its account number if sent, else
+    its e-mail (``None``: neither sent). ``model`` is :class:`Account` or an alias."""
+    if account_number:
+        return model.account_number == account_number
+    if email:
+        return model.email == email
+    return None
+
+
 def poll_grant(
     session: Session, token_digest: str, master_account: str, master_email: str | None
 ) -> Grant | None:
     """The master a ``follow`` token may poll, in one query (``None``: refused). Named by
     account number, else by e-mail; when one number exists at two brokers the lowest id
     wins, as in :func:`all_grants`."""
-    if master_account:
-        named = Master.account_number == master_account
-    elif master_email:
-        named = Master.email == master_email
-    else:
+    named = names_master(Master, master_account, master_email)
+    if named is None:
         return None
     row = session.execute(
         _grants_query()

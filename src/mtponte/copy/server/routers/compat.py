@@ -39,7 +39,7 @@ from mtponte.copy.server.service import (
     publish_event,
     save_snapshot,
 )
-from mtponte.copy.server.signals import load_book, poll_grant
+from mtponte.copy.server.signals import load_book, names_master, poll_grant
 
 router = APIRouter(tags=["sentra-compat"])
 PREFIX = "/api/mt/copy/t/{token}"
@@ -82,13 +82,10 @@ def _ticket(data: dict[str, Any]) -> str:
 def _master_by(session: Session, account_number: str, email: str | None) -> Account | None:
     """The master named by its account number, else by e-mail (the EAs send either);
     the lowest id when one number exists at two brokers, as in ``signals``."""
-    q = select(Account).where(Account.role == "master")
-    if account_number:
-        q = q.where(Account.account_number == account_number)
-    elif email:
-        q = q.where(Account.email == email)
-    else:
+    named = names_master(Account, account_number, email)
+    if named is None:
         return None
+    q = select(Account).where(Account.role == "master", named)
     return session.scalar(q.order_by(Account.id).limit(1))
 
 
