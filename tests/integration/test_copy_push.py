@@ -79,6 +79,16 @@ def post(base: str, token: str, master: int, key: str) -> int:
     return int(r.json()["seq"])
 
 
+EURUSD_BUY: dict[str, object] = {"symbol": "EURUSD", "type": 0, "lots": 0.1, "open_price": 1.1}
+
+
+def master_signal(base: str, token: str, action: str, **kw: object) -> None:
+    """What the legacy Master EA posts, for master account 1001."""
+    body = {"action": action, "account_number": "1001", "timestamp": 1} | kw
+    r = httpx.post(f"{base}/api/mt/copy/t/{token}/master-signal", json=body)
+    assert r.status_code == 200 and r.json()["success"], r.text
+
+
 def read_events(
     base: str,
     token: str,
@@ -142,15 +152,12 @@ def test_redis_empties_the_slave_signals_cache_on_another_worker(setup):
     with serve(s) as worker_a, serve(s) as worker_b:
         poll = f"{worker_b}/api/mt/copy/t/{fol}/slave-signals?master_account_id=1001"
 
-        def master(action: str, **kw: object) -> None:
-            body = {"action": action, "account_number": "1001", "timestamp": 1} | kw
-            r = httpx.post(f"{worker_a}/api/mt/copy/t/{pub}/master-signal", json=body)
-            assert r.status_code == 200 and r.json()["success"], r.text
-
-        master("heartbeat", positions=[])
+        master_signal(worker_a, pub, "heartbeat", positions=[])
         assert httpx.get(poll).json()["positions"] == []
         assert httpx.get(poll).json()["positions"] == []  # cached on B
-        master("open", ticket=5, symbol="EURUSD", type=0, lots=0.1, open_price=1.1)
+        master_signal(
+            worker_a, pub, "open", ticket=5, symbol="EURUSD", type=0, lots=0.1, open_price=1.1
+        )
         deadline = time.monotonic() + 2
         while not (got := httpx.get(poll).json()["positions"]) and time.monotonic() < deadline:
             time.sleep(0.01)  # pub/sub is asynchronous: milliseconds, not the hour
@@ -222,11 +229,6 @@ def test_redis_outage_never_fails_a_post_and_the_feed_recovers(setup):
         with serve(s) as worker_a, serve(s) as worker_b:
             poll = f"{worker_b}/api/mt/copy/t/{fol}/slave-signals?master_account_id=1001"
 
-            def master(action: str, **kw: object) -> None:
-                body = {"action": action, "account_number": "1001", "timestamp": 1} | kw
-                r = httpx.post(f"{worker_a}/api/mt/copy/t/{pub}/master-signal", json=body)
-                assert r.status_code == 200 and r.json()["success"], r.text
-
             def tickets_on_b(want: list[int]) -> list[int]:
                 deadline = time.monotonic() + 8
                 while True:
@@ -235,18 +237,22 @@ def test_redis_outage_never_fails_a_post_and_the_feed_recovers(setup):
                         return got
                     time.sleep(0.05)
 
-            master("heartbeat", positions=[])
+            master_signal(worker_a, pub, "heartbeat", positions=[])
             assert tickets_on_b([]) == []
             redis_proc.kill()
             redis_proc.wait()
             t0 = time.monotonic()
-            master("heartbeat", positions=[])  # Redis down: still 200
-            master("open", ticket=5, symbol="EURUSD", type=0, lots=0.1, open_price=1.1)
+            master_signal(worker_a, pub, "heartbeat", positions=[])  # Redis down: still 200
+            master_signal(
+                worker_a, pub, "open", ticket=5, symbol="EURUSD", type=0, lots=0.1, open_price=1.1
+            )
             assert time.monotonic() - t0 < 3
             redis_proc = _redis_server(port)
             # Back: the listener resubscribes (and forgets what it may have missed).
             assert tickets_on_b([5]) == [5]
-            master("open", ticket=6, symbol="EURUSD", type=0, lots=0.1, open_price=1.1)
+            master_signal(
+                worker_a, pub, "open", ticket=6, symbol="EURUSD", type=0, lots=0.1, open_price=1.1
+            )
             assert tickets_on_b([5, 6]) == [5, 6]
     finally:
         redis_proc.kill()
