@@ -113,7 +113,7 @@ def load_book(session: Session, books: BookCache, master_id: int, stale_s: int) 
         return books.put(master_id, gen, version, OFFLINE, stale_s, offline=True)
     cached = books.peek(master_id)
     body = cached.body if cached is not None and cached.version == version else None
-    if body is None or body == OFFLINE:
+    if body is None:
         body = _render_book(session, master_id, row.last_seq)
     return books.put(master_id, gen, version, body, stale_s)
 
