@@ -35,6 +35,14 @@ def server(
             help="One line per request (tokens masked); slave polls are summed up each minute."
         ),
     ] = True,
+    allow_no_redis: Annotated[
+        bool,
+        typer.Option(
+            help="Run several workers without MTPONTE_REDIS_URL: followers on another "
+            "worker than their master's then see events only at their long-poll or "
+            "keep-alive timeout (up to ~25 s)."
+        ),
+    ] = False,
 ) -> None:
     """Run the copy-trading server (uvicorn)."""
 
@@ -52,7 +60,14 @@ def server(
 
         # A bad MTPONTE_* value or database: one clear line here, not a traceback from
         # every worker.
-        open_database(load_settings().database_url).dispose()
+        cfg = load_settings()
+        if workers > 1 and not cfg.redis_url and not allow_no_redis:
+            raise ConfigError(
+                f"--workers {workers} needs MTPONTE_REDIS_URL: without it an event reaches "
+                "followers served by another worker only at their long-poll timeout. Set it, "
+                "or pass --allow-no-redis to accept that delay."
+            )
+        open_database(cfg.database_url).dispose()
         log_config = copy.deepcopy(LOGGING_CONFIG)
         log_config["loggers"]["mtponte"] = {
             "handlers": ["default"],
@@ -68,6 +83,10 @@ def server(
             log_level="info",
             log_config=log_config,
             access_log=False,  # ours (mtponte.access) is cheaper and masks tokens
+            # X-Forwarded-* only from configured proxies (uvicorn trusts 127.0.0.1 by
+            # default, which lets any local client pick its own address).
+            proxy_headers=bool(cfg.trusted_proxies),
+            forwarded_allow_ips=cfg.trusted_proxies or None,
         )
 
     run_safely(body)
@@ -192,6 +211,36 @@ def tokens(db: DbOpt = None) -> None:
                     "revoked" if t.revoked else "active",
                 )
         console.print(table)
+
+    run_safely(body)
+
+
+@admin_app.command("logout")
+def logout(email: Annotated[str, typer.Option()], db: DbOpt = None) -> None:
+    """End every dashboard session of an operator."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            admin.logout_operator(s, email)
+            s.commit()
+            console.print(f"every session of {email} ended")
+
+    run_safely(body)
+
+
+@admin_app.command("remove-operator")
+def remove_operator(email: Annotated[str, typer.Option()], db: DbOpt = None) -> None:
+    """Delete a dashboard operator; their open sessions end at once."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            admin.remove_operator(s, email)
+            s.commit()
+            console.print(f"operator {email} removed")
 
     run_safely(body)
 

@@ -170,10 +170,10 @@ def test_settings_heartbeat_license(world: World):
         },
     )
     assert r.json() == {"success": True}
-    assert c.post(
-        "/api/ea-license/validate", json={"accountNumber": "2001", "eaType": "slave"}
-    ).json()["valid"]
-    assert not c.post("/api/ea-license/validate", json={"accountNumber": "9"}).json()["valid"]
+    known = c.post("/api/ea-license/validate", json={"accountNumber": "2001", "eaType": "slave"})
+    unknown = c.post("/api/ea-license/validate", json={"accountNumber": "9"})
+    # Licensed either way, and the same answer: the route is no account oracle.
+    assert known.json()["valid"] and known.content == unknown.content
 
 
 def test_compat_bad_input_is_4xx(world: World):

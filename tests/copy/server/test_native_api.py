@@ -70,7 +70,7 @@ def test_concurrent_publishers_get_distinct_consecutive_seqs(world: World):
     with ThreadPoolExecutor(8) as pool:
         seqs = list(
             pool.map(
-                lambda k: c.post(url, json=ev(f"k{k}", ticket=str(k)), headers=h).json()["seq"],
+                lambda k: c.post(url, json=ev(f"k{k}", ticket=str(k + 1)), headers=h).json()["seq"],
                 range(40),
             )
         )
@@ -112,12 +112,15 @@ def test_resync_when_cursor_is_too_old_or_ahead(world: World):
         },
     )
     for k in range(210):  # retention 50: old events are trimmed
-        c.post(f"/api/v1/masters/{m}/events", json=ev(f"k{k}", ticket=str(k)), headers=hp)
+        r = c.post(f"/api/v1/masters/{m}/events", json=ev(f"k{k}", ticket=str(k + 10)), headers=hp)
+        assert r.status_code == 201
     url = f"/api/v1/followers/{f}/masters/{m}/events"
+    # A resync is the snapshot with every later event applied, current at the newest seq.
     r = c.get(url, params={"after": 3}, headers=hf).json()
-    assert r["resync"] and r["snapshot"][0]["ticket"] == "7"
+    assert r["resync"] and r["cursor"] == 210
+    assert [p["ticket"] for p in r["snapshot"]] == ["7"] + [str(k + 10) for k in range(210)]
     r = c.get(url, params={"after": 9999}, headers=hf).json()
-    assert r["resync"]
+    assert r["resync"] and r["cursor"] == 210 and len(r["snapshot"]) == 211
     r = c.get(url, params={"after": 205}, headers=hf).json()
     assert not r["resync"] and [e["seq"] for e in r["events"]] == [206, 207, 208, 209, 210]
 

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -93,10 +94,67 @@ class Edge:
             if cfg.login_rate_per_min > 0
             else None
         )
+        self.license_limit = (
+            TokenBuckets(cfg.license_rate_per_min / 60.0, cfg.license_rate_per_min)
+            if cfg.license_rate_per_min > 0
+            else None
+        )
+        self.streams = StreamSlots(cfg.max_streams_per_token)
+
+
+class StreamSlots:
+    """Long-lived responses (SSE streams, waiting long polls) open per token in this
+    worker, capped so one token cannot hold every file descriptor of the server."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, digest: str) -> Slot | None:
+        """A slot, or ``None`` when the token already holds ``cap`` of them."""
+        with self._lock:
+            n = self._open.get(digest, 0)
+            if n >= self.cap:
+                return None
+            self._open[digest] = n + 1
+        return Slot(self, digest)
+
+    def count(self, digest: str) -> int:
+        return self._open.get(digest, 0)
+
+    def _release(self, digest: str) -> None:
+        with self._lock:
+            n = self._open.get(digest, 0) - 1
+            if n > 0:
+                self._open[digest] = n
+            else:
+                self._open.pop(digest, None)
+
+
+class Slot:
+    """One held stream slot; released once, by :meth:`release` or, for a response that
+    never started (its client left first), when it is garbage-collected."""
+
+    def __init__(self, owner: StreamSlots, digest: str) -> None:
+        self._owner: StreamSlots | None = owner
+        self._digest = digest
+
+    def release(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner._release(self._digest)
+
+    def __del__(self) -> None:
+        self.release()
 
 
 async def _send_json(send: Send, status: int, body: bytes, extra: list[Any] | None = None) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
     await send(
         {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
     )
@@ -141,12 +199,27 @@ class PollCounter:
             self.n, self.since = 0, now
 
 
-_TOKEN_IN_PATH = re.compile(r"/t/[^/\s?]+")
+_TOKEN_IN_PATH = re.compile(r"/t/[^/\s?]+", re.IGNORECASE)
+# Our tokens (``mtp_`` + 43 URL-safe characters) anywhere, whatever the case of the
+# prefix, and any run long enough to be a secret pasted without its prefix.
+_SECRET_LIKE = re.compile(r"mtp_[A-Za-z0-9_\-]*|[A-Za-z0-9_\-]{32,}", re.IGNORECASE)
 
 
 def mask_tokens(path: str) -> str:
-    """The path with any path token masked, wherever it sits (``//api/...`` too)."""
-    return _TOKEN_IN_PATH.sub("/t/***", path)
+    """The path with anything that may be a token masked, wherever it sits: after
+    ``/t/`` in any case, after ``//``, in another segment or without ``/t/`` at all."""
+    return _SECRET_LIKE.sub("***", _TOKEN_IN_PATH.sub("/t/***", path))
+
+
+_SLASHES = re.compile(r"/{2,}")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+LICENSE_PATH = "/api/ea-license/validate"
 
 
 class EdgeMiddleware:
@@ -157,6 +230,7 @@ class EdgeMiddleware:
         self.app = app
         self.edge = edge
         self.polls = PollCounter()
+        self.headers = SECURITY_HEADERS + ([HSTS] if edge.cfg.https_only_cookies else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,11 +239,19 @@ class EdgeMiddleware:
         t0 = time.perf_counter()
         status = 0
 
+        headers = self.headers
+
         async def send_logged(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *headers]
             await send(message)
+
+        if "//" in scope["path"]:
+            # An EA base URL with a trailing slash gives ``/t//<token>/``: same route.
+            path = _SLASHES.sub("/", scope["path"])
+            scope = dict(scope, path=path, raw_path=path.encode())
 
         try:
             await self._handle(scope, receive, send_logged)
@@ -207,6 +289,14 @@ class EdgeMiddleware:
             if wait:
                 await self._too_many(
                     send, wait, f"{edge.cfg.login_rate_per_min} log-in attempts/min per address"
+                )
+                return
+        if path == LICENSE_PATH and edge.license_limit is not None:
+            client = scope.get("client")
+            wait = edge.license_limit.take(client[0] if client else "?")
+            if wait:
+                await self._too_many(
+                    send, wait, f"{edge.cfg.license_rate_per_min} look-ups/min per address"
                 )
                 return
         if (

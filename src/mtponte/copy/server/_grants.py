@@ -20,8 +20,10 @@ def signals_key(token_digest: str, query_string: bytes) -> GrantKey:
     """The key of a ``slave-signals`` request: the token (its hash) and the master asked
     for, read from the raw query string the same way by the route and the edge. The
     master is named by account number, else by e-mail (the other is then ignored), so
-    every key names at most one real master and the table holds only real pairs."""
-    q = dict(parse_qsl(query_string.decode("latin-1")))
+    every key names at most one real master and the table holds only real pairs. Blank
+    values are kept and a repeated parameter's last value counts, as Starlette reads a
+    query: ``?master_account_id=2002&master_account_id=`` names no account number."""
+    q = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     account = q.get("master_account_id", "")
     return token_digest, account, None if account else q.get("master_email")
 

@@ -5,12 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mtponte.copy.server.models import Account, ApiToken, Operator, Subscription
 from mtponte.copy.server.security import SCOPES, hash_password, new_token, token_hash
 from mtponte.copy.server.service import bump_auth_epoch
 from mtponte.errors import ConfigError
+
+MAX_TOKEN_DAYS = 3650
+
+
+def _flush(session: Session, what: str) -> None:
+    """Flush; a unique-constraint violation is one line, not a traceback."""
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise ConfigError(f"{what} already exists") from None
 
 
 def add_account(
@@ -24,6 +37,10 @@ def add_account(
 ) -> Account:
     if role not in ("master", "follower"):
         raise ConfigError("role must be master or follower")
+    if not (account_number.isascii() and account_number.isalnum() and len(account_number) <= 40):
+        raise ConfigError("the account number is 1 to 40 ASCII letters or digits")
+    if account_type not in ("standard", "cent"):
+        raise ConfigError("account type must be standard or cent")
     acc = Account(
         role=role,
         account_number=account_number,
@@ -33,16 +50,20 @@ def add_account(
         currency=currency,
     )
     session.add(acc)
-    session.flush()
+    _flush(session, f"a {role} account {account_number} at broker {broker!r}")
     return acc
 
 
 def subscribe(
     session: Session, follower: Account, master: Account, settings: dict[str, Any] | None = None
 ) -> Subscription:
+    if follower.role != "follower":
+        raise ConfigError(f"account {follower.id} is a {follower.role}, not a follower")
+    if master.role != "master":
+        raise ConfigError(f"account {master.id} is a {master.role}, not a master")
     sub = Subscription(follower_id=follower.id, master_id=master.id, settings=settings or {})
     session.add(sub)
-    session.flush()
+    _flush(session, f"the subscription of follower {follower.id} to master {master.id}")
     return sub
 
 
@@ -58,6 +79,8 @@ def issue_token(
         raise ConfigError("publish tokens are for master accounts")
     if scope == "follow" and account is not None and account.role != "follower":
         raise ConfigError("follow tokens are for follower accounts")
+    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ConfigError(f"days must be from 1 to {MAX_TOKEN_DAYS} (omit it for no expiry)")
     token = new_token()
     session.add(
         ApiToken(
@@ -86,7 +109,30 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
 def add_operator(session: Session, email: str, password: str) -> Operator:
     if len(password) < 10:
         raise ConfigError("operator passwords need at least 10 characters")
+    if not email.strip():
+        raise ConfigError("an operator needs an e-mail")
     op = Operator(email=email, password_hash=hash_password(password))
     session.add(op)
+    _flush(session, f"operator {email}")
+    return op
+
+
+def _operator(session: Session, email: str) -> Operator:
+    op = session.scalar(select(Operator).where(Operator.email == email))
+    if op is None:
+        raise ConfigError(f"no operator {email}")
+    return op
+
+
+def logout_operator(session: Session, email: str) -> Operator:
+    """End every dashboard session of an operator (at their next page)."""
+    op = _operator(session, email)
+    op.session_epoch += 1
     session.flush()
     return op
+
+
+def remove_operator(session: Session, email: str) -> None:
+    """Delete an operator; their open sessions end at their next page."""
+    session.delete(_operator(session, email))
+    session.flush()

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
@@ -101,10 +102,20 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         session_cookie="mtponte_session",
         same_site="strict",
         https_only=cfg.https_only_cookies,
-        max_age=12 * 3600,
+        max_age=cfg.session_max_age_s,
     )
     app.add_middleware(EdgeMiddleware, edge=edge)  # outermost: before sessions and routing
     app.state.edge = edge
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the input, which may hold NaN or Infinity (not JSON:
+        # the answer itself would fail with a 500) or a secret. Say where and what only.
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(DataError)
     async def unstorable(request: Request, exc: DataError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,7 @@ class Principal:
     scope: str
     account_id: int | None
     token_digest: str = ""  # to check the same token again later (long-lived responses)
+    expires: float = math.inf  # the token's expiry, epoch seconds
 
 
 def lookup_token(session: Session, token: str | None) -> Principal:
@@ -69,7 +71,8 @@ def lookup_digest(session: Session, digest: str) -> Principal:
         raise HTTPException(
             401, "invalid, revoked or expired token", headers={"WWW-Authenticate": "Bearer"}
         )
-    return Principal(row.scope, row.account_id, digest)
+    expires = math.inf if row.expires_at is None else aware(row.expires_at).timestamp()
+    return Principal(row.scope, row.account_id, digest, expires)
 
 
 def bearer(

@@ -33,12 +33,14 @@ class Base(DeclarativeBase):
 
 
 class Operator(Base):
-    """A dashboard user."""
+    """A dashboard user. ``session_epoch`` is part of every session cookie; bumping it
+    (log-out, ``mtponte admin logout``) ends every session of this operator at once."""
 
     __tablename__ = "operators"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(200), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

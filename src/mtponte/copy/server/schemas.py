@@ -1,39 +1,120 @@
-"""Request and response schemas of the native API (Create / Public)."""
+"""Request and response schemas of both APIs: the native one (Create / Public) and the
+Sentra-compatible one (``Sentra*``).
+
+One validation layer: the Sentra routes parse their bodies into the models below with
+the same field types as the native API, so no value reaches the database or a follower
+that the native API would refuse. Types are strict (``true`` is not a volume, ``"1"`` is
+not a number), floats finite, integers bounded, tickets ASCII digits only (``"١٢٣"``
+and ``"²"`` are refused, ``"0903"`` is ticket ``903``), symbols printable ASCII without
+the characters a legacy EA's substring parser would trip on.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-Price = Field(None, gt=0, allow_inf_nan=False)
+MAX_TICKET = 2**64 - 1  # MT5 tickets are ulong
+MAX_EPOCH_S = 4_102_444_800  # 2100-01-01
+MAX_EPOCH_MS = MAX_EPOCH_S * 1000
+MAX_VOLUME = 1_000_000.0
+MAX_PRICE = 1e12
+MAX_POSITIONS = 1000
+
+
+def _int_as_str(v: Any) -> Any:
+    """JSON integers are taken as their decimal string (``true`` is not an integer)."""
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+def _canonical_ticket(v: str) -> str:
+    if not (1 <= len(v) <= 20) or not v.isascii() or not v.isdigit():
+        raise ValueError("a ticket is 1 to 20 ASCII digits")
+    if not 1 <= int(v) <= MAX_TICKET:
+        raise ValueError(f"a ticket is an integer from 1 to {MAX_TICKET}")
+    return str(int(v))
+
+
+# A ticket as a canonical decimal string; JSON may carry it as an integer or a string.
+Ticket = Annotated[str, BeforeValidator(_int_as_str), AfterValidator(_canonical_ticket)]
+# Printable ASCII; no space, quote, backslash, comma or brackets (legacy EAs parse JSON by
+# substring, and a symbol is echoed to every follower).
+SYMBOL_PATTERN = r"^[A-Za-z0-9._#$+\-!@&%()~^=/:*|]+$"
+Symbol = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=SYMBOL_PATTERN)]
+Volume = Annotated[float, Field(gt=0, le=MAX_VOLUME, allow_inf_nan=False)]
+PriceF = Annotated[float, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)]
+EpochS = Annotated[int, Field(ge=0, le=MAX_EPOCH_S, description="epoch seconds")]
+Money = Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
+Price = Field(None, gt=0, le=MAX_PRICE, allow_inf_nan=False)
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _unique_tickets(positions: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    for p in positions:
+        if p.ticket in seen:
+            raise ValueError(f"ticket {p.ticket} is listed twice")
+        seen.add(p.ticket)
+    return positions
 
 
 class PositionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ticket: str = Field(pattern=r"^\d{1,20}$")
-    symbol: str = Field(min_length=1, max_length=40)
+    model_config = _STRICT
+    ticket: Ticket
+    symbol: Symbol
     side: Literal["buy", "sell"]
-    volume: float = Field(gt=0, allow_inf_nan=False)
-    open_price: float = Field(gt=0, allow_inf_nan=False)
+    volume: Volume
+    open_price: PriceF
     sl: float | None = Price
     tp: float | None = Price
-    open_time: int = Field(0, ge=0, le=2**40, description="epoch seconds")
+    open_time: EpochS = 0
+
+
+Positions = Annotated[
+    list[PositionIn], Field(max_length=MAX_POSITIONS), AfterValidator(_unique_tickets)
+]
 
 
 class EventCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A master event. ``open`` needs side, volume and price; ``partial_close`` the
+    volume closed; ``modify`` at least one of SL and TP."""
+
+    model_config = _STRICT
     kind: Literal["open", "close", "modify", "partial_close"]
-    idempotency_key: str = Field(min_length=1, max_length=100)
-    ticket: str = Field(pattern=r"^\d{1,20}$")
-    symbol: str = Field(min_length=1, max_length=40)
+    idempotency_key: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
+    ticket: Ticket
+    symbol: Symbol
     side: Literal["buy", "sell"] | None = None
-    volume: float | None = Field(None, gt=0, allow_inf_nan=False)
+    volume: float | None = Field(None, gt=0, le=MAX_VOLUME, allow_inf_nan=False)
     price: float | None = Price
     sl: float | None = Price
     tp: float | None = Price
-    time: int | None = Field(None, ge=0, le=2**50, description="master time, epoch ms")
+    time: int | None = Field(None, ge=0, le=MAX_EPOCH_MS, description="master time, epoch ms")
+
+    @model_validator(mode="after")
+    def _complete(self) -> EventCreate:
+        need = {
+            "open": ("side", "volume", "price"),
+            "partial_close": ("volume",),
+        }.get(self.kind, ())
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"an {self.kind} event needs {', '.join(missing)}")
+        if self.kind == "modify" and self.sl is None and self.tp is None:
+            raise ValueError("a modify event needs sl or tp")
+        return self
 
 
 class EventPublic(BaseModel):
@@ -45,12 +126,13 @@ class EventPublic(BaseModel):
 
 
 class SnapshotCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    positions: list[PositionIn] = Field(max_length=1000)
+    model_config = _STRICT
+    positions: Positions
 
 
 class EventsPublic(BaseModel):
-    """Events after the cursor, or ``resync`` with the master's current snapshot."""
+    """Events after the cursor, or ``resync``: the master's current positions (its last
+    snapshot with every later event applied) and the cursor they are current at."""
 
     events: list[EventPublic] = []
     cursor: int
@@ -60,18 +142,119 @@ class EventsPublic(BaseModel):
 
 
 class HeartbeatCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    positions: list[PositionIn] = Field(default_factory=list, max_length=1000)
-    balance: float | None = Field(None, allow_inf_nan=False)
-    equity: float | None = Field(None, allow_inf_nan=False)
+    model_config = _STRICT
+    positions: Positions = Field(default_factory=list)
+    balance: float | None = Field(None, ge=-1e15, le=1e15, allow_inf_nan=False)
+    equity: float | None = Field(None, ge=-1e15, le=1e15, allow_inf_nan=False)
     cursor: int = Field(0, ge=0, le=2**62)
 
 
 class ReportCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     master_id: int = Field(ge=1, le=2**62)
     event_seq: int | None = Field(None, ge=0, le=2**62)
     status: Literal["copied", "skipped", "failed"]
     reason: str = Field("", max_length=200)
-    latency_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
-    slippage_points: float | None = Field(None, allow_inf_nan=False)
+    latency_ms: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False)
+    slippage_points: float | None = Field(None, ge=-1e9, le=1e9, allow_inf_nan=False)
+
+
+# --- Sentra-compatible bodies (field names as the legacy EAs send them) ---------------
+
+_SENTRA = ConfigDict(extra="ignore", strict=True)  # the EAs send more than we read
+Email = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+AccountNumber = Annotated[
+    str, BeforeValidator(_int_as_str), AfterValidator(lambda v: _account_number(v))
+]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+OptionalLevel = Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)]  # 0: none
+SideCode = Annotated[int, Field(ge=0, le=1, description="0 buy, 1 sell")]  # strict: no bool
+Timestamp = Annotated[float, Field(ge=0, le=MAX_EPOCH_S, allow_inf_nan=False)]
+
+
+def _account_number(v: str) -> str:
+    if not (v.isascii() and v.isalnum() and len(v) <= 40):
+        raise ValueError("an account number is 1 to 40 ASCII letters or digits")
+    return v
+
+
+class SentraPosition(BaseModel):
+    """One position of a Master heartbeat (``type`` 0 buy, 1 sell)."""
+
+    model_config = _SENTRA
+    ticket: Ticket
+    symbol: Symbol
+    type: SideCode
+    lots: Volume
+    open_price: PriceF
+    stop_loss: OptionalLevel = 0.0
+    take_profit: OptionalLevel = 0.0
+    open_time: EpochS = 0
+
+    def native(self) -> dict[str, Any]:
+        """As the native API stores a position."""
+        return PositionIn(
+            ticket=self.ticket,
+            symbol=self.symbol,
+            side="buy" if self.type == 0 else "sell",
+            volume=self.lots,
+            open_price=self.open_price,
+            sl=self.stop_loss or None,
+            tp=self.take_profit or None,
+            open_time=self.open_time,
+        ).model_dump(exclude_none=True)
+
+
+class SentraSignal(BaseModel):
+    """A Master EA post: ``heartbeat`` (the full position list, required) or an
+    ``open``/``close``/``modify`` of one ticket."""
+
+    model_config = _SENTRA
+    action: Literal["open", "close", "modify", "heartbeat"]
+    account_number: AccountNumber | None = None
+    master_email: Email | None = None
+    user_email: Email | None = None
+    timestamp: Timestamp = 0
+    positions: Annotated[list[SentraPosition], Field(max_length=MAX_POSITIONS)] | None = None
+    ticket: Ticket | None = None
+    symbol: Symbol | None = None
+    type: SideCode | None = None
+    lots: Volume | None = None
+    open_price: PriceF | None = None
+    stop_loss: OptionalLevel = 0.0
+    take_profit: OptionalLevel = 0.0
+    open_time: EpochS = 0
+    close_price: OptionalLevel = 0.0
+
+    @field_validator("positions")
+    @classmethod
+    def _unique(cls, v: list[SentraPosition] | None) -> list[SentraPosition] | None:
+        return None if v is None else _unique_tickets(v)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SentraSignal:
+        if self.action == "heartbeat":
+            if self.positions is None:
+                # Never read as "the master holds nothing": that would close every copy.
+                raise ValueError("a heartbeat needs positions: a list (empty when flat)")
+            return self
+        need = ["ticket", "symbol"] + (
+            ["type", "lots", "open_price"] if self.action == "open" else []
+        )
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"an {self.action} needs {', '.join(missing)}")
+        return self
+
+
+class SentraSlaveHeartbeat(BaseModel):
+    model_config = _SENTRA
+    master_account_id: AccountNumber | None = None
+    positions_count: int = Field(0, ge=0, le=MAX_POSITIONS * 100)
+    balance: Money = 0.0
+    equity: Money = 0.0
+
+
+class SentraLicense(BaseModel):
+    model_config = _SENTRA
+    accountNumber: AccountNumber | None = None

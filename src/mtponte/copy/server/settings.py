@@ -45,9 +45,25 @@ class ServerSettings(BaseSettings):
         once, whose legacy EA would not retry a refused post.
     login_rate_per_min
         Dashboard log-in attempts per client address and minute (0: no limit).
+    license_rate_per_min
+        ``/api/ea-license/validate`` look-ups per client address and minute (0: no limit).
+    max_streams_per_token
+        SSE streams and waiting long polls one token may hold open at once, per worker;
+        one more is answered 429.
+    trusted_proxies
+        Comma-separated addresses of reverse proxies whose ``X-Forwarded-For`` /
+        ``X-Forwarded-Proto`` headers are believed (uvicorn's ``forwarded_allow_ips``).
+        Empty (the default): the headers are ignored and the peer address counts, so a
+        client cannot pick its own address to dodge the log-in limit. Behind a proxy,
+        set it, or every client shares the proxy's log-in bucket.
     secret_key
         Signs dashboard session cookies. Set it (same value on every worker) in
         production; unset, a random key is drawn at start and sessions end on restart.
+    https_only_cookies
+        Served over HTTPS (directly or behind a TLS proxy): the session cookie gets
+        ``Secure`` and responses carry ``Strict-Transport-Security``.
+    session_max_age_s
+        A dashboard session ends this long after log-in, however active it is.
     """
 
     model_config = SettingsConfigDict(env_prefix="MTPONTE_", extra="ignore")
@@ -64,9 +80,13 @@ class ServerSettings(BaseSettings):
     rate_limit_per_s: float = Field(50.0, ge=0)
     rate_limit_burst: int = Field(1000, ge=1)
     login_rate_per_min: int = Field(10, ge=0)
+    license_rate_per_min: int = Field(30, ge=0)
+    max_streams_per_token: int = Field(8, ge=1)
+    trusted_proxies: str = ""
     create_schema: bool = True  # run Alembic migrations on start
     secret_key: str | None = None  # signs dashboard sessions; random per start when unset
     https_only_cookies: bool = False  # set behind TLS
+    session_max_age_s: int = Field(12 * 3600, ge=60)
 
 
 def load_settings(**overrides: Any) -> ServerSettings:

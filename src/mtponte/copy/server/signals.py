@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session, aliased
 
 from mtponte.copy.server._books import Book, BookCache
 from mtponte.copy.server._grants import Grant, GrantKey
-from mtponte.copy.server.book import apply_events
-from mtponte.copy.server.models import Account, ApiToken, Snapshot, Subscription, aware
-from mtponte.copy.server.service import auth_epoch, events_after, seen_within
+from mtponte.copy.server.models import Account, ApiToken, Subscription, aware
+from mtponte.copy.server.service import auth_epoch, current_book, seen_within
 
 Master = aliased(Account, name="master")
 Follower = aliased(Account, name="follower")
@@ -122,14 +121,7 @@ def _render_book(session: Session, master_id: int, last_seq: int) -> bytes:
     """The master's positions (snapshot + later events) as the EA expects them."""
     current = session.get(Account, master_id)
     assert current is not None
-    snap = session.get(Snapshot, master_id)
-    book = apply_events(
-        snap.positions if snap else [],
-        [
-            (e.kind, e.ticket, e.payload)
-            for e in events_after(session, current, snap.seq if snap else 0, limit=10_000)
-        ],
-    )
+    _, book = current_book(session, current)
     positions = [
         {
             "ticket": int(p["ticket"]),

@@ -11,10 +11,11 @@ slave close all its copies.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,11 @@ from mtponte.copy.server.models import (
     Subscription,
     utcnow,
 )
+from mtponte.copy.server.schemas import (
+    SentraLicense,
+    SentraSignal,
+    SentraSlaveHeartbeat,
+)
 from mtponte.copy.server.security import token_hash
 from mtponte.copy.server.service import (
     publish_event,
@@ -51,37 +57,39 @@ def fail(message: str, status: int = 200) -> JSONResponse:
     return JSONResponse({"success": False, "error": message}, status_code=status)
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def raw_body(request: Request) -> bytes:
+    """The request body, read on the event loop so the route itself can be a plain
+    ``def``: FastAPI then runs its database work in the thread pool, and a busy SQLite
+    lock never stalls the polls and streams this worker serves."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], raw: bytes) -> M:
+    """``raw`` JSON validated by ``model`` (the same strict types as the native API);
+    anything else is a 400 that names the field."""
     try:
-        data = await request.json()
-    except ValueError:
-        raise HTTPException(400, "body is not JSON") from None
-    if not isinstance(data, dict):
-        raise HTTPException(400, "body must be a JSON object")
-    return data
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise HTTPException(400, describe(exc)) from None
 
 
-def _num(data: dict[str, Any], key: str, default: float = 0.0) -> float:
-    v = data.get(key, default)
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise HTTPException(400, f"{key} must be a number") from None
-    if f != f or f in (float("inf"), float("-inf")):
-        raise HTTPException(400, f"{key} must be finite")
-    return f
-
-
-def _ticket(data: dict[str, Any]) -> str:
-    t = str(data.get("ticket", "")).strip()
-    if not t.isdigit() or len(t) > 20:
-        raise HTTPException(400, "ticket must be a positive integer")
-    return str(int(t))
+def describe(exc: ValidationError, most: int = 3) -> str:
+    """A validation error as one line: ``field: problem; ...``."""
+    parts = []
+    for e in exc.errors(include_url=False)[:most]:
+        where = ".".join(str(x) for x in e["loc"] if x not in ("int", "str"))
+        parts.append(f"{where}: {e['msg']}" if where else str(e["msg"]))
+    more = len(exc.errors()) - most
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _master_by(session: Session, account_number: str, email: str | None) -> Account | None:
-    """The master named by its account number, else by e-mail (the EAs send either);
-    the lowest id when one number exists at two brokers, as in ``signals``."""
+    """The master named by its account number, else by e-mail (admin tokens only); the
+    lowest id when one number exists at two brokers, as in ``signals``."""
     named = names_master(Account, account_number, email)
     if named is None:
         return None
@@ -89,66 +97,71 @@ def _master_by(session: Session, account_number: str, email: str | None) -> Acco
     return session.scalar(q.order_by(Account.id).limit(1))
 
 
-def _auth(session: Session, token: str, scope: str, account: Account | None) -> Principal:
-    p = lookup_token(session, token)
-    if p.scope != "admin" and (p.scope != scope or account is None or p.account_id != account.id):
-        raise HTTPException(403, f"this token may not {scope} for this account")
-    return p
+def _publisher(session: Session, p: Principal, sig: SentraSignal) -> Account:
+    """The master a post is for: the publish token's own account (so one account number
+    at two brokers is never ambiguous); the body may name it, and must not name another.
+    An admin token names the master in the body."""
+    number = sig.account_number or ""
+    email = sig.master_email or sig.user_email
+    if p.scope == "admin":
+        master = _master_by(session, number, email)
+        if master is None:
+            raise HTTPException(404, "no master with that account number or e-mail")
+        return master
+    master = session.get(Account, p.account_id) if p.account_id else None
+    if p.scope != "publish" or master is None or master.role != "master":
+        raise HTTPException(403, "this token may not publish")
+    if (number and number != master.account_number) or (
+        not number and email and email != master.email
+    ):
+        raise HTTPException(403, "this token may not publish for that account")
+    return master
 
 
 @router.post(PREFIX + "/master-signal")
-async def master_signal(
+def master_signal(
     token: str,
-    request: Request,
+    raw: RawBody,
     session: SessionDep,
     settings: SettingsDep,
     feed: FeedDep,
 ) -> JSONResponse:
     """``action`` open/close/modify → a sequenced event; heartbeat → full snapshot."""
-    data = await _body(request)
-    action = str(data.get("action", ""))
-    master = _master_by(
-        session,
-        str(data.get("account_number", "")),
-        data.get("master_email") or data.get("user_email"),
-    )
-    _auth(session, token, "publish", master)
-    assert master is not None
-    if action == "heartbeat":
-        raw = data.get("positions") or []
-        if not isinstance(raw, list):
-            raise HTTPException(400, "positions must be a list")
-        positions = [_position(p) for p in raw]
+    principal = lookup_token(session, token)  # 401 before anything in the body is read
+    if principal.scope not in ("publish", "admin"):
+        raise HTTPException(403, "this token may not publish")
+    sig = parse(SentraSignal, raw)
+    master = _publisher(session, principal, sig)
+    if sig.action == "heartbeat":
+        assert sig.positions is not None  # the model requires the list
+        positions = [p.native() for p in sig.positions]
         save_snapshot(session, master, positions)
         session.commit()
         feed.snapshot_saved(master.id)
         return JSONResponse({"success": True, "positions_count": len(positions)})
-    if action not in ("open", "close", "modify"):
-        raise HTTPException(400, f"unknown action {action!r}")
-    ticket = _ticket(data)
+    assert sig.ticket is not None and sig.symbol is not None
     payload: dict[str, Any] = {
-        "kind": action,
-        "ticket": ticket,
-        "symbol": str(data.get("symbol", ""))[:40],
-        "time": int(_num(data, "timestamp") * 1000),
+        "kind": sig.action,
+        "ticket": sig.ticket,
+        "symbol": sig.symbol,
+        "time": int(sig.timestamp * 1000),
     }
-    if action == "open":
+    if sig.action == "open":
         payload |= {
-            "side": "buy" if int(_num(data, "type")) == 0 else "sell",
-            "volume": _num(data, "lots"),
-            "price": _num(data, "open_price"),
-            "open_time": int(_num(data, "open_time")),
+            "side": "buy" if sig.type == 0 else "sell",
+            "volume": sig.lots,
+            "price": sig.open_price,
+            "open_time": sig.open_time,
         }
-    if action in ("open", "modify"):
-        for ours, theirs in (("sl", "stop_loss"), ("tp", "take_profit")):
-            v = _num(data, theirs)
-            if v > 0:
-                payload[ours] = v
-    if action == "close" and "close_price" in data:
-        payload["price"] = _num(data, "close_price")
-    key = f"{action}:{ticket}:{data.get('timestamp', '')}:{payload.get('sl')}:{payload.get('tp')}"
+    if sig.action in ("open", "modify"):
+        for ours, level in (("sl", sig.stop_loss), ("tp", sig.take_profit)):
+            if level > 0:
+                payload[ours] = level
+    if sig.action == "close" and sig.close_price > 0:
+        payload["price"] = sig.close_price
+    # No idempotency key: the EAs send none that tells events apart (see publish_event).
     ev, created = publish_event(
-        session, master, action, key, ticket, payload, settings.retention_events
+        session, master, sig.action, None, sig.ticket, payload, settings.retention_events
     )
     session.commit()
     if created:
@@ -156,25 +169,9 @@ async def master_signal(
     return JSONResponse({"success": True, "seq": ev.seq})
 
 
-def _position(p: Any) -> dict[str, Any]:
-    if not isinstance(p, dict):
-        raise HTTPException(400, "each position must be an object")
-    return {
-        "ticket": _ticket(p),
-        "symbol": str(p.get("symbol", ""))[:40],
-        "side": "buy" if int(_num(p, "type")) == 0 else "sell",
-        "volume": _num(p, "lots"),
-        "open_price": _num(p, "open_price"),
-        "sl": _num(p, "stop_loss") or None,
-        "tp": _num(p, "take_profit") or None,
-        "open_time": int(_num(p, "open_time")),
-    }
-
-
 def _follower_and_master(
-    session: Session, token: str, master_account: str, master_email: str | None
+    session: Session, p: Principal, master_account: str, master_email: str | None
 ) -> tuple[Account, Account]:
-    p = lookup_token(session, token)
     follower = session.get(Account, p.account_id) if p.account_id else None
     if p.scope != "follow" or follower is None or follower.role != "follower":
         raise HTTPException(403, "this token may not follow")
@@ -208,16 +205,18 @@ def slave_signals(
 
     Hot path (every slave polls every second): polls are answered by the edge from
     memory (see ``_edge``); this route serves the rest (a token new since the last read
-    of the grants, a master just gone offline) and fills the edge's caches.
+    of the grants, a master just gone offline) and fills the edge's caches. The master
+    asked for is read from the raw query string by :func:`signals_key`, exactly as the
+    edge reads it, so both always mean the same master.
     """
     edge: Edge = request.app.state.edge
     auth_key = signals_key(token_hash(token), request.scope["query_string"])
     grant = edge.grants.get(auth_key)
     if grant is None:
         gen = edge.grants.generation()  # before the read: a revocation after it wins
-        grant = poll_grant(session, auth_key[0], master_account_id, master_email)
+        grant = poll_grant(session, *auth_key)
         if grant is None:  # refused: let the detailed checks say why
-            _follower_and_master(session, token, master_account_id, master_email)
+            _follower_and_master(session, lookup_token(session, token), *auth_key[1:])
             raise HTTPException(403, "this follower does not follow that master")
         edge.grants.put(auth_key, grant, gen)
     master_id = grant.master_id
@@ -230,13 +229,14 @@ def slave_signals(
 
 
 @router.post(PREFIX + "/slave-heartbeat")
-async def slave_heartbeat(token: str, request: Request, session: SessionDep) -> JSONResponse:
-    data = await _body(request)
-    follower, _ = _follower_and_master(session, token, str(data.get("master_account_id", "")), None)
+def slave_heartbeat(token: str, raw: RawBody, session: SessionDep) -> JSONResponse:
+    principal = lookup_token(session, token)
+    hb_in = parse(SentraSlaveHeartbeat, raw)
+    follower, _ = _follower_and_master(session, principal, hb_in.master_account_id or "", None)
     hb = session.get(FollowerHeartbeat, follower.id) or FollowerHeartbeat(follower_id=follower.id)
     hb.received_at = utcnow()
-    hb.positions_count = int(_num(data, "positions_count"))
-    hb.balance, hb.equity = _num(data, "balance"), _num(data, "equity")
+    hb.positions_count = hb_in.positions_count
+    hb.balance, hb.equity = hb_in.balance, hb_in.equity
     session.add(hb)
     follower.last_seen = utcnow()
     session.commit()
@@ -251,7 +251,8 @@ def settings_(
     master_account_id: str = "",
     slave_account_id: str | None = None,
 ) -> JSONResponse:
-    follower, master = _follower_and_master(session, token, master_account_id, None)
+    principal = lookup_token(session, token)
+    follower, master = _follower_and_master(session, principal, master_account_id, None)
     sub = session.scalar(
         select(Subscription).where(
             Subscription.follower_id == follower.id, Subscription.master_id == master.id
@@ -262,19 +263,21 @@ def settings_(
     return JSONResponse({"success": True, "settings": merged})
 
 
+LICENSE_EXPIRY = date(2099, 12, 31)
+
+
 @router.post("/api/ea-license/validate")
-async def license_validate(request: Request, session: SessionDep) -> JSONResponse:
-    """Known accounts are licensed (the EAs refuse to start otherwise)."""
-    data = await _body(request)
-    number = str(data.get("accountNumber", ""))
-    known = number and session.scalar(select(Account).where(Account.account_number == number))
-    expiry = date(2099, 12, 31)
-    days = (expiry - datetime.now(UTC).date()).days
+def license_validate(raw: RawBody) -> JSONResponse:
+    """Every well-formed account number is licensed (the EAs refuse to start otherwise).
+    The answer is the same for every account, known or not, so the route tells nothing
+    about who is registered; it reads no database and is rate-limited per address."""
+    parse(SentraLicense, raw)
+    days = (LICENSE_EXPIRY - datetime.now(UTC).date()).days
     return JSONResponse(
         {
-            "valid": bool(known),
-            "expiryDate": expiry.isoformat(),
-            "daysRemaining": days if known else 0,
-            "message": "ok" if known else "unknown account",
+            "valid": True,
+            "expiryDate": LICENSE_EXPIRY.isoformat(),
+            "daysRemaining": days,
+            "message": "ok",
         }
     )

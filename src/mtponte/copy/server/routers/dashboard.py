@@ -6,23 +6,26 @@ per-session CSRF token. No JavaScript build step: plain HTML forms and a meta re
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from mtponte.copy.server import admin
-from mtponte.copy.server.book import apply_events
 from mtponte.copy.server.copy_settings import CopySettings
-from mtponte.copy.server.deps import IdPath, SessionDep, SettingsDep
+from mtponte.copy.server.deps import MAX_INT, IdPath, SessionDep, SettingsDep
 from mtponte.copy.server.models import (
     Account,
     ApiToken,
@@ -30,11 +33,10 @@ from mtponte.copy.server.models import (
     ExecutionReport,
     FollowerHeartbeat,
     Operator,
-    Snapshot,
     Subscription,
 )
-from mtponte.copy.server.security import verify_password
-from mtponte.copy.server.service import events_after, master_online
+from mtponte.copy.server.security import hash_password, verify_password
+from mtponte.copy.server.service import current_book, master_online
 from mtponte.errors import ConfigError
 
 router = APIRouter(include_in_schema=False)
@@ -55,24 +57,49 @@ def check_csrf(request: Request, token: str) -> None:
         raise HTTPException(403, "invalid CSRF token; reload the page")
 
 
-def operator(request: Request) -> str | None:
-    op = request.session.get("operator")
-    return str(op) if op else None
+def operator(request: Request, session: Session) -> Operator | None:
+    """The logged-in operator, checked against the database on every page: a session
+    ends when its operator is removed, logs out anywhere (the epoch moves), or is older
+    than ``session_max_age_s`` however active it has been."""
+    email = request.session.get("operator")
+    if not email:
+        return None
+    op = session.scalar(select(Operator).where(Operator.email == str(email)))
+    max_age = request.app.state.settings.session_max_age_s
+    login_at = request.session.get("login_at")
+    if (
+        op is None
+        or request.session.get("epoch") != op.session_epoch
+        or not isinstance(login_at, int | float)
+        or time.time() - login_at > max_age
+    ):
+        request.session.clear()
+        return None
+    return op
 
 
-def page(request: Request, name: str, **ctx: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"csrf": csrf_token(request), "me": operator(request), **ctx}
+def page(request: Request, name: str, me: Operator | None, **ctx: Any) -> HTMLResponse:
+    r = templates.TemplateResponse(
+        request, name, {"csrf": csrf_token(request), "me": me.email if me else None, **ctx}
     )
+    r.headers["Cache-Control"] = "no-store"  # pages may show a new token's secret
+    return r
 
 
-def login_required(request: Request) -> RedirectResponse | None:
-    return None if operator(request) else RedirectResponse("/login", status_code=303)
+def login_required(request: Request, session: Session) -> Operator | RedirectResponse:
+    return operator(request, session) or RedirectResponse("/login", status_code=303)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against for an unknown e-mail, so the answer's timing does not tell which
+    e-mails exist (made on first use: no work at import)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return page(request, "login.html", error=None)
+    return page(request, "login.html", None, error=None)
 
 
 @router.post("/login", response_model=None)
@@ -85,16 +112,23 @@ def login(
 ) -> Response:
     check_csrf(request, csrf)
     op = session.scalar(select(Operator).where(Operator.email == email))
-    if op is None or not verify_password(password, op.password_hash):
-        return page(request, "login.html", error="wrong e-mail or password")
+    ok = verify_password(password, op.password_hash if op is not None else _dummy_hash())
+    if op is None or not ok:
+        return page(request, "login.html", None, error="wrong e-mail or password")
     request.session.clear()
-    request.session["operator"] = op.email
+    request.session.update({"operator": op.email, "epoch": op.session_epoch})
+    request.session["login_at"] = int(time.time())
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: str = Form(...)) -> RedirectResponse:
+def logout(request: Request, session: SessionDep, csrf: str = Form(...)) -> RedirectResponse:
+    """Ends every session of this operator (a copied cookie included)."""
     check_csrf(request, csrf)
+    op = operator(request, session)
+    if op is not None:
+        op.session_epoch += 1
+        session.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -112,16 +146,13 @@ def _base_symbol(symbol: str) -> str:
 
 @router.get("/", response_class=HTMLResponse, response_model=None)
 def overview(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    if (r := login_required(request)) is not None:
-        return r
+    me = login_required(request, session)
+    if isinstance(me, RedirectResponse):
+        return me
     masters = list(session.scalars(select(Account).where(Account.role == "master")))
     books: dict[int, list[dict[str, Any]]] = {}
     for m in masters:
-        snap = session.get(Snapshot, m.id)
-        evs = events_after(session, m, snap.seq if snap else 0, limit=10_000)
-        books[m.id] = apply_events(
-            snap.positions if snap else [], [(e.kind, e.ticket, e.payload) for e in evs]
-        )
+        books[m.id] = current_book(session, m)[1]
     rows = []
     for sub in session.scalars(select(Subscription)):
         f = session.get(Account, sub.follower_id)
@@ -148,6 +179,7 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep) -> Re
     return page(
         request,
         "overview.html",
+        me,
         masters=[
             {
                 "m": m,
@@ -181,20 +213,30 @@ def _sparkline(values: list[float], w: int = 400, h: int = 60) -> str:
 
 @router.get("/subscriptions/{sub_id}", response_class=HTMLResponse, response_model=None)
 def edit_settings(request: Request, sub_id: IdPath, session: SessionDep) -> Response:
-    if (r := login_required(request)) is not None:
-        return r
+    me = login_required(request, session)
+    if isinstance(me, RedirectResponse):
+        return me
     sub = session.get(Subscription, sub_id)
     if sub is None:
         raise HTTPException(404, "no such subscription")
     values = CopySettings.model_validate({**CopySettings().model_dump(), **sub.settings})
-    return page(request, "settings.html", sub=sub, values=values.model_dump(), errors=[])
+    return page(request, "settings.html", me, sub=sub, values=values.model_dump(), errors=[])
+
+
+async def form_data(request: Request) -> FormData:
+    """The posted form, read on the event loop so the route can be a plain ``def`` whose
+    database work runs in the thread pool (a busy SQLite lock must not stall the loop)."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(form_data)]
 
 
 @router.post("/subscriptions/{sub_id}", response_class=HTMLResponse, response_model=None)
-async def save_settings(request: Request, sub_id: IdPath, session: SessionDep) -> Response:
-    if (r := login_required(request)) is not None:
-        return r
-    form = await request.form()
+def save_settings(request: Request, sub_id: IdPath, session: SessionDep, form: FormDep) -> Response:
+    me = login_required(request, session)
+    if isinstance(me, RedirectResponse):
+        return me
     check_csrf(request, str(form.get("csrf", "")))
     sub = session.get(Subscription, sub_id)
     if sub is None:
@@ -214,7 +256,7 @@ async def save_settings(request: Request, sub_id: IdPath, session: SessionDep) -
         values = CopySettings.model_validate(raw)
     except ValidationError as exc:
         errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        return page(request, "settings.html", sub=sub, values=raw, errors=errors)
+        return page(request, "settings.html", me, sub=sub, values=raw, errors=errors)
     sub.settings = values.model_dump()
     sub.version += 1
     session.commit()
@@ -222,16 +264,32 @@ async def save_settings(request: Request, sub_id: IdPath, session: SessionDep) -
 
 
 @router.get("/tokens", response_class=HTMLResponse, response_model=None)
-def tokens(request: Request, session: SessionDep, new: str | None = None) -> Response:
-    if (r := login_required(request)) is not None:
-        return r
+def tokens(request: Request, session: SessionDep) -> Response:
+    me = login_required(request, session)
+    if isinstance(me, RedirectResponse):
+        return me
+    return _tokens_page(request, session, me, None)
+
+
+def _tokens_page(request: Request, session: Session, me: Operator, new: str | None) -> Response:
     return page(
         request,
         "tokens.html",
+        me,
         tokens=list(session.scalars(select(ApiToken))),
         accounts=list(session.scalars(select(Account))),
-        new=request.session.pop("new_token", None),
+        new=new,
     )
+
+
+def _form_int(value: str, name: str, low: int, high: int) -> int | None:
+    """A whole number typed in a form (``None`` when left empty); 400 otherwise."""
+    value = value.strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise HTTPException(400, f"{name} must be a whole number from {low} to {high}")
+    return int(value)
 
 
 @router.post("/tokens", response_model=None)
@@ -243,25 +301,33 @@ def issue(
     days: str = Form(""),
     csrf: str = Form(...),
 ) -> Response:
-    if (r := login_required(request)) is not None:
-        return r
+    """Issue a token and show its secret once, in this answer only (``no-store``; the
+    secret is never put in the session cookie)."""
+    me = login_required(request, session)
+    if isinstance(me, RedirectResponse):
+        return me
     check_csrf(request, csrf)
-    acc = session.get(Account, int(account)) if account.isdigit() else None
+    account_id = _form_int(account, "account", 1, MAX_INT)
+    acc = session.get(Account, account_id) if account_id is not None else None
+    if account_id is not None and acc is None:
+        raise HTTPException(400, f"no account {account_id}")
     try:
-        secret = admin.issue_token(session, scope, acc, int(days) if days.isdigit() else None)
+        secret = admin.issue_token(
+            session, scope, acc, _form_int(days, "days", 1, admin.MAX_TOKEN_DAYS)
+        )
     except ConfigError as exc:
         raise HTTPException(400, str(exc)) from None
     session.commit()
-    request.session["new_token"] = secret  # shown once, then dropped from the session
-    return RedirectResponse("/tokens", status_code=303)
+    return _tokens_page(request, session, me, secret)
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=None)
 def revoke(
     request: Request, token_id: IdPath, session: SessionDep, csrf: str = Form(...)
 ) -> Response:
-    if (r := login_required(request)) is not None:
-        return r
+    me = login_required(request, session)
+    if isinstance(me, RedirectResponse):
+        return me
     check_csrf(request, csrf)
     try:
         admin.revoke_token(session, token_id)

@@ -14,10 +14,12 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mtponte.copy.server._edge import Edge, Slot
 from mtponte.copy.server.deps import (
     MAX_INT,
     IdPath,
     NotifierDep,
+    Principal,
     PrincipalDep,
     SessionDep,
     SettingsDep,
@@ -101,8 +103,35 @@ async def get_events(
     out = await run_in_threadpool(load)
     if out.events or out.resync or wait <= 0:
         return out
-    await notifier.wait(master_id, after, min(wait, settings.long_poll_max_s))
+    slot = _slot(request, principal)
+    try:
+        timeout = min(wait, settings.long_poll_max_s, max(0.0, principal.expires - time.time()))
+        await notifier.wait(master_id, after, timeout)
+    finally:
+        slot.release()
     return await run_in_threadpool(load, True)
+
+
+def _slot(request: Request, principal: Principal) -> Slot:
+    """A stream slot for this token, or 429 when it holds too many already."""
+    edge: Edge = request.app.state.edge
+    slot = edge.streams.acquire(principal.token_digest)
+    if slot is None:
+        raise HTTPException(
+            429,
+            f"this token already holds {edge.streams.cap} open streams or long polls; "
+            "close one first",
+            headers={"Retry-After": "5"},
+        )
+    return slot
+
+
+def _event_id(value: str | None, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 19) or int(value) > MAX_INT:
+        raise HTTPException(400, f"Last-Event-ID must be an event seq (0 to {MAX_INT})")
+    return int(value)
 
 
 @router.get(
@@ -121,42 +150,54 @@ async def stream(
     """Server-Sent Events: one ``event: <kind>`` per master event (``id`` = seq), or
     ``event: resync`` with the snapshot; resumable with ``Last-Event-ID``. Keep-alive
     comments every 15 s. No database session is held while waiting. The stream ends
-    within about a second of its token being revoked (or, checked every minute, its
-    subscription ended)."""
-    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    within about a second of its token being revoked, when its token expires, or
+    (checked every minute) when its subscription ends. A token holds at most
+    ``max_streams_per_token`` streams and long polls at once (429 beyond)."""
+    cursor = _event_id(last_event_id, after)
     sessions = request.app.state.sessions
     feed: EventFeed = request.app.state.feed
     grants = request.app.state.edge.grants
 
-    def authorize() -> None:
+    def authorize() -> float:
+        """The token's expiry, after checking it still may read this stream."""
         with sessions() as s:
             follower = get_account(s, follower_id, "follower")
-            require(lookup_digest(s, principal.token_digest), "follow", follower)
+            who = lookup_digest(s, principal.token_digest)
+            require(who, "follow", follower)
             _subscription(s, follower, master_id)
             get_account(s, master_id, "master")
+            return who.expires
 
-    await run_in_threadpool(authorize)  # errors surface as 4xx before the stream starts
+    # Errors surface as 4xx before the stream starts.
+    expires = await run_in_threadpool(authorize)
+    slot = _slot(request, principal)
 
     async def body() -> AsyncIterator[bytes]:
-        # Tells the client how soon to reconnect, and opens the stream through proxies.
-        yield b"retry: 2000\n\n"
-        cur, checked, epoch = cursor, time.monotonic(), grants.epoch
-        while True:
-            batch = await feed.after(master_id, cur, notifier.latest(master_id))
-            if batch.sse:
-                yield batch.sse
-            cur = batch.cursor
-            # Starlette cancels this generator when the client goes away.
-            if not await notifier.wait(master_id, cur, 15.0):
-                yield b": keep-alive\n\n"
-            # A revocation anywhere moves the epoch (and wakes us): re-check the token.
-            if grants.epoch != epoch or time.monotonic() - checked > 60:
-                epoch = grants.epoch
-                try:
-                    await run_in_threadpool(authorize)
-                except HTTPException:
-                    return
-                checked = time.monotonic()
+        try:
+            # Tells the client how soon to reconnect, and opens the stream through proxies.
+            yield b"retry: 2000\n\n"
+            cur, checked, epoch = cursor, time.monotonic(), grants.epoch
+            while True:
+                batch = await feed.after(master_id, cur, notifier.latest(master_id))
+                if batch.sse:
+                    yield batch.sse
+                cur = batch.cursor
+                left = expires - time.time()
+                if left <= 0:
+                    return  # the token expired: the client must come back with a new one
+                # Starlette cancels this generator when the client goes away.
+                if not await notifier.wait(master_id, cur, min(15.0, left)):
+                    yield b": keep-alive\n\n"
+                # A revocation anywhere moves the epoch (and wakes us): re-check the token.
+                if grants.epoch != epoch or time.monotonic() - checked > 60:
+                    epoch = grants.epoch
+                    try:
+                        await run_in_threadpool(authorize)
+                    except HTTPException:
+                        return
+                    checked = time.monotonic()
+        finally:
+            slot.release()
 
     return StreamingResponse(
         body(),

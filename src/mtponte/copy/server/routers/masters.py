@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response
 
 from mtponte.copy.server.deps import (
     FeedDep,
@@ -14,7 +14,7 @@ from mtponte.copy.server.deps import (
     require,
 )
 from mtponte.copy.server.schemas import EventCreate, EventPublic, SnapshotCreate
-from mtponte.copy.server.service import publish_event, save_snapshot
+from mtponte.copy.server.service import KeyConflict, publish_event, save_snapshot
 
 router = APIRouter(prefix="/api/v1/masters", tags=["masters"])
 
@@ -23,7 +23,10 @@ router = APIRouter(prefix="/api/v1/masters", tags=["masters"])
     "/{master_id}/events",
     response_model=EventPublic,
     status_code=201,
-    responses={200: {"description": "Already stored under this idempotency key"}},
+    responses={
+        200: {"description": "Already stored under this idempotency key"},
+        409: {"description": "The idempotency key was used for a different event"},
+    },
 )
 def post_event(
     master_id: IdPath,
@@ -38,15 +41,18 @@ def post_event(
     master = get_account(session, master_id, "master")
     require(principal, "publish", master)
     payload = body.model_dump(exclude={"idempotency_key"}, exclude_none=True)
-    ev, created = publish_event(
-        session,
-        master,
-        body.kind,
-        body.idempotency_key,
-        body.ticket,
-        payload,
-        settings.retention_events,
-    )
+    try:
+        ev, created = publish_event(
+            session,
+            master,
+            body.kind,
+            body.idempotency_key,
+            body.ticket,
+            payload,
+            settings.retention_events,
+        )
+    except KeyConflict as exc:
+        raise HTTPException(409, str(exc)) from None
     session.commit()
     if created:
         feed.published(ev)
