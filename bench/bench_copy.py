@@ -119,14 +119,14 @@ def bench_pollers(workers: int, seconds: int, pollers: int, db: str | None) -> N
     pub, _, toks = setup(db, pollers)
     proc, base = start(db, workers)
     try:
-        httpx.post(
+        posted = httpx.post(
             f"{base}/api/mt/copy/t/{pub}/master-signal",
             json={
                 "action": "heartbeat",
                 "account_number": "1001",
                 "positions": [
                     {
-                        "ticket": k,
+                        "ticket": k + 1,
                         "symbol": "EURUSD",
                         "type": 0,
                         "lots": 0.1,
@@ -139,6 +139,7 @@ def bench_pollers(workers: int, seconds: int, pollers: int, db: str | None) -> N
                 ],
             },
         )
+        assert posted.status_code == 200, posted.text
         paths = [f"/api/mt/copy/t/{t}/slave-signals?master_account_id=1001" for t in toks]
         assert '"success":true' in httpx.get(base + paths[0]).text
         if shutil.which("wrk") is None:
