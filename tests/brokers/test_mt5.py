@@ -230,6 +230,12 @@ def test_prices_go_to_the_tick_grid_and_volumes_to_the_lot_step(rig):
     assert not low.ok and low.retcode == 10014 and len(rig.sim.requests) == n
 
 
+def test_unknown_symbol_is_a_refusal_not_an_exception(rig):
+    rep = rig.broker.market_order("WDOZ25", Side.BUY, 1)
+    assert not rep.ok and rep.retcode == 10013 and "WDOZ25" in rep.message
+    assert rig.broker.is_demo()
+
+
 def test_comment_longer_than_mt5_keeps_is_refused_not_truncated(rig):
     rep = rig.broker.market_order("WIN", Side.BUY, 1, comment="x" * 32)
     assert not rep.ok and "31" in rep.message and rig.sim.requests == []

@@ -192,6 +192,13 @@ class Mt5Session:
             raise BrokerError(f"account_info failed: {self._last_error()}")
         return "hedging" if a.margin_mode == k.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING else "netting"
 
+    def is_demo(self) -> bool:
+        """Whether the terminal is logged in to a demo account (``trade_mode``)."""
+        a = self._api().account_info()
+        if a is None:
+            raise BrokerError(f"account_info failed: {self._last_error()}")
+        return bool(a.trade_mode == k.ACCOUNT_TRADE_MODE_DEMO)
+
     def symbol_spec(self, symbol: str) -> SymbolSpec:
         """``symbol_info`` as a :class:`SymbolSpec` (tick value in the account currency)."""
         with self._lock:

@@ -49,6 +49,7 @@ from mtponte.brokers.base import (
 from mtponte.domain.orders import ExecutionReport
 from mtponte.domain.side import Side
 from mtponte.domain.symbols import round_to_tick
+from mtponte.errors import BrokerError
 
 if TYPE_CHECKING:
     from MetaTrader5 import TradeRequest
@@ -133,6 +134,13 @@ class Mt5Broker(Mt5Session, Broker):
             return 0.0
         return min(vol, float(info.volume_max))
 
+    def _symbol_info(self, symbol: str) -> Any:
+        """``symbol_info``, or a refusal for an unknown symbol (trading never raises)."""
+        try:
+            return self._info(symbol)
+        except BrokerError as exc:
+            return _refuse(INVALID, str(exc))
+
     def _tag(self, comment: str) -> str | ExecutionReport:
         tag = comment or new_tag()
         if len(tag) > MAX_COMMENT:
@@ -171,7 +179,9 @@ class Mt5Broker(Mt5Session, Broker):
             if isinstance(tag, ExecutionReport):
                 return tag
             magic = magic or self.magic or 0
-            info = self._info(symbol)
+            info = self._symbol_info(symbol)
+            if isinstance(info, ExecutionReport):
+                return info
             vol = self._volume(info, volume)
             if vol <= 0:
                 return _refuse(INVALID_VOLUME, f"volume {volume} is below {info.volume_min}")
@@ -225,7 +235,9 @@ class Mt5Broker(Mt5Session, Broker):
             otype = _PENDING_TYPES.get((side, order_type))
             if otype is None:
                 return _refuse(INVALID, f"order type {order_type!r}")
-            info = self._info(symbol)
+            info = self._symbol_info(symbol)
+            if isinstance(info, ExecutionReport):
+                return info
             vol = self._volume(info, volume)
             if vol <= 0:
                 return _refuse(INVALID_VOLUME, f"volume {volume} is below {info.volume_min}")
@@ -273,7 +285,9 @@ class Mt5Broker(Mt5Session, Broker):
             if not rows:
                 return _refuse(POSITION_CLOSED, f"no position {ticket}")
             p = rows[0]
-            info = self._info(p.symbol)
+            info = self._symbol_info(p.symbol)
+            if isinstance(info, ExecutionReport):
+                return info
             vol = float(p.volume) if volume is None else self._volume(info, volume)
             if vol <= 0 or vol > float(p.volume) + 1e-9:
                 return _refuse(INVALID_VOLUME, f"cannot close {volume} of {p.volume}")
@@ -303,7 +317,9 @@ class Mt5Broker(Mt5Session, Broker):
             if not rows:
                 return _refuse(POSITION_CLOSED, f"no position {ticket}")
             p = rows[0]
-            info = self._info(p.symbol)
+            info = self._symbol_info(p.symbol)
+            if isinstance(info, ExecutionReport):
+                return info
             req: TradeRequest = {
                 "action": k.TRADE_ACTION_SLTP,
                 "symbol": p.symbol,
