@@ -180,6 +180,16 @@ def test_none_result_or_exception_is_reconciled_never_resent(rig, fault, booked)
         assert rep.retcode == 10012 and "not re-sent" in rep.message
 
 
+def test_unknown_stays_unknown_when_the_lookups_fail_too(rig, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("pipe closed")
+
+    rig.sim.inject("raise")
+    monkeypatch.setattr(rig.sim, "history_deals_get", broken)
+    rep = rig.broker.market_order("WIN", Side.BUY, 1, comment="mtp:dead")
+    assert not rep.ok and rep.retcode == 10012 and len(rig.sim.requests) == 1
+
+
 def test_pending_order_timeout_reconciled_as_placed(rig):
     rig.sim.inject("timeout_booked")
     rep = rig.broker.place_order("WIN", Side.BUY, "stop", 1, 120_100.0, comment="mtp:pend")

@@ -102,7 +102,7 @@ def new_tag() -> str:
 
 def tag_matches(comment: str, tag: str) -> bool:
     """Whether a record's comment is ``tag``, allowing a server that cut or extended it."""
-    return (
+    return bool(tag) and (
         comment == tag
         or comment.startswith(tag)
         or (len(comment) >= 12 and tag.startswith(comment))
@@ -388,7 +388,11 @@ class Mt5Broker(Mt5Session, Broker):
         for attempt in range(self.reconcile_checks):
             if attempt:
                 self._sleep(self.reconcile_wait_s)
-            found = self._lookup(req)
+            try:
+                found = self._lookup(req)
+            except Exception as exc:  # the terminal itself is failing: keep "unknown"
+                log.warning("reconcile check %d failed: %s", attempt + 1, self._redact(exc))
+                found = None
             if found is not None:
                 log.warning("reconciled after %s: %s", why, found.message)
                 return found
