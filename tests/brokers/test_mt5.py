@@ -90,6 +90,8 @@ def test_netting_entry_refused_over_a_position_with_another_magic(rig):
     rig.paper.market_order("WIN", Side.BUY, 1, magic=99, comment="manual")
     rep = rig.broker.market_order("WIN", Side.SELL, 1)
     assert not rep.ok and rep.retcode == 10013 and "magic 99" in rep.message
+    pending = rig.broker.place_order("WIN", Side.SELL, "stop", 1, 119_000.0)
+    assert not pending.ok and pending.retcode == 10013
     assert rig.sim.requests == []  # nothing was sent
     assert rig.broker.positions() == []  # not ours: filtered by magic
 

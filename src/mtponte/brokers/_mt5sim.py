@@ -34,7 +34,6 @@ import numpy as np
 
 from mtponte.brokers import _mt5api as k
 from mtponte.brokers._mt5simexec import SimSymbol, execute
-from mtponte.brokers._paper_book import identifier
 from mtponte.brokers.base import TIMEOUT
 from mtponte.brokers.paper import PaperBroker
 from mtponte.brokers.servertime import ServerClock
@@ -293,7 +292,7 @@ class Mt5Sim:
                 continue
             t = self.clock.to_server(p.open_time)
             q = self.paper.quote(p.symbol) or (p.open_price, p.open_price)
-            ident = identifier(self.paper._db, int(p.ticket))  # the sim reads its own paper book
+            ident = int(self.paper.position_identifier(p.ticket))
             out.append(
                 TradePosition(
                     int(p.ticket), t, t * 1000, t, t * 1000,
@@ -395,7 +394,7 @@ class Mt5Sim:
         return execute(self.paper, self.clock, props, req)
 
     def _now_server(self) -> int:
-        return self.clock.to_server(self.paper._now())
+        return self.clock.to_server(self.paper.now())
 
 
 k_RES_OK = 1

@@ -113,12 +113,12 @@ def execute(
         type_time = int(req.get("type_time", k.ORDER_TIME_GTC))
         if type_time == k.ORDER_TIME_SPECIFIED:
             exp = int(req.get("expiration", 0))
-            now = clock.to_server(paper._now())
+            now = clock.to_server(paper.now())
             if not props.expiration_mode & k.SYMBOL_EXPIRATION_SPECIFIED or exp <= now:
                 return _no(k.INVALID_EXPIRATION, "Invalid expiration")
             expiry = clock.to_utc(exp)
         elif type_time == k.ORDER_TIME_DAY:
-            local = paper._now().astimezone(clock.zone)
+            local = paper.now().astimezone(clock.zone)
             midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
             expiry = midnight + timedelta(days=1)
         price = float(req.get("price", 0.0))

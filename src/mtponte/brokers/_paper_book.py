@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from mtponte.brokers.base import DONE, INVALID_VOLUME, POSITION_CLOSED
+from mtponte.brokers.base import DONE, INVALID_STOPS, INVALID_VOLUME, POSITION_CLOSED
 from mtponte.domain.orders import ExecutionReport
 from mtponte.domain.symbols import SymbolSpec
 
@@ -62,6 +62,26 @@ def dt_utc(epoch_ms: int) -> datetime:
 
 
 NextId = Callable[[sqlite3.Connection], int]
+
+
+def check_order(
+    spec: SymbolSpec | None,
+    symbol: str,
+    side: int,
+    volume: float,
+    ref: float,
+    sl: float | None,
+    tp: float | None,
+) -> ExecutionReport | None:
+    """A refusal for an unknown symbol, an off-step volume or SL/TP on the wrong side of
+    ``ref``; ``None`` when the order may go on."""
+    if spec is None:
+        return ExecutionReport(False, 10013, f"unknown symbol {symbol}")
+    if spec.snap_volume(volume) != volume:
+        return ExecutionReport(False, INVALID_VOLUME, f"volume {volume} not a lot-step multiple")
+    if (sl is not None and (sl - ref) * side >= 0) or (tp is not None and (tp - ref) * side <= 0):
+        return ExecutionReport(False, INVALID_STOPS, "SL/TP on the wrong side of the price")
+    return None
 
 
 def identifier(db: sqlite3.Connection, ticket: int) -> int:

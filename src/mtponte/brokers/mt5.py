@@ -18,8 +18,9 @@ Rules this adapter keeps
 - The filling mode is the one the symbol allows (:func:`pick_filling`); prices are
   rounded to the tick grid, volumes floored to the lot step.
 - Closes send an opposite deal with the ``position`` field, so a partial close works on
-  netting accounts too. On a netting account an entry is refused while the symbol holds
-  a position with another magic (it would merge into, or reverse, someone else's).
+  netting accounts too. On a netting account an entry (market or pending) is refused
+  while the symbol holds a position with another magic (it would merge into, or
+  reverse, someone else's); give the broker a non-zero ``magic``.
 - A pending order with an expiry is sent as ``ORDER_TIME_SPECIFIED`` in server time, and
   refused (10022) where the symbol does not accept that, never silently turned into a
   day order.
@@ -241,6 +242,10 @@ class Mt5Broker(Mt5Session, Broker):
             vol = self._volume(info, volume)
             if vol <= 0:
                 return _refuse(INVALID_VOLUME, f"volume {volume} is below {info.volume_min}")
+            magic = magic or self.magic or 0
+            foreign = self._foreign_netting(symbol, magic)  # it would merge when it triggers
+            if foreign is not None:
+                return foreign
             req: TradeRequest = {
                 "action": k.TRADE_ACTION_PENDING,
                 "symbol": symbol,
@@ -249,7 +254,7 @@ class Mt5Broker(Mt5Session, Broker):
                 "price": self._price(info, price),
                 "sl": self._price(info, sl),
                 "tp": self._price(info, tp),
-                "magic": magic or self.magic or 0,
+                "magic": magic,
                 "comment": tag,
                 "type_filling": pick_filling(int(info.filling_mode), pending=True),
                 "type_time": k.ORDER_TIME_GTC,

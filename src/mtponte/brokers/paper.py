@@ -21,11 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mtponte.backtest.fill import EXIT_NONE, exit_check, slipped, stop_fill
-from mtponte.brokers._paper_book import SCHEMA, close_at, dt_utc, ms, net_fill, open_new
+from mtponte.brokers._paper_book import (
+    SCHEMA,
+    check_order,
+    close_at,
+    dt_utc,
+    identifier,
+    ms,
+    net_fill,
+    open_new,
+)
 from mtponte.brokers.base import (
     DONE,
     INVALID_STOPS,
-    INVALID_VOLUME,
     PLACED,
     POSITION_CLOSED,
     PRICE_OFF,
@@ -117,7 +125,8 @@ class PaperBroker(Broker):
         db.execute("UPDATE meta SET value=? WHERE key='next_id'", (str(n + 1),))
         return n
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The account's clock (aware UTC; the injected ``clock`` in tests and replays)."""
         t = self._clock()  # type: ignore[operator]
         assert isinstance(t, datetime)
         return t
@@ -125,13 +134,17 @@ class PaperBroker(Broker):
     def close(self) -> None:
         self._db.close()
 
+    def position_identifier(self, ticket: str) -> str:
+        """MT5's position identifier (differs from the ticket after a netting reversal)."""
+        return str(identifier(self._db, int(ticket)))
+
     # ----------------------------------------------------------------- quotes
     def set_quote(self, symbol: str, bid: float, ask: float | None = None) -> None:
         """Set the current price of ``symbol`` (``ask`` defaults to ``bid``)."""
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO quotes VALUES (?,?,?,?)",
-                (symbol, bid, bid if ask is None else ask, ms(self._now())),
+                (symbol, bid, bid if ask is None else ask, ms(self.now())),
             )
 
     def quote(self, symbol: str) -> tuple[float, float] | None:
@@ -214,7 +227,7 @@ class PaperBroker(Broker):
             self._db.execute("SELECT value FROM meta WHERE key='balance'").fetchone()[0]
         )
         floating = sum(p.profit for p in self.positions())
-        day0 = ms(self._now().replace(hour=0, minute=0, second=0, microsecond=0))
+        day0 = ms(self.now().replace(hour=0, minute=0, second=0, microsecond=0))
         realized = self._db.execute(
             "SELECT COALESCE(SUM(profit), 0) FROM deals WHERE time>=?", (day0,)
         ).fetchone()[0]
@@ -241,7 +254,7 @@ class PaperBroker(Broker):
         comment: str,
         order: int,
     ) -> ExecutionReport:
-        now = ms(self._now())
+        now = ms(self.now())
         if self.account_mode == "netting":
             spec = self._specs[symbol]
             return net_fill(
@@ -264,22 +277,6 @@ class PaperBroker(Broker):
             self._next_id,
         )
 
-    def _check(
-        self, symbol: str, side: Side, volume: float, ref: float, sl: float | None, tp: float | None
-    ) -> ExecutionReport | None:
-        spec = self._specs.get(symbol)
-        if spec is None:
-            return ExecutionReport(False, 10013, f"unknown symbol {symbol}")
-        if spec.snap_volume(volume) != volume:
-            return ExecutionReport(
-                False, INVALID_VOLUME, f"volume {volume} not a lot-step multiple"
-            )
-        if (sl is not None and (sl - ref) * side >= 0) or (
-            tp is not None and (tp - ref) * side <= 0
-        ):
-            return ExecutionReport(False, INVALID_STOPS, "SL/TP on the wrong side of the price")
-        return None
-
     def market_order(
         self,
         symbol: str,
@@ -297,7 +294,9 @@ class PaperBroker(Broker):
             if q is None:
                 return ExecutionReport(False, PRICE_OFF, f"no quote for {symbol}")
             raw = q[1] if side > 0 else q[0]
-            bad = self._check(symbol, side, volume, raw, sl, tp)  # also: unknown symbol
+            bad = check_order(
+                self._specs.get(symbol), symbol, side, volume, raw, sl, tp
+            )  # also: unknown symbol
             if bad is not None:
                 return bad
             tick = self._specs[symbol].tick_size
@@ -321,7 +320,7 @@ class PaperBroker(Broker):
         magic: int = 0,
         comment: str = "",
     ) -> ExecutionReport:
-        bad = self._check(symbol, side, volume, price, sl, tp)
+        bad = check_order(self._specs.get(symbol), symbol, side, volume, price, sl, tp)
         if bad is not None:
             return bad
         if order_type not in ("stop", "limit"):
@@ -342,7 +341,7 @@ class PaperBroker(Broker):
                     ms(expiry) if expiry else None,
                     magic,
                     comment,
-                    ms(self._now()),
+                    ms(self.now()),
                 ),
             )
         return ExecutionReport(
@@ -376,7 +375,7 @@ class PaperBroker(Broker):
             price = slipped(
                 q[0] if side > 0 else q[1], side, False, float(self.slippage_ticks), spec.tick_size
             )
-        return close_at(db, spec, ticket, volume, price, comment, ms(self._now()), self._next_id)
+        return close_at(db, spec, ticket, volume, price, comment, ms(self.now()), self._next_id)
 
     def close_position(
         self,
