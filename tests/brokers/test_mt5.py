@@ -12,7 +12,7 @@ import pytest
 
 from mtponte.brokers import _mt5api as k
 from mtponte.brokers._mt5sim import Mt5Sim
-from mtponte.brokers.mt5 import Mt5Broker, pick_filling
+from mtponte.brokers.mt5 import Mt5Broker, pick_filling, tag_matches
 from mtponte.brokers.paper import PaperBroker
 from mtponte.brokers.servertime import ServerClock
 from mtponte.domain import EURUSD, WIN, Bar, Side
@@ -323,3 +323,11 @@ def test_adapter_constants_match_the_metatrader5_stubs():
         if hasattr(sim, name):
             assert getattr(sim, name) == eval(value), name
     assert checked > 30
+
+
+def test_tag_matching_tolerates_a_server_that_cuts_or_extends_comments():
+    tag = "mtp:0123456789abcdef0123"
+    assert tag_matches(tag, tag) and tag_matches(tag + " [sl]", tag)
+    assert tag_matches(tag[:16], tag)  # cut, but long enough to be ours
+    assert not tag_matches(tag[:8], tag) and not tag_matches("mtp:other", tag)
+    assert not tag_matches("anything", "")
