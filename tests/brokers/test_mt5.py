@@ -305,6 +305,14 @@ def test_server_clock_round_trip():
     assert clock.to_utc(clock.to_server(summer)) == summer
 
 
+def _literal(text: str) -> int:
+    """A stub's integer literal: ``10012``, ``-1``, ``0x02`` or ``1 | 0x4000``."""
+    out = 0
+    for part in text.split("|"):
+        out |= int(part.strip(), 0)
+    return out
+
+
 def test_adapter_constants_match_the_metatrader5_stubs():
     roots = [Path(p) / "MetaTrader5-stubs" / "__init__.pyi" for p in sys.path]
     stub = next((p for p in roots if p.is_file()), None)
@@ -314,14 +322,14 @@ def test_adapter_constants_match_the_metatrader5_stubs():
     checked = 0
     for name, value in vars(k).items():
         if name in values:
-            assert value == eval(values[name]), name  # the stub's literal, e.g. "1 | 0x4000"
+            assert value == _literal(values[name]), name  # the stub's literal, e.g. "1 | 0x4000"
             checked += 1
     for tf, value in k.TIMEFRAMES.items():
-        assert value == eval(values[f"TIMEFRAME_{tf}"]), tf
+        assert value == _literal(values[f"TIMEFRAME_{tf}"]), tf
     sim = Rig().sim
     for name, value in values.items():
         if hasattr(sim, name):
-            assert getattr(sim, name) == eval(value), name
+            assert getattr(sim, name) == _literal(value), name
     assert checked > 30
 
 
