@@ -36,3 +36,8 @@ class DataError(MtponteError):
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(where + message)
+
+
+class BrokerError(MtponteError):
+    """A broker adapter cannot connect or read the account (never a trade refusal:
+    those are :class:`~mtponte.domain.orders.ExecutionReport` values)."""

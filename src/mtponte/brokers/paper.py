@@ -6,7 +6,9 @@ backtester's fill model (:mod:`mtponte.backtest.fill`), so paper and backtest ag
 State lives in SQLite (``:memory:`` by default, or a file that survives a crash of
 the process using it); every request is one transaction.
 
-Positions are hedging-style (each entry opens its own ticket).
+``account_mode="hedging"`` (the default) opens one position per entry;
+``"netting"`` keeps at most one position per symbol, as MT5 netting and exchange
+accounts do (:mod:`mtponte.brokers._paper_book`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mtponte.backtest.fill import EXIT_NONE, exit_check, slipped, stop_fill
+from mtponte.brokers._paper_book import (
+    SCHEMA,
+    check_order,
+    close_at,
+    dt_utc,
+    identifier,
+    ms,
+    net_fill,
+    open_new,
+)
 from mtponte.brokers.base import (
     DONE,
     INVALID_STOPS,
-    INVALID_VOLUME,
     PLACED,
     POSITION_CLOSED,
     PRICE_OFF,
@@ -30,35 +41,18 @@ from mtponte.brokers.base import (
     Broker,
 )
 from mtponte.domain.bars import Bar
-from mtponte.domain.orders import AccountInfo, Deal, ExecutionReport, PendingOrder, Position
+from mtponte.domain.orders import (
+    AccountInfo,
+    AccountMode,
+    Deal,
+    ExecutionReport,
+    PendingOrder,
+    Position,
+)
 from mtponte.domain.side import Side
 from mtponte.domain.symbols import WIN, SymbolSpec
+from mtponte.errors import ConfigError
 from mtponte.strategies._rules import triggered
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS quotes (symbol TEXT PRIMARY KEY, bid REAL NOT NULL, ask REAL NOT NULL,
-    time INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS positions (ticket INTEGER PRIMARY KEY, symbol TEXT, side INTEGER,
-    volume REAL, open_price REAL, sl REAL, tp REAL, magic INTEGER, comment TEXT, open_time INTEGER);
-CREATE TABLE IF NOT EXISTS orders (ticket INTEGER PRIMARY KEY, symbol TEXT, side INTEGER,
-    order_type TEXT, volume REAL, price REAL, sl REAL, tp REAL, expiry INTEGER, magic INTEGER,
-    comment TEXT, time INTEGER);
-CREATE TABLE IF NOT EXISTS deals (deal INTEGER PRIMARY KEY, order_ticket INTEGER, position INTEGER,
-    symbol TEXT, side INTEGER, volume REAL, price REAL, entry TEXT, magic INTEGER, comment TEXT,
-    time INTEGER, profit REAL);
-CREATE INDEX IF NOT EXISTS deals_comment ON deals (comment);
-CREATE TABLE IF NOT EXISTS bars (symbol TEXT, time INTEGER, open REAL, high REAL, low REAL,
-    close REAL, tick_volume REAL, real_volume REAL, spread REAL, PRIMARY KEY (symbol, time));
-"""
-
-
-def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class PaperBroker(Broker):
@@ -76,6 +70,9 @@ class PaperBroker(Broker):
         Ticks against the trade on every fill.
     clock
         Returns "now" (aware UTC); injectable for tests and replays.
+    account_mode
+        ``"hedging"`` (default) or ``"netting"``; stored with the state, so a state
+        file cannot be reopened in the other mode.
     """
 
     def __init__(
@@ -86,7 +83,11 @@ class PaperBroker(Broker):
         slippage_ticks: int = 0,
         currency: str = "BRL",
         clock: object = None,
+        account_mode: AccountMode = "hedging",
     ) -> None:
+        if account_mode not in ("hedging", "netting"):
+            raise ConfigError(f"account_mode must be 'hedging' or 'netting', got {account_mode!r}")
+        self.account_mode: AccountMode = account_mode
         self._specs = {s.name: s for s in (symbols or [WIN])}
         self.slippage_ticks = slippage_ticks
         self.currency = currency
@@ -97,10 +98,15 @@ class PaperBroker(Broker):
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('balance', ?)", (repr(balance),))
             db.execute("INSERT OR IGNORE INTO meta VALUES ('next_id', '1000')")
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('account_mode', ?)", (account_mode,))
+            stored = db.execute("SELECT value FROM meta WHERE key='account_mode'").fetchone()[0]
+        if stored != account_mode:
+            self._db.close()
+            raise ConfigError(f"paper account {path} is {stored}, not {account_mode}")
 
     # ----------------------------------------------------------------- plumbing
     @contextmanager
@@ -119,7 +125,8 @@ class PaperBroker(Broker):
         db.execute("UPDATE meta SET value=? WHERE key='next_id'", (str(n + 1),))
         return n
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The account's clock (aware UTC; the injected ``clock`` in tests and replays)."""
         t = self._clock()  # type: ignore[operator]
         assert isinstance(t, datetime)
         return t
@@ -127,13 +134,17 @@ class PaperBroker(Broker):
     def close(self) -> None:
         self._db.close()
 
+    def position_identifier(self, ticket: str) -> str:
+        """MT5's position identifier (differs from the ticket after a netting reversal)."""
+        return str(identifier(self._db, int(ticket)))
+
     # ----------------------------------------------------------------- quotes
     def set_quote(self, symbol: str, bid: float, ask: float | None = None) -> None:
         """Set the current price of ``symbol`` (``ask`` defaults to ``bid``)."""
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO quotes VALUES (?,?,?,?)",
-                (symbol, bid, bid if ask is None else ask, _ms(self._now())),
+                (symbol, bid, bid if ask is None else ask, ms(self.now())),
             )
 
     def quote(self, symbol: str) -> tuple[float, float] | None:
@@ -153,49 +164,34 @@ class PaperBroker(Broker):
     def positions(self) -> list[Position]:
         out = []
         for r in self._db.execute(
-            "SELECT ticket, symbol, side, volume, open_price, sl, tp, magic,"
-            " comment, open_time FROM positions ORDER BY ticket"
+            "SELECT ticket, symbol, side, volume, open_price, open_time, sl, tp, magic,"
+            " comment FROM positions ORDER BY ticket"
         ):
-            q = self.quote(r[1])
-            spec = self._specs[r[1]]
-            mark = (q[0] if r[2] > 0 else q[1]) if q else r[4]
+            ticket, sym, side, vol, price, t, sl, tp, magic, comment = r
+            q = self.quote(sym)
+            mark = (q[0] if side > 0 else q[1]) if q else price
+            pnl = self._profit(self._specs[sym], side, price, mark, vol)
             out.append(
                 Position(
-                    str(r[0]),
-                    r[1],
-                    Side(r[2]),
-                    r[3],
-                    r[4],
-                    _dt(r[9]),
-                    r[5],
-                    r[6],
-                    r[7],
-                    r[8],
-                    self._profit(spec, r[2], r[4], mark, r[3]),
+                    str(ticket), sym, Side(side), vol, price, dt_utc(t), sl, tp, magic, comment, pnl
                 )
             )
         return out
 
     def orders(self) -> list[PendingOrder]:
-        return [
-            PendingOrder(
-                str(r[0]),
-                r[1],
-                Side(r[2]),
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                _dt(r[8]) if r[8] else None,
-                r[9],
-                r[10],
+        rows = self._db.execute(
+            "SELECT ticket, symbol, side, order_type, volume, price, sl,"
+            " tp, expiry, magic, comment FROM orders ORDER BY ticket"
+        )
+        out = []
+        for ticket, sym, side, otype, vol, price, sl, tp, exp, magic, comment in rows:
+            expiry = dt_utc(exp) if exp else None
+            out.append(
+                PendingOrder(
+                    str(ticket), sym, Side(side), otype, vol, price, sl, tp, expiry, magic, comment
+                )
             )
-            for r in self._db.execute(
-                "SELECT ticket, symbol, side, order_type, volume, price, sl,"
-                " tp, expiry, magic, comment FROM orders ORDER BY ticket"
-            )
-        ]
+        return out
 
     def deals(self, comment: str | None = None) -> list[Deal]:
         sql = (
@@ -206,35 +202,42 @@ class PaperBroker(Broker):
         if comment is not None:
             sql += " WHERE comment=?"
             args = (comment,)
-        return [
-            Deal(
-                str(r[0]),
-                str(r[1]),
-                str(r[2]),
-                r[3],
-                Side(r[4]),
-                r[5],
-                r[6],
-                r[7],
-                _dt(r[8]),
-                r[9],
-                r[10],
-                r[11],
-            )
-            for r in self._db.execute(sql + " ORDER BY deal", args)
-        ]
+        out = []
+        for (
+            deal,
+            order,
+            pos,
+            sym,
+            side,
+            vol,
+            price,
+            entry,
+            t,
+            magic,
+            comment,
+            profit,
+        ) in self._db.execute(sql + " ORDER BY deal", args):
+            ids = (str(deal), str(order), str(pos))
+            at = dt_utc(t)
+            out.append(Deal(*ids, sym, Side(side), vol, price, entry, at, magic, comment, profit))
+        return out
 
     def account(self) -> AccountInfo:
         balance = float(
             self._db.execute("SELECT value FROM meta WHERE key='balance'").fetchone()[0]
         )
         floating = sum(p.profit for p in self.positions())
-        day0 = _ms(self._now().replace(hour=0, minute=0, second=0, microsecond=0))
+        day0 = ms(self.now().replace(hour=0, minute=0, second=0, microsecond=0))
         realized = self._db.execute(
             "SELECT COALESCE(SUM(profit), 0) FROM deals WHERE time>=?", (day0,)
         ).fetchone()[0]
         return AccountInfo(
-            "paper", self.currency, balance, balance + floating, float(realized) + floating
+            "paper",
+            self.currency,
+            balance,
+            balance + floating,
+            float(realized) + floating,
+            self.account_mode,
         )
 
     # ----------------------------------------------------------------- trading
@@ -251,36 +254,28 @@ class PaperBroker(Broker):
         comment: str,
         order: int,
     ) -> ExecutionReport:
-        ticket = self._next_id(db)
-        deal = self._next_id(db)
-        now = _ms(self._now())
-        db.execute(
-            "INSERT INTO positions VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (ticket, symbol, side, volume, price, sl, tp, magic, comment, now),
-        )
-        db.execute(
-            "INSERT INTO deals VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (deal, order, ticket, symbol, side, volume, price, "in", magic, comment, now, 0.0),
-        )
-        return ExecutionReport(
-            True, DONE, "done", str(ticket), str(order), str(deal), price, volume
-        )
-
-    def _check(
-        self, symbol: str, side: Side, volume: float, ref: float, sl: float | None, tp: float | None
-    ) -> ExecutionReport | None:
-        spec = self._specs.get(symbol)
-        if spec is None:
-            return ExecutionReport(False, 10013, f"unknown symbol {symbol}")
-        if spec.snap_volume(volume) != volume:
-            return ExecutionReport(
-                False, INVALID_VOLUME, f"volume {volume} not a lot-step multiple"
+        now = ms(self.now())
+        if self.account_mode == "netting":
+            spec = self._specs[symbol]
+            return net_fill(
+                db, spec, side, volume, price, sl, tp, magic, comment, order, now, self._next_id
             )
-        if (sl is not None and (sl - ref) * side >= 0) or (
-            tp is not None and (tp - ref) * side <= 0
-        ):
-            return ExecutionReport(False, INVALID_STOPS, "SL/TP on the wrong side of the price")
-        return None
+        ticket = self._next_id(db)
+        return open_new(
+            db,
+            ticket,
+            symbol,
+            side,
+            volume,
+            price,
+            sl,
+            tp,
+            magic,
+            comment,
+            order,
+            now,
+            self._next_id,
+        )
 
     def market_order(
         self,
@@ -299,7 +294,9 @@ class PaperBroker(Broker):
             if q is None:
                 return ExecutionReport(False, PRICE_OFF, f"no quote for {symbol}")
             raw = q[1] if side > 0 else q[0]
-            bad = self._check(symbol, side, volume, raw, sl, tp)  # also: unknown symbol
+            bad = check_order(
+                self._specs.get(symbol), symbol, side, volume, raw, sl, tp
+            )  # also: unknown symbol
             if bad is not None:
                 return bad
             tick = self._specs[symbol].tick_size
@@ -323,7 +320,7 @@ class PaperBroker(Broker):
         magic: int = 0,
         comment: str = "",
     ) -> ExecutionReport:
-        bad = self._check(symbol, side, volume, price, sl, tp)
+        bad = check_order(self._specs.get(symbol), symbol, side, volume, price, sl, tp)
         if bad is not None:
             return bad
         if order_type not in ("stop", "limit"):
@@ -341,10 +338,10 @@ class PaperBroker(Broker):
                     price,
                     sl,
                     tp,
-                    _ms(expiry) if expiry else None,
+                    ms(expiry) if expiry else None,
                     magic,
                     comment,
-                    _ms(self._now()),
+                    ms(self.now()),
                 ),
             )
         return ExecutionReport(
@@ -366,17 +363,11 @@ class PaperBroker(Broker):
         price: float | None,
         comment: str,
     ) -> ExecutionReport:
-        row = db.execute(
-            "SELECT symbol, side, volume, open_price, magic, comment FROM positions WHERE ticket=?",
-            (ticket,),
-        ).fetchone()
+        row = db.execute("SELECT symbol, side FROM positions WHERE ticket=?", (ticket,)).fetchone()
         if row is None:
             return ExecutionReport(False, POSITION_CLOSED, f"no position {ticket}")
-        symbol, side, open_vol, open_price, magic, open_comment = row
+        symbol, side = row
         spec = self._specs[symbol]
-        vol = open_vol if volume is None else volume
-        if vol <= 0 or vol > open_vol + 1e-9 or spec.snap_volume(vol) != vol:
-            return ExecutionReport(False, INVALID_VOLUME, f"cannot close {vol} of {open_vol}")
         if price is None:
             q = self.quote(symbol)
             if q is None:
@@ -384,36 +375,7 @@ class PaperBroker(Broker):
             price = slipped(
                 q[0] if side > 0 else q[1], side, False, float(self.slippage_ticks), spec.tick_size
             )
-        profit = self._profit(spec, side, open_price, price, vol)
-        deal = self._next_id(db)
-        db.execute(
-            "INSERT INTO deals VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                deal,
-                deal,
-                ticket,
-                symbol,
-                -side,
-                vol,
-                price,
-                "out",
-                magic,
-                comment or open_comment,
-                _ms(self._now()),
-                profit,
-            ),
-        )
-        if vol >= open_vol - 1e-9:
-            db.execute("DELETE FROM positions WHERE ticket=?", (ticket,))
-        else:
-            db.execute(
-                "UPDATE positions SET volume=? WHERE ticket=?", (round(open_vol - vol, 10), ticket)
-            )
-        db.execute(
-            "UPDATE meta SET value=CAST(CAST(value AS REAL)+? AS TEXT) WHERE key='balance'",
-            (profit,),
-        )
-        return ExecutionReport(True, DONE, "closed", str(ticket), str(deal), str(deal), price, vol)
+        return close_at(db, spec, ticket, volume, price, comment, ms(self.now()), self._next_id)
 
     def close_position(
         self,
@@ -453,7 +415,7 @@ class PaperBroker(Broker):
             " WHERE symbol=? ORDER BY time DESC LIMIT ?",
             (symbol, count),
         ).fetchall()
-        return [Bar(_dt(r[0]), *r[1:]) for r in reversed(rows)]
+        return [Bar(dt_utc(r[0]), *r[1:]) for r in reversed(rows)]
 
     # ----------------------------------------------------------------- simulation
     def on_bar(self, symbol: str, bar: Bar) -> list[ExecutionReport]:
@@ -465,7 +427,7 @@ class PaperBroker(Broker):
         spec = self._specs[symbol]
         slip = float(self.slippage_ticks)
         out: list[ExecutionReport] = []
-        bar_ms = _ms(bar.time)
+        bar_ms = ms(bar.time)
         with self._tx() as db:
             entered: set[int] = set()
             for r in db.execute(

@@ -3,6 +3,7 @@
 from mtponte.domain.bars import Bar, Bars
 from mtponte.domain.orders import (
     AccountInfo,
+    AccountMode,
     Deal,
     EntryKind,
     ExecutionReport,
@@ -21,6 +22,7 @@ __all__ = [
     "PRESETS",
     "WIN",
     "AccountInfo",
+    "AccountMode",
     "Bar",
     "Bars",
     "Deal",

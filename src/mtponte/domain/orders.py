@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from mtponte.domain.side import ExitReason, Side
+
+AccountMode = Literal["hedging", "netting"]
 
 
 class EntryKind(StrEnum):
@@ -129,7 +132,7 @@ class Deal:
     side: Side
     volume: float
     price: float
-    entry: str  # "in" | "out"
+    entry: str  # "in" | "out" | "inout" (a netting reversal: closes and reopens)
     time: datetime
     magic: int = 0
     comment: str = ""
@@ -138,13 +141,19 @@ class Deal:
 
 @dataclass(frozen=True, slots=True)
 class AccountInfo:
-    """Balance and equity in the account currency."""
+    """Balance and equity in the account currency.
+
+    ``account_mode``: ``hedging`` (one position per entry) or ``netting`` (at most one
+    position per symbol; MT5's retail netting and exchange modes); ``None`` when the
+    adapter does not know it.
+    """
 
     login: str
     currency: str
     balance: float
     equity: float
     daily_pnl: float = 0.0
+    account_mode: AccountMode | None = None
 
 
 @dataclass(frozen=True, slots=True)
