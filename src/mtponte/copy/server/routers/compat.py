@@ -68,6 +68,25 @@ RawBody = Annotated[bytes, Depends(raw_body)]
 M = TypeVar("M", bound=BaseModel)
 
 
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with its ``$ref``s to ``$defs`` replaced by what they name."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inline(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def documented(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body the route parses itself (the EAs' bodies are read raw, then
+    validated by ``model``): documents it, and lets API fuzzers reach the parser."""
+    schema = model.model_json_schema()
+    body = _inline(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
 def parse(model: type[M], raw: bytes) -> M:
     """``raw`` JSON validated by ``model`` (the same strict types as the native API);
     anything else is a 400 that names the field."""
@@ -118,7 +137,7 @@ def _publisher(session: Session, p: Principal, sig: SentraSignal) -> Account:
     return master
 
 
-@router.post(PREFIX + "/master-signal")
+@router.post(PREFIX + "/master-signal", openapi_extra=documented(SentraSignal))
 def master_signal(
     token: str,
     raw: RawBody,
@@ -228,7 +247,7 @@ def slave_signals(
     return Response(book.body, media_type="application/json")
 
 
-@router.post(PREFIX + "/slave-heartbeat")
+@router.post(PREFIX + "/slave-heartbeat", openapi_extra=documented(SentraSlaveHeartbeat))
 def slave_heartbeat(token: str, raw: RawBody, session: SessionDep) -> JSONResponse:
     principal = lookup_token(session, token)
     hb_in = parse(SentraSlaveHeartbeat, raw)
@@ -266,7 +285,7 @@ def settings_(
 LICENSE_EXPIRY = date(2099, 12, 31)
 
 
-@router.post("/api/ea-license/validate")
+@router.post("/api/ea-license/validate", openapi_extra=documented(SentraLicense))
 def license_validate(raw: RawBody) -> JSONResponse:
     """Every well-formed account number is licensed (the EAs refuse to start otherwise).
     The answer is the same for every account, known or not, so the route tells nothing
