@@ -110,6 +110,23 @@ class DrillReport:
     seconds: float
 
 
+def _filled(root: Path) -> int:
+    """Commands the client has seen finished so far (-1 while its journal is not there)."""
+    try:
+        with sqlite3.connect(root / "journal" / "client.sqlite", timeout=1) as cj:
+            return int(
+                cj.execute("SELECT COUNT(*) FROM commands WHERE state='filled'").fetchone()[0]
+            )
+    except sqlite3.Error:
+        return -1
+
+
+def _wait_progress(root: Path, since: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _filled(root) <= since and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run_drill(
     root: Path, planned: int, kills: int, seed: int = 1, progress: bool = False
 ) -> DrillReport:
@@ -130,9 +147,12 @@ def run_drill(
                 p = procs[name]
                 if p is None or p.poll() is not None:
                     procs[name] = _spawn(args[name], logs / f"{name}.log", faults=True)
-            # Processes take ~0.7 s to start: kills land while commands flow, or during
-            # a restart's recovery.
-            time.sleep(rng.uniform(0.5, 2.0))
+            # Processes take ~0.7 s to start on an idle machine, several seconds on a
+            # loaded one: wait until commands flow again (up to 30 s), so kills land
+            # while commands are in flight or during a restart's recovery, never only
+            # on processes still importing.
+            _wait_progress(root, _filled(root), 30.0)
+            time.sleep(rng.uniform(0.0, 1.0))
             victims = rng.choice([["executor"], ["client"], ["executor", "client"]])
             for name in victims:
                 p = procs[name]

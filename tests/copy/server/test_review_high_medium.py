@@ -303,15 +303,23 @@ def test_m4_compat_open_garbage(world: World, extra):
         {"ticket": 1, "type": 0, "lots": 0.1, "open_price": 1.1},  # no symbol
         {"ticket": 1, "symbol": "X", "type": 0, "lots": 0.1},  # no price
         {"ticket": 1, "symbol": "X", "type": 0, "lots": -1, "open_price": 1.1},
+        {"ticket": 1, "symbol": "X", "type": 2, "lots": 0.1, "open_price": 1.1},
     ],
 )
 def test_m4_compat_heartbeat_positions(world: World, position):
-    assert signal(world, "heartbeat", positions=[position]).status_code == 400
+    """A position that does not validate never reaches a follower; the others do (one
+    unreadable position must not reject the whole heartbeat: see test_review_followup)."""
+    ok = {"ticket": 2, "symbol": "Y", "type": 1, "lots": 0.2, "open_price": 1.2}
+    r = signal(world, "heartbeat", positions=[position, ok])
+    assert r.status_code == 200 and [x["ticket"] for x in r.json()["rejected"]] == ["1"]
+    assert tickets_polled(world) == ["2"]
 
 
 def test_m4_compat_heartbeat_limits(world: World):
     pos = {"ticket": 1, "symbol": "X", "type": 0, "lots": 0.1, "open_price": 1.1}
-    assert signal(world, "heartbeat", positions=[pos, pos, pos]).status_code == 400  # 3× ticket
+    r = signal(world, "heartbeat", positions=[pos, pos, pos])  # one ticket three times
+    assert r.json()["rejected"] == [{"ticket": "1", "error": "ticket listed twice"}]
+    assert tickets_polled(world) == []
     many = [pos | {"ticket": k + 1} for k in range(1001)]
     assert signal(world, "heartbeat", positions=many).status_code in (400, 413)
 

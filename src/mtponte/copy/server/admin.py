@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,10 +112,16 @@ def add_operator(session: Session, email: str, password: str) -> Operator:
         raise ConfigError("operator passwords need at least 10 characters")
     if not email.strip():
         raise ConfigError("an operator needs an e-mail")
-    op = Operator(email=email, password_hash=hash_password(password))
+    op = Operator(email=email, password_hash=hash_password(password), session_epoch=new_epoch())
     session.add(op)
     _flush(session, f"operator {email}")
     return op
+
+
+def new_epoch() -> int:
+    """A random session key: a cookie names it, so a removed and re-created operator
+    (same e-mail) never accepts a cookie of the old one."""
+    return 1 + secrets.randbelow(2**31 - 2)
 
 
 def _operator(session: Session, email: str) -> Operator:
@@ -127,7 +134,7 @@ def _operator(session: Session, email: str) -> Operator:
 def logout_operator(session: Session, email: str) -> Operator:
     """End every dashboard session of an operator (at their next page)."""
     op = _operator(session, email)
-    op.session_epoch += 1
+    op.session_epoch = new_epoch()
     session.flush()
     return op
 

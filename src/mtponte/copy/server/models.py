@@ -33,8 +33,9 @@ class Base(DeclarativeBase):
 
 
 class Operator(Base):
-    """A dashboard user. ``session_epoch`` is part of every session cookie; bumping it
-    (log-out, ``mtponte admin logout``) ends every session of this operator at once."""
+    """A dashboard user. ``session_epoch`` (random) is part of every session cookie;
+    drawing a new one (log-out, ``mtponte admin logout``) ends every session of this
+    operator at once."""
 
     __tablename__ = "operators"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

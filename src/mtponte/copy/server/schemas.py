@@ -21,7 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
+    ValidationError,
     model_validator,
 )
 
@@ -48,9 +48,10 @@ def _canonical_ticket(v: str) -> str:
 
 # A ticket as a canonical decimal string; JSON may carry it as an integer or a string.
 Ticket = Annotated[str, BeforeValidator(_int_as_str), AfterValidator(_canonical_ticket)]
-# Printable ASCII; no space, quote, backslash, comma or brackets (legacy EAs parse JSON by
-# substring, and a symbol is echoed to every follower).
-SYMBOL_PATTERN = r"^[A-Za-z0-9._#$+\-!@&%()~^=/:*|]+$"
+# Printable ASCII (inner spaces too: "Volatility 75 (1s) Index"); no quote, backslash,
+# comma or brackets, which a legacy EA's substring parser would trip on.
+_SYM = r"A-Za-z0-9._#$+\-!@&%()~^=/:*|"
+SYMBOL_PATTERN = rf"^[{_SYM}]([{_SYM} ]*[{_SYM}])?$"  # no space at either end
 Symbol = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=SYMBOL_PATTERN)]
 Volume = Annotated[float, Field(gt=0, le=MAX_VOLUME, allow_inf_nan=False)]
 PriceF = Annotated[float, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)]
@@ -207,7 +208,9 @@ class SentraPosition(BaseModel):
 
 class SentraSignal(BaseModel):
     """A Master EA post: ``heartbeat`` (the full position list, required) or an
-    ``open``/``close``/``modify`` of one ticket."""
+    ``open``/``close``/``modify`` of one ticket (the EA sends the symbol with ``open``
+    only). Heartbeat positions are validated one by one (see
+    :func:`sentra_positions`), so one unreadable position never rejects the others."""
 
     model_config = _SENTRA
     action: Literal["open", "close", "modify", "heartbeat"]
@@ -215,7 +218,7 @@ class SentraSignal(BaseModel):
     master_email: Email | None = None
     user_email: Email | None = None
     timestamp: Timestamp = 0
-    positions: Annotated[list[SentraPosition], Field(max_length=MAX_POSITIONS)] | None = None
+    positions: Annotated[list[Any], Field(max_length=MAX_POSITIONS)] | None = None
     ticket: Ticket | None = None
     symbol: Symbol | None = None
     type: SideCode | None = None
@@ -226,11 +229,6 @@ class SentraSignal(BaseModel):
     open_time: EpochS = 0
     close_price: OptionalLevel = 0.0
 
-    @field_validator("positions")
-    @classmethod
-    def _unique(cls, v: list[SentraPosition] | None) -> list[SentraPosition] | None:
-        return None if v is None else _unique_tickets(v)
-
     @model_validator(mode="after")
     def _complete(self) -> SentraSignal:
         if self.action == "heartbeat":
@@ -238,13 +236,34 @@ class SentraSignal(BaseModel):
                 # Never read as "the master holds nothing": that would close every copy.
                 raise ValueError("a heartbeat needs positions: a list (empty when flat)")
             return self
-        need = ["ticket", "symbol"] + (
-            ["type", "lots", "open_price"] if self.action == "open" else []
+        need = ["ticket"] + (
+            ["symbol", "type", "lots", "open_price"] if self.action == "open" else []
         )
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
             raise ValueError(f"an {self.action} needs {', '.join(missing)}")
         return self
+
+
+def sentra_positions(raw: list[Any]) -> tuple[list[SentraPosition], list[tuple[Any, str]]]:
+    """Heartbeat positions that validate, and ``(ticket or None, problem)`` for each one
+    that does not (e.g. a 0.001-lot position the EA prints as ``"lots":0.00``). A ticket
+    listed twice is refused in both places."""
+    good: list[SentraPosition] = []
+    bad: list[tuple[Any, str]] = []
+    for item in raw:
+        try:
+            good.append(SentraPosition.model_validate(item))
+        except ValidationError as exc:
+            ticket = item.get("ticket") if isinstance(item, dict) else None
+            e = exc.errors(include_url=False)[0]
+            bad.append((ticket, f"{'.'.join(map(str, e['loc']))}: {e['msg']}"))
+    counts: dict[str, int] = {}
+    for p in good:
+        counts[p.ticket] = counts.get(p.ticket, 0) + 1
+    twice = {t for t, n in counts.items() if n > 1}
+    bad += [(t, "ticket listed twice") for t in sorted(twice)]
+    return [p for p in good if p.ticket not in twice], bad
 
 
 class SentraSlaveHeartbeat(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,10 +36,9 @@ def publish_event(
     With a ``key`` (native API), a repeated key returns the stored event (``created``
     False) when it carries the same event, and raises :class:`KeyConflict` when it
     carries another one (a close must never be answered with a stored open). Without
-    one (Sentra EAs send no id), a post equal to the ticket's latest event (a retry),
-    or older than it by the master's clock (a queued post re-sent late), returns that
-    event instead of a new one; anything else is a new event, so a modify back to an
-    earlier SL in the same second is not lost.
+    one (Sentra EAs send no id), :func:`sentra_seen` decides from the ticket's stored
+    events whether the post is a retry or is superseded (the stored event it answers
+    with), or new.
 
     Every ``retention_events`` the oldest events are trimmed, never past what the
     snapshot covers: the snapshot is first compacted forward (snapshot + events), so a
@@ -67,15 +66,17 @@ def publish_event(
             session.rollback()
             return _same_or_conflict(existing, kind, ticket, payload), False
     else:
-        latest = session.scalar(
-            select(Event)
-            .where(Event.master_id == master.id, Event.ticket == ticket)
-            .order_by(Event.seq.desc())
-            .limit(1)
+        history = list(
+            session.scalars(
+                select(Event)
+                .where(Event.master_id == master.id, Event.ticket == ticket)
+                .order_by(Event.seq)
+            )
         )
-        if latest is not None and _repeat_or_older(latest, kind, payload):
+        seen = sentra_seen(history, kind, payload, datetime.now(UTC))
+        if seen is not None:
             session.rollback()
-            return latest, False
+            return seen, False
         key = f"auto:{seq}"
     ev = Event(
         master_id=master.id, seq=seq, kind=kind, idempotency_key=key, ticket=ticket, payload=payload
@@ -106,12 +107,56 @@ def _same_or_conflict(stored: Event, kind: str, ticket: str, payload: dict[str, 
     return stored
 
 
-def _repeat_or_older(latest: Event, kind: str, payload: dict[str, Any]) -> bool:
-    """``payload`` repeats ``latest`` (a retry), or the master stamped it earlier."""
-    same = latest.kind == kind and {k: v for k, v in latest.payload.items() if k != "time"} == {
-        k: v for k, v in payload.items() if k != "time"
-    }
-    return same or int(payload.get("time") or 0) < int(latest.payload.get("time") or 0)
+RETRY_AFTER_S = 2.0  # the Master EA re-sends a failed post from its queue after >= 5 s
+
+
+def sentra_seen(
+    history: list[Event], kind: str, payload: dict[str, Any], now: datetime
+) -> Event | None:
+    """The stored event a Sentra post repeats or is superseded by (``None``: store it).
+
+    ``history`` is every stored event of the post's ticket, in seq order. The EAs send
+    no event id and re-send a failed post later with its original ``timestamp``, so:
+
+    - equal to the ticket's latest event (its time aside): a retry, or no change;
+    - equal, time included, to an event stored over ``RETRY_AFTER_S`` ago that a later
+      event followed: a late retry (a modify back to an earlier SL *within* that
+      time is a real change and is kept);
+    - an ``open`` when the ticket already has an open or a close; a ``close`` when it
+      has a close; a ``modify`` after a close, or older by the master's clock than an
+      event already stored for the ticket: superseded.
+    A retried open is stored even after a later modify of its ticket was, so a copy is
+    never lost to the order in which a flaky network delivered them.
+    """
+    if not history:
+        return None
+    latest = history[-1]
+
+    def bare(p: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in p.items() if k != "time"}
+
+    if latest.kind == kind and bare(latest.payload) == bare(payload):
+        return latest
+    for e in history[:-1]:
+        if (
+            e.kind == kind
+            and e.payload == payload
+            and (now - aware(e.created_at)).total_seconds() > RETRY_AFTER_S
+        ):
+            return e
+    by_kind = {e.kind: e for e in history}  # the latest of each kind
+    if kind == "open" and ("open" in by_kind or "close" in by_kind):
+        return by_kind.get("close") or by_kind["open"]
+    if kind == "close" and "close" in by_kind:
+        return by_kind["close"]
+    if kind == "modify":
+        if "close" in by_kind:
+            return by_kind["close"]
+        t = int(payload.get("time") or 0)
+        newer = [e for e in history if int(e.payload.get("time") or 0) > t]
+        if newer:
+            return newer[-1]
+    return None
 
 
 def _trim(session: Session, master_id: int, cut: int) -> None:
@@ -136,13 +181,30 @@ def _trim(session: Session, master_id: int, cut: int) -> None:
     session.execute(delete(Event).where(Event.master_id == master_id, Event.seq <= cut))
 
 
+def lock_master(session: Session, master: Account) -> int:
+    """Take the per-master lock (as :func:`publish_event` does) and return the master's
+    current ``last_seq``, read under it."""
+    return int(
+        session.execute(
+            update(Account)
+            .where(Account.id == master.id)
+            .values(last_seq=Account.last_seq)
+            .returning(Account.last_seq)
+        ).scalar_one()
+    )
+
+
 def save_snapshot(session: Session, master: Account, positions: list[dict[str, Any]]) -> Snapshot:
-    snap = session.get(Snapshot, master.id)
+    """Store the master's full position set as of its latest event. Under the master's
+    lock: no event or compaction can slip in between (which would give the snapshot a
+    stale seq, or two first snapshots)."""
+    seq = lock_master(session, master)
+    snap = session.get(Snapshot, master.id, populate_existing=True)
     if snap is None:
-        snap = Snapshot(master_id=master.id, seq=master.last_seq, positions=positions)
+        snap = Snapshot(master_id=master.id, seq=seq, positions=positions)
         session.add(snap)
     else:
-        snap.seq = master.last_seq
+        snap.seq = seq
         snap.positions = positions
         snap.created_at = datetime.now(UTC)
     touch(session, master)
@@ -159,17 +221,19 @@ def events_after(
 def current_book(session: Session, master: Account) -> tuple[int, list[dict[str, Any]]]:
     """The master's positions now: its snapshot with every later event applied, and the
     seq they are current at."""
-    snap = session.get(Snapshot, master.id)
-    since = snap.seq if snap is not None else 0
-    evs = events_after(session, master, since, limit=None)
+    while True:
+        snap = session.get(Snapshot, master.id, populate_existing=True)
+        since = snap.seq if snap is not None else 0
+        evs = events_after(session, master, since, limit=None)
+        # A compaction may have committed between the two reads (each statement sees
+        # the latest commits): then events up to its cut are gone. Read again.
+        again = session.scalar(select(Snapshot.seq).where(Snapshot.master_id == master.id))
+        if (again or 0) == since:
+            break
     positions = apply_events(
         snap.positions if snap is not None else [], [(e.kind, e.ticket, e.payload) for e in evs]
     )
     return (evs[-1].seq if evs else since), positions
-
-
-def oldest_seq(session: Session, master: Account) -> int | None:
-    return session.scalar(select(func.min(Event.seq)).where(Event.master_id == master.id))
 
 
 def master_online(master: Account, stale_s: int) -> bool:
@@ -191,12 +255,14 @@ def read_after(
     newest event. The resync cursor is where the book is current, never behind the
     oldest kept event: reading on from it does not resync again unless more is trimmed
     meanwhile."""
-    oldest = oldest_seq(session, master)
-    first_kept = oldest if oldest is not None else master.last_seq + 1
-    if cursor > master.last_seq or cursor < first_kept - 1:
+    # Events are committed in seq order (under the master's lock), so once ``last`` is
+    # read every event up to it is visible: a gap between the cursor and the first
+    # event read means the ones between were trimmed.
+    last = int(session.scalar(select(Account.last_seq).where(Account.id == master.id)) or 0)
+    evs = events_after(session, master, cursor)
+    if cursor > last or (cursor < last and (not evs or evs[0].seq != cursor + 1)):
         seq, positions = current_book(session, master)
         return seq, [], positions
-    evs = events_after(session, master, cursor)
     return (evs[-1].seq if evs else cursor), evs, None
 
 

@@ -10,6 +10,7 @@ slave close all its copies.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -29,6 +30,7 @@ from mtponte.copy.server.deps import (
     SettingsDep,
     lookup_token,
 )
+from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.models import (
     Account,
     FollowerHeartbeat,
@@ -39,15 +41,18 @@ from mtponte.copy.server.schemas import (
     SentraLicense,
     SentraSignal,
     SentraSlaveHeartbeat,
+    sentra_positions,
 )
 from mtponte.copy.server.security import token_hash
 from mtponte.copy.server.service import (
+    current_book,
     publish_event,
     save_snapshot,
 )
 from mtponte.copy.server.signals import load_book, names_master, poll_grant
 
 router = APIRouter(tags=["sentra-compat"])
+_log = logging.getLogger("mtponte.copy")
 PREFIX = "/api/mt/copy/t/{token}"
 
 DEFAULT_SETTINGS: dict[str, Any] = CopySettings().model_dump()
@@ -153,18 +158,13 @@ def master_signal(
     master = _publisher(session, principal, sig)
     if sig.action == "heartbeat":
         assert sig.positions is not None  # the model requires the list
-        positions = [p.native() for p in sig.positions]
-        save_snapshot(session, master, positions)
-        session.commit()
-        feed.snapshot_saved(master.id)
-        return JSONResponse({"success": True, "positions_count": len(positions)})
-    assert sig.ticket is not None and sig.symbol is not None
-    payload: dict[str, Any] = {
-        "kind": sig.action,
-        "ticket": sig.ticket,
-        "symbol": sig.symbol,
-        "time": int(sig.timestamp * 1000),
-    }
+        return _heartbeat(session, master, sig.positions, feed)
+    assert sig.ticket is not None
+    payload: dict[str, Any] = {"kind": sig.action, "ticket": sig.ticket}
+    symbol = sig.symbol or _symbol_of(session, master, sig.ticket)  # close/modify carry none
+    if symbol:
+        payload["symbol"] = symbol
+    payload["time"] = int(sig.timestamp * 1000)
     if sig.action == "open":
         payload |= {
             "side": "buy" if sig.type == 0 else "sell",
@@ -172,10 +172,12 @@ def master_signal(
             "price": sig.open_price,
             "open_time": sig.open_time,
         }
-    if sig.action in ("open", "modify"):
         for ours, level in (("sl", sig.stop_loss), ("tp", sig.take_profit)):
             if level > 0:
                 payload[ours] = level
+    if sig.action == "modify":  # the EA sends both levels; 0 means the level was removed
+        payload["sl"] = sig.stop_loss or None
+        payload["tp"] = sig.take_profit or None
     if sig.action == "close" and sig.close_price > 0:
         payload["price"] = sig.close_price
     # No idempotency key: the EAs send none that tells events apart (see publish_event).
@@ -186,6 +188,42 @@ def master_signal(
     if created:
         feed.published(ev)
     return JSONResponse({"success": True, "seq": ev.seq})
+
+
+def _symbol_of(session: Session, master: Account, ticket: str) -> str | None:
+    for p in current_book(session, master)[1]:
+        if p["ticket"] == ticket:
+            return str(p["symbol"])
+    return None
+
+
+def _heartbeat(session: Session, master: Account, raw: list[Any], feed: EventFeed) -> JSONResponse:
+    """Store the Master's full position list. A position that does not validate never
+    rejects the others: it is kept as the book last knew it (so no copy of it is
+    closed), or left out when it was never known; the answer lists it."""
+    good, bad = sentra_positions(raw)
+    positions = [p.native() for p in good]
+    if bad:
+        known = {p["ticket"]: p for p in current_book(session, master)[1]}
+        have = {p["ticket"] for p in positions}
+        for ticket, _ in bad:
+            t = str(ticket) if isinstance(ticket, int | str) else ""
+            if t in known and t not in have:
+                positions.append(known[t])
+                have.add(t)
+        _log.warning(
+            "master %d heartbeat: %d position(s) unreadable, kept as last known: %s",
+            master.id,
+            len(bad),
+            "; ".join(f"ticket {t!r}: {why}" for t, why in bad[:5]),
+        )
+    save_snapshot(session, master, positions)
+    session.commit()
+    feed.snapshot_saved(master.id)
+    answer: dict[str, Any] = {"success": True, "positions_count": len(positions)}
+    if bad:
+        answer["rejected"] = [{"ticket": str(t), "error": why} for t, why in bad[:20]]
+    return JSONResponse(answer)
 
 
 def _follower_and_master(

@@ -127,7 +127,7 @@ def logout(request: Request, session: SessionDep, csrf: str = Form(...)) -> Redi
     check_csrf(request, csrf)
     op = operator(request, session)
     if op is not None:
-        op.session_epoch += 1
+        op.session_epoch = admin.new_epoch()
         session.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

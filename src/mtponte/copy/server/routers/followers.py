@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -31,13 +31,14 @@ from mtponte.copy.server.deps import (
 from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.models import (
     Account,
+    Event,
     ExecutionReport,
     FollowerHeartbeat,
     Subscription,
     utcnow,
 )
 from mtponte.copy.server.schemas import EventPublic, EventsPublic, HeartbeatCreate, ReportCreate
-from mtponte.copy.server.service import master_online, read_after
+from mtponte.copy.server.service import current_book, master_online, read_after
 
 router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
 
@@ -65,10 +66,13 @@ async def get_events(
     notifier: NotifierDep,
     after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    resync: Annotated[bool, Query()] = False,
 ) -> EventsPublic:
     """Events after ``after``; waits up to ``wait`` seconds for one (long poll). A cursor
     older than the retained events (or beyond the newest) answers ``resync`` with the
-    master's current positions."""
+    master's current positions and the cursor they are current at; ``resync=true``
+    asks for that answer (how a new follower starts: positions the master held before
+    its first event exist only in its snapshots)."""
 
     def load(recheck: bool = False) -> EventsPublic:
         with request.app.state.sessions() as session:
@@ -82,7 +86,13 @@ async def get_events(
         _subscription(session, follower, master_id)
         master = get_account(session, master_id, "master")
         online = master_online(master, settings.master_stale_s)
-        cursor, evs, snapshot = read_after(session, master, after)
+        evs: list[Event]
+        snapshot: list[Any] | None
+        if resync:
+            cursor, book = current_book(session, master)
+            evs, snapshot = [], list(book)
+        else:
+            cursor, evs, snapshot = read_after(session, master, after)
         return EventsPublic(
             events=[
                 EventPublic(
@@ -105,8 +115,13 @@ async def get_events(
         return out
     slot = _slot(request, principal)
     try:
-        timeout = min(wait, settings.long_poll_max_s, max(0.0, principal.expires - time.time()))
-        await notifier.wait(master_id, after, timeout)
+        left = min(wait, settings.long_poll_max_s, max(0.0, principal.expires - time.time()))
+        deadline = time.monotonic() + left
+        # In steps, so a client that went away gives its slot back within a second.
+        while left > 0 and not await notifier.wait(master_id, after, min(1.0, left)):
+            if await request.is_disconnected():
+                raise HTTPException(499, "client closed the request")
+            left = deadline - time.monotonic()
     finally:
         slot.release()
     return await run_in_threadpool(load, True)
