@@ -1,0 +1,288 @@
+"""Writing the journal: one connection, one short transaction per record.
+
+Records that must survive a crash before the broker hears of them (commands) are
+committed before the order is sent. SQLite runs in WAL mode with
+``synchronous=NORMAL``: a committed row survives a crash of the process (the case that
+matters for "resolve by comment tag after a crash"); the last transactions may be lost
+if the *machine* loses power.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from mtponte.domain.bars import Bar
+from mtponte.domain.orders import Signal, Trade
+from mtponte.errors import ConfigError
+from mtponte.live.journal.models import (
+    BarSeen,
+    CommandRow,
+    ConfigChange,
+    FillRow,
+    Heartbeat,
+    RiskDecisionRow,
+    Run,
+    SignalRow,
+    TradeRow,
+)
+from mtponte.risk.rules import Decision
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` (``postgresql://`` is given the psycopg 3 driver)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply the journal's Alembic migrations (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_journal(url: str) -> Journal:
+    """Open (and migrate) the journal at ``url``; a bad URL is one :class:`ConfigError` line.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL: ``sqlite:///path/journal.sqlite`` (default form) or
+        ``postgresql://user:pass@host/db``.
+
+    Returns
+    -------
+    Journal
+    """
+    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise ConfigError(f"bad journal URL {shown!r}: {str(exc).replace(url, shown)}") from None
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"cannot open journal {shown}: {reason}") from None
+    return Journal(engine)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Journal:
+    """Append-only records of one or more runs.
+
+    Parameters
+    ----------
+    engine
+        A migrated engine (see :func:`open_journal`).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection = engine.connect()
+        self.run_id = 0
+
+    def close(self) -> None:
+        """Close the connection and dispose of the engine."""
+        self._conn.close()
+        self.engine.dispose()
+
+    def _insert(self, model: Any, **row: Any) -> int:
+        res = self._conn.execute(insert(model).values(run_id=self.run_id, **row))
+        self._conn.commit()
+        pk = res.inserted_primary_key
+        return int(pk[0]) if pk and isinstance(pk[0], int) else 0
+
+    def start_run(self, mode: str, broker: str, feed: str, symbol: str, config: Any) -> int:
+        """Record the start of a run; later records belong to it."""
+        res = self._conn.execute(
+            insert(Run).values(
+                started_at=_now(),
+                mode=mode,
+                broker=broker,
+                feed=feed,
+                symbol=symbol,
+                config=json.dumps(config, default=str, sort_keys=True),
+            )
+        )
+        self._conn.commit()
+        self.run_id = int(res.inserted_primary_key[0])  # type: ignore[index]
+        return self.run_id
+
+    def bar(self, bar: Bar) -> None:
+        """A closed bar was handed to the strategy."""
+        self._insert(
+            BarSeen,
+            time=bar.time,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            tick_volume=bar.tick_volume,
+            real_volume=bar.real_volume,
+            seen_at=_now(),
+        )
+
+    def signal(self, sig: Signal, decisions: list[Decision], outcome: str) -> int:
+        """A signal, every risk decision about it and what became of it."""
+        sid = self._conn.execute(
+            insert(SignalRow).values(
+                run_id=self.run_id,
+                bar_time=sig.bar_time,
+                setup_time=sig.setup_time,
+                side=sig.side.name.lower(),
+                kind=sig.kind.value,
+                price=sig.price,
+                sl=sig.sl,
+                tp=sig.tp,
+                sl_distance=sig.sl_distance,
+                tp_distance=sig.tp_distance,
+                atr=sig.atr,
+                outcome=outcome[:40],
+                created_at=_now(),
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        if decisions:
+            self._conn.execute(
+                insert(RiskDecisionRow),
+                [
+                    {
+                        "run_id": self.run_id,
+                        "signal_id": sid,
+                        "rule": d.rule,
+                        "allowed": d.allowed,
+                        "reason": d.reason[:300],
+                    }
+                    for d in decisions
+                ],
+            )
+        self._conn.commit()
+        return int(sid)
+
+    def command(self, cid: str, tag: str, kind: str, symbol: str, **fields: Any) -> None:
+        """A command about to be sent (state ``pending``), committed before sending."""
+        self._insert(
+            CommandRow,
+            id=cid,
+            tag=tag,
+            kind=kind,
+            symbol=symbol,
+            state="pending",
+            message="",
+            created_at=_now(),
+            **fields,
+        )
+
+    def command_result(self, cid: str, state: str, retcode: int | None, message: str) -> None:
+        """The outcome of a command: ``done``, ``refused`` or ``unknown``."""
+        self._conn.execute(
+            update(CommandRow)
+            .where(CommandRow.id == cid)
+            .values(state=state, retcode=retcode, message=message[:300], done_at=_now())
+        )
+        self._conn.commit()
+
+    def unresolved_commands(self) -> list[tuple[str, str, str]]:
+        """``(id, tag, kind)`` of commands of any run still ``pending`` or ``unknown``."""
+        rows = self._conn.execute(
+            select(CommandRow.id, CommandRow.tag, CommandRow.kind).where(
+                CommandRow.state.in_(("pending", "unknown"))
+            )
+        ).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def fill(
+        self,
+        tag: str,
+        entry: str,
+        side: str,
+        volume: float,
+        price: float,
+        bar_time: datetime,
+        ticket: str,
+    ) -> None:
+        """An execution seen on the broker."""
+        self._insert(
+            FillRow,
+            tag=tag,
+            entry=entry,
+            side=side,
+            volume=volume,
+            price=price,
+            bar_time=bar_time,
+            ticket=ticket,
+        )
+
+    def trade(self, t: Trade, tag: str) -> None:
+        """A closed round trip."""
+        self._insert(
+            TradeRow,
+            tag=tag,
+            entry_time=t.entry_time,
+            exit_time=t.exit_time,
+            side=t.side.name.lower(),
+            volume=t.volume,
+            entry_price=t.entry_price,
+            exit_price=t.exit_price,
+            sl=t.sl,
+            tp=t.tp,
+            pnl_points=t.pnl_points,
+            pnl_money=t.pnl_money,
+            exit_reason=t.exit_reason.value,
+        )
+
+    def heartbeat(self, bars_seen: int, note: str = "") -> None:
+        """The monitor is alive."""
+        self._insert(Heartbeat, time=_now(), bars_seen=bars_seen, note=note[:200])
+
+    def config_change(self, accepted: bool, changes: Any) -> None:
+        """A configuration applied (``accepted``) or refused, with what changed or why."""
+        self._insert(
+            ConfigChange,
+            time=_now(),
+            accepted=accepted,
+            changes=json.dumps(changes, default=str, sort_keys=True),
+        )
+
+    def count(self, model: Any) -> int:
+        """Rows of ``model`` in this run (tests, reports)."""
+        from sqlalchemy import func
+
+        return int(
+            self._conn.execute(
+                select(func.count()).select_from(model).where(model.run_id == self.run_id)
+            ).scalar_one()
+        )

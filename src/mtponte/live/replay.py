@@ -1,0 +1,163 @@
+"""Replays: drive the :class:`~mtponte.live.runner.Runner` over a bar file.
+
+With the paper broker the market is simulated here, bar by bar, in the order a live
+account sees it: bar ``j`` trades (the broker triggers stop orders and SL/TP with the
+backtester's fill model, :meth:`PaperBroker.on_bar`), bar ``j`` closes, bar ``j+1``
+opens (the quote moves to its open) and the runner acts. The runner's clock reads the
+close of bar ``j`` while it decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from mtponte.backtest.engine import BacktestResult, TradeArrays, compute_stats
+from mtponte.backtest.fill import bars_held
+from mtponte.backtest.stats import stats_dict
+from mtponte.brokers.paper import PaperBroker
+from mtponte.domain.bars import Bars
+from mtponte.domain.orders import Trade
+from mtponte.domain.symbols import SymbolSpec
+from mtponte.errors import ConfigError
+from mtponte.live.config import LiveConfig
+from mtponte.live.feeds import BarEvent, ReplayFeed
+from mtponte.live.journal import Journal
+from mtponte.live.runner import Runner
+from mtponte.live.tradelog import TradeLog
+from mtponte.strategies.elephant import SignalArrays
+
+
+class ReplayClock:
+    """A settable clock (aware UTC)."""
+
+    def __init__(self, t: datetime | None = None) -> None:
+        self.t = t or datetime.fromtimestamp(0, tz=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+def timeframe_of(bars: Bars) -> int:
+    """Bar length in seconds: the most common gap between consecutive bars."""
+    if len(bars) < 2:
+        raise ConfigError("need at least two bars to know the timeframe")
+    gaps, counts = np.unique(np.diff(bars.time), return_counts=True)
+    return int(gaps[np.argmax(counts)])
+
+
+@dataclass
+class ReplayRun:
+    """What a replay produced."""
+
+    runner: Runner
+    broker: PaperBroker
+    trades: list[Trade]
+
+
+def replay_paper(
+    bars: Bars,
+    spec: SymbolSpec,
+    cfg: LiveConfig,
+    journal: Journal | None = None,
+    trade_log: TradeLog | None = None,
+    on_event: Callable[[BarEvent], None] | None = None,
+) -> ReplayRun:
+    """Replay ``bars`` through the runner against a simulated (paper) account.
+
+    Parameters
+    ----------
+    bars
+        The bars, in the symbol's exchange time zone.
+    spec
+        Symbol traded.
+    cfg
+        Configuration (``runner.mode`` decides whether orders are sent).
+    journal, trade_log
+        Optional records.
+    on_event
+        Called after each event (progress displays).
+
+    Returns
+    -------
+    ReplayRun
+    """
+    tf = timeframe_of(bars)
+    clock = ReplayClock()
+    broker = PaperBroker(
+        cfg.broker.paper_state,
+        symbols=[spec],
+        balance=cfg.broker.paper_balance,
+        slippage_ticks=cfg.strategy.slippage_ticks,
+        currency=spec.currency,
+        clock=clock,
+    )
+    runner = Runner(cfg, spec, broker, tf, journal=journal, clock=clock, trade_log=trade_log)
+    runner.start()
+    step = timedelta(seconds=tf)
+    for ev in ReplayFeed(bars, cfg.feed.speed):
+        clock.t = ev.bar.time
+        broker.on_bar(spec.name, ev.bar)  # the market trades bar j
+        clock.t = ev.bar.time + step  # bar j has closed
+        if ev.next_open is not None:
+            broker.set_quote(spec.name, ev.next_open)  # bar j+1 opens
+        runner.on_event(ev)
+        if on_event is not None:
+            on_event(ev)
+    runner.finish()
+    return ReplayRun(runner, broker, runner.trades)
+
+
+def result_of(bars: Bars, spec: SymbolSpec, cfg: LiveConfig, trades: list[Trade]) -> BacktestResult:
+    """A :class:`BacktestResult` of ``trades`` over ``bars``, for the backtest's writers
+    (``trades.csv``, ``stats.json``, ``report.html``) and statistics."""
+    n = len(trades)
+    idx = {int(t): i for i, t in enumerate(bars.time)}
+
+    def at(t: datetime) -> int:
+        return idx[int(t.timestamp())]
+
+    entry_i = np.array([at(t.entry_time) for t in trades], dtype=np.int64)
+    exit_i = np.array([at(t.exit_time) for t in trades], dtype=np.int64)
+    reason = np.array([t.exit_reason.code for t in trades], dtype=np.int8)
+    held = np.array(
+        [
+            bars_held(int(a), int(b), int(r))
+            for a, b, r in zip(entry_i, exit_i, reason, strict=True)
+        ],
+        dtype=np.int64,
+    )
+
+    def col(name: str) -> Any:
+        return np.array([getattr(t, name) for t in trades], dtype=np.float64)
+
+    ta = TradeArrays(
+        direction=np.array([int(t.side) for t in trades], dtype=np.int8),
+        entry_i=entry_i,
+        exit_i=exit_i,
+        entry_price=col("entry_price"),
+        exit_price=col("exit_price"),
+        sl=col("sl"),
+        tp=col("tp"),
+        reason=reason,
+        volume=trades[0].volume if n else cfg.strategy.volume,
+        pnl_points=col("pnl_points"),
+        pnl_money=col("pnl_money"),
+        bars_held=held,
+    )
+    empty = SignalArrays(
+        mode=0 if cfg.strategy.entry_mode == "stop" else 1,
+        direction=np.zeros(0, np.int8),
+        price=np.zeros(0),
+        sl=np.zeros(0),
+        tp=np.zeros(0),
+        sl_dist=np.zeros(0),
+        tp_dist=np.zeros(0),
+        atr=np.zeros(0),
+        setup=np.zeros(0, np.int64),
+    )
+    return BacktestResult(bars, spec, cfg.strategy, empty, ta, stats_dict(compute_stats(bars, ta)))
