@@ -26,7 +26,6 @@ import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from mtponte.backtest.engine import trade_volume
 from mtponte.backtest.fill import flat_due, trade_pnl
@@ -84,6 +83,7 @@ class RunnerStats:
     bars: int = 0
     signals: int = 0
     latencies: list[float] = field(default_factory=list)
+    order_bars: list[int] = field(default_factory=list)  # events on which an entry was sent
 
 
 class Runner:
@@ -278,6 +278,7 @@ class Runner:
             self._record(sig, decisions, "log_only")
             return
         self._record(sig, decisions, "sent")
+        self.stats.order_bars.append(self.stats.bars - 1)
         if sig.kind is EntryKind.STOP:
             self._place_stop(sig, next_time)
         else:
@@ -504,9 +505,3 @@ class Runner:
 
 def _show(sig: Signal) -> str:
     return f"{sig.side.name} {sig.kind.value} @ {sig.bar_time.isoformat()}"
-
-
-def kill_switch_path(cfg: LiveConfig, base: Path) -> Path | None:
-    """The kill-switch file, relative paths taken from ``base`` (the config's folder)."""
-    k = cfg.risk.kill_switch_file
-    return None if k is None else (k if k.is_absolute() else base / k)

@@ -1,7 +1,9 @@
-"""Writing the journal: one connection, one short transaction per record.
+"""Writing the journal: one connection, Core statements compiled once.
 
-Records that must survive a crash before the broker hears of them (commands) are
-committed before the order is sent. SQLite runs in WAL mode with
+Commits are grouped: a command is committed (with everything recorded before it)
+*before* the order is sent, so it survives a crash of the monitor; other records are
+committed with the next command, every ``commit_every`` records, on :meth:`flush` and
+on :meth:`close`. SQLite runs in WAL mode with
 ``synchronous=NORMAL``: a committed row survives a crash of the process (the case that
 matters for "resolve by comment tag after a crash"); the last transactions may be lost
 if the *machine* loses power.
@@ -110,24 +112,40 @@ class Journal:
         A migrated engine (see :func:`open_journal`).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, commit_every: int = 50) -> None:
         self.engine = engine
+        self.commit_every = commit_every
         self._conn: Connection = engine.connect()
+        self._stmts: dict[Any, Any] = {}
+        self._uncommitted = 0
         self.run_id = 0
 
     def close(self) -> None:
-        """Close the connection and dispose of the engine."""
+        """Commit what is pending, close the connection and dispose of the engine."""
+        self.flush()
         self._conn.close()
         self.engine.dispose()
 
+    def flush(self) -> None:
+        """Commit every record so far."""
+        if self._uncommitted:
+            self._conn.commit()
+            self._uncommitted = 0
+
     def _insert(self, model: Any, **row: Any) -> int:
-        res = self._conn.execute(insert(model).values(run_id=self.run_id, **row))
-        self._conn.commit()
+        stmt = self._stmts.get(model)
+        if stmt is None:
+            stmt = self._stmts[model] = insert(model.__table__)
+        res = self._conn.execute(stmt, {"run_id": self.run_id, **row})
+        self._uncommitted += 1
+        if self._uncommitted >= self.commit_every:
+            self.flush()
         pk = res.inserted_primary_key
         return int(pk[0]) if pk and isinstance(pk[0], int) else 0
 
     def start_run(self, mode: str, broker: str, feed: str, symbol: str, config: Any) -> int:
         """Record the start of a run; later records belong to it."""
+        self.flush()
         res = self._conn.execute(
             insert(Run).values(
                 started_at=_now(),
@@ -158,39 +176,30 @@ class Journal:
 
     def signal(self, sig: Signal, decisions: list[Decision], outcome: str) -> int:
         """A signal, every risk decision about it and what became of it."""
-        sid = self._conn.execute(
-            insert(SignalRow).values(
-                run_id=self.run_id,
-                bar_time=sig.bar_time,
-                setup_time=sig.setup_time,
-                side=sig.side.name.lower(),
-                kind=sig.kind.value,
-                price=sig.price,
-                sl=sig.sl,
-                tp=sig.tp,
-                sl_distance=sig.sl_distance,
-                tp_distance=sig.tp_distance,
-                atr=sig.atr,
-                outcome=outcome[:40],
-                created_at=_now(),
+        sid = self._insert(
+            SignalRow,
+            bar_time=sig.bar_time,
+            setup_time=sig.setup_time,
+            side=sig.side.name.lower(),
+            kind=sig.kind.value,
+            price=sig.price,
+            sl=sig.sl,
+            tp=sig.tp,
+            sl_distance=sig.sl_distance,
+            tp_distance=sig.tp_distance,
+            atr=sig.atr,
+            outcome=outcome[:40],
+            created_at=_now(),
+        )
+        for d in decisions:
+            self._insert(
+                RiskDecisionRow,
+                signal_id=sid,
+                rule=d.rule,
+                allowed=d.allowed,
+                reason=d.reason[:300],
             )
-        ).inserted_primary_key[0]  # type: ignore[index]
-        if decisions:
-            self._conn.execute(
-                insert(RiskDecisionRow),
-                [
-                    {
-                        "run_id": self.run_id,
-                        "signal_id": sid,
-                        "rule": d.rule,
-                        "allowed": d.allowed,
-                        "reason": d.reason[:300],
-                    }
-                    for d in decisions
-                ],
-            )
-        self._conn.commit()
-        return int(sid)
+        return sid
 
     def command(self, cid: str, tag: str, kind: str, symbol: str, **fields: Any) -> None:
         """A command about to be sent (state ``pending``), committed before sending."""
@@ -205,6 +214,7 @@ class Journal:
             created_at=_now(),
             **fields,
         )
+        self.flush()
 
     def command_result(self, cid: str, state: str, retcode: int | None, message: str) -> None:
         """The outcome of a command: ``done``, ``refused`` or ``unknown``."""
@@ -213,10 +223,11 @@ class Journal:
             .where(CommandRow.id == cid)
             .values(state=state, retcode=retcode, message=message[:300], done_at=_now())
         )
-        self._conn.commit()
+        self._uncommitted += 1
 
     def unresolved_commands(self) -> list[tuple[str, str, str]]:
         """``(id, tag, kind)`` of commands of any run still ``pending`` or ``unknown``."""
+        self.flush()
         rows = self._conn.execute(
             select(CommandRow.id, CommandRow.tag, CommandRow.kind).where(
                 CommandRow.state.in_(("pending", "unknown"))
@@ -267,6 +278,7 @@ class Journal:
     def heartbeat(self, bars_seen: int, note: str = "") -> None:
         """The monitor is alive."""
         self._insert(Heartbeat, time=_now(), bars_seen=bars_seen, note=note[:200])
+        self.flush()
 
     def config_change(self, accepted: bool, changes: Any) -> None:
         """A configuration applied (``accepted``) or refused, with what changed or why."""
@@ -281,6 +293,7 @@ class Journal:
         """Rows of ``model`` in this run (tests, reports)."""
         from sqlalchemy import func
 
+        self.flush()
         return int(
             self._conn.execute(
                 select(func.count()).select_from(model).where(model.run_id == self.run_id)
