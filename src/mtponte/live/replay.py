@@ -66,6 +66,8 @@ def replay_paper(
     journal: Journal | None = None,
     trade_log: TradeLog | None = None,
     on_event: Callable[[BarEvent], None] | None = None,
+    broker: PaperBroker | None = None,
+    clock: ReplayClock | None = None,
 ) -> ReplayRun:
     """Replay ``bars`` through the runner against a simulated (paper) account.
 
@@ -80,15 +82,18 @@ def replay_paper(
     journal, trade_log
         Optional records.
     on_event
-        Called after each event (progress displays).
+        Called after each event (progress displays, tests).
+    broker, clock
+        A paper account and its clock to use (default: a new in-memory account, as
+        ``cfg.broker`` describes it).
 
     Returns
     -------
     ReplayRun
     """
     tf = timeframe_of(bars)
-    clock = ReplayClock()
-    broker = PaperBroker(
+    clock = clock or ReplayClock()
+    broker = broker or PaperBroker(
         cfg.broker.paper_state,
         symbols=[spec],
         balance=cfg.broker.paper_balance,
