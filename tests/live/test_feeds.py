@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -44,8 +45,8 @@ def test_replay_feed_in_order_and_at_a_speed_factor() -> None:
     feed = ReplayFeed(bars, speed=60.0, sleep=slept.append)
     evs = list(feed)
     assert len(evs) == len(feed) == len(bars)
-    assert all(a.bar.time < b.bar.time for a, b in zip(evs, evs[1:], strict=False))
-    assert all(e.next_time == n.bar.time for e, n in zip(evs, evs[1:], strict=False))
+    assert all(a.bar.time < b.bar.time for a, b in pairwise(evs))
+    assert all(e.next_time == n.bar.time for e, n in pairwise(evs))
     assert slept[0] == pytest.approx(300 / 60)  # one M5 bar at 60x
     assert max(slept) > 300 / 60  # the overnight gap, scaled too
     assert list(ReplayFeed(bars, speed=0.0, sleep=slept.append)) == evs
