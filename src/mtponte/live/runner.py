@@ -82,7 +82,8 @@ class RunnerStats:
 
     bars: int = 0
     signals: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # closed bar in → order placed
+    totals: list[float] = field(default_factory=list)  # ... → journal heartbeat flushed
     order_bars: list[int] = field(default_factory=list)  # events on which an entry was sent
 
 
@@ -221,10 +222,11 @@ class Runner:
                 self.stats.signals += 1
                 self._consider(sig, day, ev.next_time, nday, ntod, flat_open, kill)
             self._flat_at_open = self._held is None
+        self.stats.latencies.append(_time.perf_counter() - t0)  # decided, order placed
         hb = self.cfg.runner.heartbeat_every_bars
         if self.journal is not None and hb and self.stats.bars % hb == 0:
             self.journal.heartbeat(self.stats.bars)
-        self.stats.latencies.append(_time.perf_counter() - t0)
+        self.stats.totals.append(_time.perf_counter() - t0)
 
     def finish(self) -> None:
         """End of data: close an open position at the market (reason ``end``)."""

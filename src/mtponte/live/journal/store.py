@@ -1,9 +1,11 @@
-"""Writing the journal: one connection, Core statements compiled once.
+"""Writing the journal: one connection, Core statements built once, writes batched.
 
-Commits are grouped: a command is committed (with everything recorded before it)
-*before* the order is sent, so it survives a crash of the monitor; other records are
-committed with the next command, every ``commit_every`` records, on :meth:`flush` and
-on :meth:`close`. SQLite runs in WAL mode with
+Records are queued in memory, in order, and written (``executemany`` per run of the
+same statement) and committed together. A command is written and committed
+*alone* before the order is sent, so it survives a crash of the monitor; other records
+are committed every ``commit_every`` records, on :meth:`flush` (heartbeats flush) and
+on :meth:`close`. Deciding a bar therefore costs list appends, and one small commit
+when an order goes out. SQLite runs in WAL mode with
 ``synchronous=NORMAL``: a committed row survives a crash of the process (the case that
 matters for "resolve by comment tag after a crash"); the last transactions may be lost
 if the *machine* loses power.
@@ -15,9 +17,20 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from mtponte.domain.bars import Bar
@@ -110,38 +123,74 @@ class Journal:
     ----------
     engine
         A migrated engine (see :func:`open_journal`).
+    commit_every
+        Write and commit at the latest after this many queued records.
     """
 
-    def __init__(self, engine: Engine, commit_every: int = 50) -> None:
+    def __init__(self, engine: Engine, commit_every: int = 200) -> None:
         self.engine = engine
         self.commit_every = commit_every
         self._conn: Connection = engine.connect()
         self._stmts: dict[Any, Any] = {}
-        self._uncommitted = 0
+        # queued writes, in order: (statement, row) or (None, (signal row, decision rows))
+        self._ops: list[tuple[Any, Any]] = []
+        cmd = cast(Table, CommandRow.__table__)
+        self._result_stmt = (
+            update(cmd)
+            .where(cmd.c.id == bindparam("cid"))
+            .values(
+                state=bindparam("state"),
+                retcode=bindparam("retcode"),
+                message=bindparam("message"),
+                done_at=bindparam("done_at"),
+            )
+        )
         self.run_id = 0
 
     def close(self) -> None:
-        """Commit what is pending, close the connection and dispose of the engine."""
+        """Commit what is queued, close the connection and dispose of the engine."""
         self.flush()
         self._conn.close()
         self.engine.dispose()
 
     def flush(self) -> None:
-        """Commit every record so far."""
-        if self._uncommitted:
-            self._conn.commit()
-            self._uncommitted = 0
+        """Write and commit every queued record."""
+        if not self._ops:
+            return
+        ops, self._ops = self._ops, []
+        conn = self._conn
+        i = 0
+        while i < len(ops):
+            stmt, row = ops[i]
+            if stmt is None:
+                sig, decisions = row
+                sid = conn.execute(self._stmt(SignalRow), sig).inserted_primary_key[0]  # type: ignore[index]
+                if decisions:
+                    conn.execute(
+                        self._stmt(RiskDecisionRow), [{**d, "signal_id": sid} for d in decisions]
+                    )
+                i += 1
+                continue
+            j = i + 1
+            while j < len(ops) and ops[j][0] is stmt:
+                j += 1
+            conn.execute(stmt, [r for _, r in ops[i:j]] if j - i > 1 else row)
+            i = j
+        conn.commit()
 
-    def _insert(self, model: Any, **row: Any) -> int:
+    def _stmt(self, model: Any) -> Any:
         stmt = self._stmts.get(model)
         if stmt is None:
             stmt = self._stmts[model] = insert(model.__table__)
-        res = self._conn.execute(stmt, {"run_id": self.run_id, **row})
-        self._uncommitted += 1
-        if self._uncommitted >= self.commit_every:
+        return stmt
+
+    def _queue(self, stmt: Any, row: Any) -> None:
+        self._ops.append((stmt, row))
+        if len(self._ops) >= self.commit_every:
             self.flush()
-        pk = res.inserted_primary_key
-        return int(pk[0]) if pk and isinstance(pk[0], int) else 0
+
+    def _add(self, model: Any, **row: Any) -> None:
+        self._queue(self._stmt(model), {"run_id": self.run_id, **row})
 
     def start_run(self, mode: str, broker: str, feed: str, symbol: str, config: Any) -> int:
         """Record the start of a run; later records belong to it."""
@@ -162,7 +211,7 @@ class Journal:
 
     def bar(self, bar: Bar) -> None:
         """A closed bar was handed to the strategy."""
-        self._insert(
+        self._add(
             BarSeen,
             time=bar.time,
             open=bar.open,
@@ -174,56 +223,61 @@ class Journal:
             seen_at=_now(),
         )
 
-    def signal(self, sig: Signal, decisions: list[Decision], outcome: str) -> int:
+    def signal(self, sig: Signal, decisions: list[Decision], outcome: str) -> None:
         """A signal, every risk decision about it and what became of it."""
-        sid = self._insert(
-            SignalRow,
-            bar_time=sig.bar_time,
-            setup_time=sig.setup_time,
-            side=sig.side.name.lower(),
-            kind=sig.kind.value,
-            price=sig.price,
-            sl=sig.sl,
-            tp=sig.tp,
-            sl_distance=sig.sl_distance,
-            tp_distance=sig.tp_distance,
-            atr=sig.atr,
-            outcome=outcome[:40],
-            created_at=_now(),
-        )
-        for d in decisions:
-            self._insert(
-                RiskDecisionRow,
-                signal_id=sid,
-                rule=d.rule,
-                allowed=d.allowed,
-                reason=d.reason[:300],
-            )
-        return sid
+        row = {
+            "run_id": self.run_id,
+            "bar_time": sig.bar_time,
+            "setup_time": sig.setup_time,
+            "side": sig.side.name.lower(),
+            "kind": sig.kind.value,
+            "price": sig.price,
+            "sl": sig.sl,
+            "tp": sig.tp,
+            "sl_distance": sig.sl_distance,
+            "tp_distance": sig.tp_distance,
+            "atr": sig.atr,
+            "outcome": outcome[:40],
+            "created_at": _now(),
+        }
+        decs = [
+            {"run_id": self.run_id, "rule": d.rule, "allowed": d.allowed, "reason": d.reason[:300]}
+            for d in decisions
+        ]
+        self._queue(None, (row, decs))
 
     def command(self, cid: str, tag: str, kind: str, symbol: str, **fields: Any) -> None:
-        """A command about to be sent (state ``pending``), committed before sending."""
-        self._insert(
-            CommandRow,
-            id=cid,
-            tag=tag,
-            kind=kind,
-            symbol=symbol,
-            state="pending",
-            message="",
-            created_at=_now(),
-            **fields,
+        """A command about to be sent (state ``pending``): written and committed alone,
+        ahead of the records still queued, before this returns (so an order is never
+        sent without its row; the queued records follow at the next flush)."""
+        self._conn.execute(
+            self._stmt(CommandRow),
+            {
+                "run_id": self.run_id,
+                "id": cid,
+                "tag": tag,
+                "kind": kind,
+                "symbol": symbol,
+                "state": "pending",
+                "message": "",
+                "created_at": _now(),
+                **fields,
+            },
         )
-        self.flush()
+        self._conn.commit()
 
     def command_result(self, cid: str, state: str, retcode: int | None, message: str) -> None:
-        """The outcome of a command: ``done``, ``refused`` or ``unknown``."""
-        self._conn.execute(
-            update(CommandRow)
-            .where(CommandRow.id == cid)
-            .values(state=state, retcode=retcode, message=message[:300], done_at=_now())
+        """The outcome of a command: ``done``, ``refused``, ``unknown`` or ``lost``."""
+        self._queue(
+            self._result_stmt,
+            {
+                "cid": cid,
+                "state": state,
+                "retcode": retcode,
+                "message": message[:300],
+                "done_at": _now(),
+            },
         )
-        self._uncommitted += 1
 
     def unresolved_commands(self) -> list[tuple[str, str, str]]:
         """``(id, tag, kind)`` of commands of any run still ``pending`` or ``unknown``."""
@@ -233,6 +287,7 @@ class Journal:
                 CommandRow.state.in_(("pending", "unknown"))
             )
         ).all()
+        self._conn.commit()
         return [(r[0], r[1], r[2]) for r in rows]
 
     def fill(
@@ -246,7 +301,7 @@ class Journal:
         ticket: str,
     ) -> None:
         """An execution seen on the broker."""
-        self._insert(
+        self._add(
             FillRow,
             tag=tag,
             entry=entry,
@@ -259,7 +314,7 @@ class Journal:
 
     def trade(self, t: Trade, tag: str) -> None:
         """A closed round trip."""
-        self._insert(
+        self._add(
             TradeRow,
             tag=tag,
             entry_time=t.entry_time,
@@ -276,26 +331,25 @@ class Journal:
         )
 
     def heartbeat(self, bars_seen: int, note: str = "") -> None:
-        """The monitor is alive."""
-        self._insert(Heartbeat, time=_now(), bars_seen=bars_seen, note=note[:200])
+        """The monitor is alive (written and committed now)."""
+        self._add(Heartbeat, time=_now(), bars_seen=bars_seen, note=note[:200])
         self.flush()
 
     def config_change(self, accepted: bool, changes: Any) -> None:
         """A configuration applied (``accepted``) or refused, with what changed or why."""
-        self._insert(
+        self._add(
             ConfigChange,
             time=_now(),
             accepted=accepted,
             changes=json.dumps(changes, default=str, sort_keys=True),
         )
+        self.flush()
 
     def count(self, model: Any) -> int:
         """Rows of ``model`` in this run (tests, reports)."""
-        from sqlalchemy import func
-
         self.flush()
-        return int(
-            self._conn.execute(
-                select(func.count()).select_from(model).where(model.run_id == self.run_id)
-            ).scalar_one()
-        )
+        n = self._conn.execute(
+            select(func.count()).select_from(model).where(model.run_id == self.run_id)
+        ).scalar_one()
+        self._conn.commit()
+        return int(n)
