@@ -53,10 +53,14 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` (``postgresql://`` is given the psycopg 3 driver)."""
+    """An engine for ``url`` (``postgresql://`` is given the psycopg 3 driver; an SQLite
+    file's folder is created)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if url.startswith("sqlite:///") and path and not path.startswith(":memory:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -101,8 +105,6 @@ def open_journal(url: str) -> Journal:
         engine = make_engine(url)
     except (ArgumentError, ImportError, ValueError) as exc:
         raise ConfigError(f"bad journal URL {shown!r}: {str(exc).replace(url, shown)}") from None
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         upgrade(engine)
     except SQLAlchemyError as exc:
