@@ -120,3 +120,19 @@ def test_strategy_overrides() -> None:
     assert cfg.strategy.sl_atr == 1.0
     with pytest.raises(ConfigError, match="unknown parameter"):
         with_strategy_overrides(cfg, {"bogus": "1"})
+
+
+def test_relative_paths_are_the_config_files(tmp_path: Path) -> None:
+    from mtponte.live.config import resolve_paths
+
+    f = tmp_path / "live.toml"
+    f.write_text(GOOD, encoding="utf-8")
+    cfg = resolve_paths(load_config(f), tmp_path)
+    assert cfg.feed.path == tmp_path / "bars.csv"
+    assert cfg.journal.logs_dir == tmp_path / "logs"
+    assert cfg.risk.kill_switch_file == tmp_path / "KILL_SWITCH"
+    assert cfg.journal.url == "sqlite:///" + (tmp_path / "state/journal.sqlite").as_posix()
+    pg = cfg.model_copy(
+        update={"journal": cfg.journal.model_copy(update={"url": "postgresql://h/db"})}
+    )
+    assert resolve_paths(pg, tmp_path).journal.url == "postgresql://h/db"

@@ -143,18 +143,20 @@ def live(
     config: Annotated[Path, typer.Option("--config", help="Monitor configuration (TOML).")],
 ) -> None:
     """Run the monitor from --config. Feeds available: replay (a bar file, [feed] path,
-    speed); brokers: paper. Starts in log-only mode unless runner.mode = "trade"."""
+    speed); brokers: paper. Starts in log-only mode unless runner.mode = "trade".
+    Relative paths in the file are taken from the file's folder."""
 
     def body() -> None:
-        cfg = _load(config, None)
+        from mtponte.live.config import resolve_paths
+
+        cfg = resolve_paths(_load(config, None), config.parent)
         if cfg.feed.path is None:
             raise ConfigError("feed.path: required for the replay feed")
         if cfg.broker.kind != "paper":
             raise ConfigError(f"broker.kind: {cfg.broker.kind!r} is not wired to `live` yet")
-        path = cfg.feed.path if cfg.feed.path.is_absolute() else config.parent / cfg.feed.path
         _, _, run = _run(
             cfg,
-            path,
+            cfg.feed.path,
             cfg.symbol,
             None,
             cfg.journal.url,

@@ -246,6 +246,45 @@ def load_config(path: Path | None, data: dict[str, Any] | None = None) -> LiveCo
         raise ConfigError(where + "; ".join(exc.problems)) from None
 
 
+def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
+    """``cfg`` with relative paths (feed file, logs folder, kill-switch file, SQLite
+    journal) taken from ``base``, the configuration file's folder.
+
+    Parameters
+    ----------
+    cfg
+        Loaded configuration.
+    base
+        Folder relative paths are taken from.
+
+    Returns
+    -------
+    LiveConfig
+    """
+
+    def rel(p: Path | None) -> Path | None:
+        return None if p is None or p.is_absolute() else base / p
+
+    url = cfg.journal.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        db = Path(url.removeprefix("sqlite:///"))
+        if not db.is_absolute():
+            url = "sqlite:///" + (base / db).as_posix()
+    return cfg.model_copy(
+        update={
+            "feed": cfg.feed.model_copy(update={"path": rel(cfg.feed.path) or cfg.feed.path}),
+            "journal": cfg.journal.model_copy(
+                update={"url": url, "logs_dir": rel(cfg.journal.logs_dir) or cfg.journal.logs_dir}
+            ),
+            "risk": cfg.risk.model_copy(
+                update={
+                    "kill_switch_file": rel(cfg.risk.kill_switch_file) or cfg.risk.kill_switch_file
+                }
+            ),
+        }
+    )
+
+
 def with_strategy_overrides(cfg: LiveConfig, overrides: dict[str, str]) -> LiveConfig:
     """``cfg`` with strategy parameters replaced (``--set name=value``, as in backtest)."""
     if not overrides:

@@ -1,0 +1,76 @@
+"""`mtponte replay` and `mtponte live` as real processes (the console script)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = [sys.executable, "-m", "mtponte"]
+
+
+def mtp(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EXE, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("live")
+    res = mtp("data", "synth", "--out", "win.csv", "--days", "40", "--seed", "4", cwd=d)
+    assert res.returncode == 0, res.stderr
+    return d / "win.csv"
+
+
+def test_replay_process_matches_backtest_process(data: Path, tmp_path: Path) -> None:
+    res = mtp("backtest", str(data), "--symbol", "WIN", "--out", "bt", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = mtp("replay", str(data), "--symbol", "WIN", "--via", "paper", "--out", "rp", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "rp/trades.csv").read_bytes() == (tmp_path / "bt/trades.csv").read_bytes()
+
+
+def _journal(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        return list(db.execute(sql))
+
+
+def test_live_starts_in_log_only_mode(data: Path, tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "live.toml").write_text(
+        f'[feed]\npath = "{data.as_posix()}"\n', encoding="utf-8"
+    )
+    res = mtp("live", "--config", "conf/live.toml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "mode log_only: 0 trades" in res.stdout
+    tmp_path = tmp_path / "conf"  # relative paths are the config file's
+    j = tmp_path / "state" / "journal.sqlite"
+    assert _journal(j, "SELECT count(*) FROM live_commands") == [(0,)]
+    outcomes = {r[0] for r in _journal(j, "SELECT outcome FROM live_signals")}
+    assert "log_only" in outcomes
+    log = (tmp_path / "logs" / "monitor_live.log").read_text(encoding="utf-8")
+    assert " | INFO | " in log and "log-only mode" in log
+
+
+def test_live_trading_writes_the_seed_trade_csv(data: Path, tmp_path: Path) -> None:
+    cfg = f'[runner]\nmode = "trade"\n[feed]\npath = "{data.as_posix()}"\n'
+    (tmp_path / "live.toml").write_text(cfg, encoding="utf-8")
+    res = mtp("live", "--config", "live.toml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    n = int(res.stdout.split(": ")[1].split()[0])
+    lines = (tmp_path / "logs" / "mt5_trades.csv").read_text(encoding="utf-8").splitlines()
+    assert n > 0 and len(lines) == 2 * n  # one line per entry, one per exit
+    j = tmp_path / "state" / "journal.sqlite"
+    assert _journal(j, "SELECT count(*) FROM live_trades") == [(n,)]
+
+
+def test_bad_config_and_missing_bridge_are_one_line_errors(data: Path, tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[runner]\nmode = "yolo"\n', encoding="utf-8")
+    res = mtp("live", "--config", "bad.toml", cwd=tmp_path)
+    assert res.returncode == 2 and "runner.mode" in res.stderr and "Traceback" not in res.stderr
+    res = mtp("replay", str(data), "--via", "bridge", "--out", "x", cwd=tmp_path)
+    assert res.returncode == 2 and "only 'paper'" in res.stderr and "Traceback" not in res.stderr
