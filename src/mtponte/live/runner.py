@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from mtponte.backtest.engine import trade_volume
 from mtponte.backtest.fill import flat_due, trade_pnl
-from mtponte.brokers.base import Broker
+from mtponte.brokers.base import INVALID_PRICE, Broker
 from mtponte.brokers.paper import PaperBroker
 from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import EntryKind, ExecutionReport, Position, Signal, Trade
@@ -282,13 +282,13 @@ class Runner:
         self._record(sig, decisions, "sent")
         self.stats.order_bars.append(self.stats.bars - 1)
         if sig.kind is EntryKind.STOP:
-            self._place_stop(sig, next_time)
+            self._place_stop(sig, next_time, nday)
         else:
             self._enter_market(sig, next_time, nday)
 
-    def _place_stop(self, sig: Signal, next_time: datetime) -> None:
-        assert sig.price is not None
-        price = sig.price
+    def _place_stop(self, sig: Signal, next_time: datetime, nday: int) -> None:
+        assert sig.price is not None and sig.sl is not None and sig.tp is not None
+        price, sl, tp = sig.price, sig.sl, sig.tp
 
         def send(tag: str) -> ExecutionReport:
             return self.broker.place_order(
@@ -297,26 +297,42 @@ class Runner:
                 "stop",
                 self.volume,
                 price,
-                sig.sl,
-                sig.tp,
+                sl,
+                tp,
                 expiry=next_time + self.tf,
                 magic=self.cfg.runner.magic,
                 comment=tag,
             )
 
-        rep, tag = self._command("stop", send, None, sig.side, price, sig.sl, sig.tp)
+        rep, tag = self._command("stop", send, None, sig.side, price, sl, tp)
         if rep is not None and rep.ok and rep.order is not None:
             self._working = _Working(tag, rep.order, sig, next_time)
+        elif rep is not None and rep.retcode == INVALID_PRICE:
+            # A real server refuses a stop the market has already passed (a gap at the
+            # open); the backtest fills such a stop at the open with the attached levels
+            # (DESIGN.md), which is a market order with the same SL/TP.
+            q = self.broker.quote(self.symbol)
+            d = int(sig.side)
+            if q is not None and ((q[1] >= price) if d > 0 else (q[0] <= price)):
+                log.warning("stop %s already passed (quote %s): entering at market", price, q)
+                self._market(sig, next_time, nday, sl, tp)
 
     def _enter_market(self, sig: Signal, next_time: datetime, nday: int) -> None:
         assert sig.sl_distance is not None and sig.tp_distance is not None
         d, tick = int(sig.side), self.spec.tick_size
         q = self.broker.quote(self.symbol)
-        sl = tp = None
-        if q is not None:  # levels from the price the order goes out at (DESIGN.md)
-            ref = q[1] if d > 0 else q[0]
-            sl = round_to_tick(ref - d * sig.sl_distance, tick)
-            tp = round_to_tick(ref + d * sig.tp_distance, tick)
+        if q is None:  # no quote: the levels are set from the fill
+            self._market(sig, next_time, nday, None, None)
+            return
+        ref = q[1] if d > 0 else q[0]  # levels from the price the order goes out at
+        sl = round_to_tick(ref - d * sig.sl_distance, tick)
+        tp = round_to_tick(ref + d * sig.tp_distance, tick)
+        self._market(sig, next_time, nday, sl, tp)
+
+    def _market(
+        self, sig: Signal, next_time: datetime, nday: int, sl: float | None, tp: float | None
+    ) -> None:
+        d, tick = int(sig.side), self.spec.tick_size
 
         def send(tag: str) -> ExecutionReport:
             return self.broker.market_order(
@@ -326,7 +342,8 @@ class Runner:
         rep, tag = self._command("market", send, None, sig.side, None, sl, tp)
         if rep is None or not rep.ok or rep.ticket is None or rep.price is None:
             return
-        if sl is None or tp is None:  # no quote: set the levels from the fill
+        if sl is None or tp is None:
+            assert sig.sl_distance is not None and sig.tp_distance is not None
             sl = round_to_tick(rep.price - d * sig.sl_distance, tick)
             tp = round_to_tick(rep.price + d * sig.tp_distance, tick)
             ticket = rep.ticket
