@@ -53,7 +53,9 @@ def _run(
     fmt: str,
     dayfirst: bool,
     label: str,
+    watch: Path | None = None,
 ) -> tuple[Bars, SymbolSpec, ReplayRun]:
+    from mtponte.live.config import ConfigWatcher
     from mtponte.live.journal import open_journal
     from mtponte.live.replay import replay_paper
     from mtponte.live.tradelog import TradeLog, setup_file_log
@@ -74,7 +76,13 @@ def _run(
         with progress() as prog:
             task = prog.add_task(f"replaying {len(bars):,} bars", total=len(bars))
             run = replay_paper(
-                bars, spec, cfg, journal, trade_log, on_event=lambda _ev: prog.advance(task)
+                bars,
+                spec,
+                cfg,
+                journal,
+                trade_log,
+                on_event=lambda _ev: prog.advance(task),
+                watcher=ConfigWatcher(watch) if watch is not None else None,
             )
     finally:
         journal.close()
@@ -144,7 +152,10 @@ def live(
 ) -> None:
     """Run the monitor from --config. Feeds available: replay (a bar file, [feed] path,
     speed); brokers: paper. Starts in log-only mode unless runner.mode = "trade".
-    Relative paths in the file are taken from the file's folder."""
+    Relative paths in the file are taken from the file's folder. Edits to the file are
+    picked up while running: risk limits, runner.mode and the heartbeat apply from the
+    next bar; other changes, or an invalid file, are refused (journaled, logged) and
+    the running values kept."""
 
     def body() -> None:
         from mtponte.live.config import resolve_paths
@@ -166,6 +177,7 @@ def live(
             cfg.feed.format,
             cfg.feed.dayfirst,
             cfg.feed.kind,
+            watch=config,
         )
         trades = run.trades
         console.print(f"mode {cfg.runner.mode}: {len(trades)} trades; journal {cfg.journal.url}")

@@ -291,3 +291,66 @@ def with_strategy_overrides(cfg: LiveConfig, overrides: dict[str, str]) -> LiveC
         return cfg
     params = ElephantParams.from_overrides({**cfg.strategy.model_dump(), **overrides})
     return cfg.model_copy(update={"strategy": params})
+
+
+# Keys that may change while running (applied from the next bar); any other change
+# needs a restart (the strategy's lookbacks, the symbol, the broker and the feed).
+HOT_KEYS = ("risk.", "runner.mode", "runner.heartbeat_every_bars", "journal.log_")
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(old: LiveConfig, new: LiveConfig) -> dict[str, tuple[Any, Any]]:
+    """``{key: (old, new)}`` of every value that differs (dotted keys, JSON values)."""
+    a, b = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def needs_restart(diff: dict[str, tuple[Any, Any]]) -> list[str]:
+    """Keys of ``diff`` that cannot change while running."""
+    return [k for k in diff if not k.startswith(HOT_KEYS)]
+
+
+class ConfigWatcher:
+    """Re-read the configuration file when it changes ("ajustes em tempo real").
+
+    Parameters
+    ----------
+    path
+        The TOML file.
+    base
+        Folder relative paths are taken from (default: the file's).
+    """
+
+    def __init__(self, path: Path, base: Path | None = None) -> None:
+        self.path = path
+        self.base = base or path.parent
+        self._stamp = self._mtime()
+
+    def _mtime(self) -> int | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns ^ st.st_size
+
+    def poll(self) -> LiveConfig | list[str] | None:
+        """``None`` when the file did not change; else the new configuration, or the
+        list of its problems (``key: message`` lines) when it is invalid."""
+        stamp = self._mtime()
+        if stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        problems = config_problems(self.path)
+        if problems:
+            return problems
+        return resolve_paths(load_config(self.path), self.base)

@@ -24,7 +24,7 @@ from mtponte.domain.bars import Bars
 from mtponte.domain.orders import Trade
 from mtponte.domain.symbols import SymbolSpec
 from mtponte.errors import ConfigError
-from mtponte.live.config import LiveConfig
+from mtponte.live.config import ConfigWatcher, LiveConfig
 from mtponte.live.feeds import BarEvent, ReplayFeed
 from mtponte.live.journal import Journal
 from mtponte.live.runner import Runner
@@ -68,6 +68,7 @@ def replay_paper(
     on_event: Callable[[BarEvent], None] | None = None,
     broker: PaperBroker | None = None,
     clock: ReplayClock | None = None,
+    watcher: ConfigWatcher | None = None,
 ) -> ReplayRun:
     """Replay ``bars`` through the runner against a simulated (paper) account.
 
@@ -86,6 +87,9 @@ def replay_paper(
     broker, clock
         A paper account and its clock to use (default: a new in-memory account, as
         ``cfg.broker`` describes it).
+    watcher
+        Checked after every bar: a changed configuration file is applied from the next
+        bar, or refused (:meth:`Runner.apply_config`).
 
     Returns
     -------
@@ -111,6 +115,8 @@ def replay_paper(
         if ev.next_open is not None:
             broker.set_quote(spec.name, ev.next_open)  # bar j+1 opens
         runner.on_event(ev)
+        if watcher is not None and (new := watcher.poll()) is not None:
+            runner.apply_config(new)
         if on_event is not None:
             on_event(ev)
     runner.finish()

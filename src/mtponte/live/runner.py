@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from mtponte.backtest.engine import trade_volume
@@ -32,59 +31,20 @@ from mtponte.backtest.fill import flat_due, trade_pnl
 from mtponte.brokers.base import INVALID_PRICE, Broker
 from mtponte.brokers.paper import PaperBroker
 from mtponte.domain.bars import Bar, local_parts
-from mtponte.domain.orders import EntryKind, ExecutionReport, Position, Signal, Trade
+from mtponte.domain.orders import EntryKind, ExecutionReport, Signal, Trade
 from mtponte.domain.side import ExitReason, Side
 from mtponte.domain.symbols import SymbolSpec, round_to_tick
-from mtponte.errors import MtponteError
 from mtponte.live.commands import CommandDesk
-from mtponte.live.config import LiveConfig
+from mtponte.live.config import LiveConfig, config_diff, needs_restart
 from mtponte.live.feeds import BarEvent
 from mtponte.live.journal import Journal
+from mtponte.live.state import Held, LiveError, RunnerStats, Working, held_from
 from mtponte.live.tradelog import TradeLog
 from mtponte.risk.rules import DEFAULT_RULES, Decision, RiskContext, evaluate, first_refusal
 from mtponte.strategies._rules import after_flat
 from mtponte.strategies.elephant import ElephantStrategy, setup_bar_ok
 
 log = logging.getLogger("mtponte.live")
-
-
-class LiveError(MtponteError):
-    """The monitor refuses to start or to go on."""
-
-
-@dataclass
-class _Working:
-    """Our one-bar pending stop order."""
-
-    tag: str
-    ticket: str
-    signal: Signal
-    bar_time: datetime  # the bar it is valid for
-
-
-@dataclass
-class _Held:
-    """Our open position."""
-
-    tag: str
-    ticket: str
-    side: int
-    entry_time: datetime
-    entry_day: int
-    entry_price: float
-    sl: float
-    tp: float
-
-
-@dataclass
-class RunnerStats:
-    """Counters and per-event latencies (seconds) of one run."""
-
-    bars: int = 0
-    signals: int = 0
-    latencies: list[float] = field(default_factory=list)  # closed bar in → order placed
-    totals: list[float] = field(default_factory=list)  # ... → journal heartbeat flushed
-    order_bars: list[int] = field(default_factory=list)  # events on which an entry was sent
 
 
 class Runner:
@@ -141,8 +101,8 @@ class Runner:
         self.kill_switch: Callable[[], bool] = (lambda: kill.exists()) if kill else (lambda: False)
         self.trades: list[Trade] = []
         self.stats = RunnerStats()
-        self._working: _Working | None = None
-        self._held: _Held | None = None
+        self._working: Working | None = None
+        self._held: Held | None = None
         self._flat_at_open = True
         self._last: Bar | None = None
         self._entries_by_day: dict[int, int] = {}
@@ -187,11 +147,51 @@ class Runner:
         if len(pos) > 1:
             raise LiveError(f"found {found}: more than one position cannot be adopted")
         if pos:
-            self._held = self._held_from(pos[0])
+            self._held = held_from(self.tz, pos[0])
             self._flat_at_open = False
         msg = f"reconcile: adopted {found}" + (" (orders cancelled)" if ords else "")
         log.warning(msg)
         return msg
+
+    # ------------------------------------------------------------------ reconfiguration
+    def apply_config(self, new: LiveConfig | list[str]) -> bool:
+        """Apply a changed configuration from the next bar, or refuse it.
+
+        Parameters
+        ----------
+        new
+            The new configuration, or the problems of an invalid file.
+
+        Returns
+        -------
+        bool
+            Whether it was applied. Risk limits, ``runner.mode`` and the heartbeat may
+            change while running; any other change, or an invalid file, is refused and
+            the running values are kept. Both outcomes are journaled and logged.
+        """
+        if isinstance(new, list):
+            log.error("configuration refused, running values kept: %s", "; ".join(new))
+            if self.journal is not None:
+                self.journal.config_change(False, {"problems": new})
+            return False
+        diff = config_diff(self.cfg, new)
+        if not diff:
+            return False
+        frozen = needs_restart(diff)
+        if frozen:
+            log.error("configuration refused (needs a restart): %s", ", ".join(frozen))
+            if self.journal is not None:
+                self.journal.config_change(False, {"needs_restart": frozen, "diff": diff})
+            return False
+        self.cfg = new
+        self.limits = new.risk.limits()
+        self.trading = new.runner.mode == "trade"
+        kill = new.risk.kill_switch_file
+        self.kill_switch = (lambda: kill.exists()) if kill else (lambda: False)
+        log.warning("configuration applied from the next bar: %s", diff)
+        if self.journal is not None:
+            self.journal.config_change(True, diff)
+        return True
 
     # ------------------------------------------------------------------ events
     def on_event(self, ev: BarEvent) -> None:
@@ -306,7 +306,7 @@ class Runner:
 
         rep, tag = self._command("stop", send, None, sig.side, price, sl, tp)
         if rep is not None and rep.ok and rep.order is not None:
-            self._working = _Working(tag, rep.order, sig, next_time)
+            self._working = Working(tag, rep.order, sig, next_time)
         elif rep is not None and rep.retcode == INVALID_PRICE:
             # A real server refuses a stop the market has already passed (a gap at the
             # open); the backtest fills such a stop at the open with the attached levels
@@ -363,7 +363,7 @@ class Runner:
         sl: float,
         tp: float,
     ) -> None:
-        self._held = _Held(tag, ticket, side, t, day, price, sl, tp)
+        self._held = Held(tag, ticket, side, t, day, price, sl, tp)
         self._entries_by_day[day] = self._entries_by_day.get(day, 0) + 1
         if self.journal is not None:
             self.journal.fill(tag, "in", Side(side).name.lower(), self.volume, price, t, ticket)
@@ -445,7 +445,7 @@ class Runner:
         if held is not None and held.ticket not in {p.ticket for p in self.broker.positions()}:
             self._broker_exit(held, bar)
 
-    def _stop_filled(self, w: _Working, bar: Bar, day: int) -> None:
+    def _stop_filled(self, w: Working, bar: Bar, day: int) -> None:
         deals = self.broker.deals(comment=w.tag)
         entry = next((x for x in deals if x.entry == "in"), None)
         if entry is None:
@@ -457,7 +457,7 @@ class Runner:
             w.tag, entry.position, int(sig.side), bar.time, day, entry.price, sig.sl, sig.tp
         )
 
-    def _broker_exit(self, held: _Held, bar: Bar) -> None:
+    def _broker_exit(self, held: Held, bar: Bar) -> None:
         """The broker closed our position (SL or TP) during ``bar``."""
         out = [x for x in self.broker.deals(comment=held.tag) if x.entry == "out"]
         if not out:
@@ -493,21 +493,9 @@ class Runner:
         for r in self.desk.resolve():
             pos = [p for p in self.broker.positions() if p.comment == r.command.tag]
             if pos and self._held is None:
-                self._held = self._held_from(pos[0])
+                self._held = held_from(self.tz, pos[0])
             for o in r.orders:  # a one-bar stop whose bar is gone by now
                 self._cancel(o.ticket, o.comment)
-
-    def _held_from(self, p: Position) -> _Held:
-        return _Held(
-            p.comment,
-            p.ticket,
-            int(p.side),
-            p.open_time,
-            local_parts(p.open_time, self.tz)[0],
-            p.open_price,
-            p.sl if p.sl is not None else float("nan"),
-            p.tp if p.tp is not None else float("nan"),
-        )
 
     # ------------------------------------------------------------------ helpers
     def _day_pnl(self, day: int) -> float:
