@@ -86,7 +86,7 @@ def test_journal_rows_of_a_trading_replay(bars: Bars, journal: Journal, entry: s
     assert journal.count(TradeRow) == n and journal.count(FillRow) == 2 * n
     gated = [s for s in rows(journal, SignalRow) if s.outcome == "sent"]
     assert journal.count(RiskDecisionRow) >= len(gated) * len(DEFAULT_RULES)
-    assert journal.count(Heartbeat) == len(bars) // 12
+    assert journal.count(Heartbeat) == len(bars) // 12 + 1  # + the reconcile note
     cmds = rows(journal, CommandRow)
     assert all(c.state == "done" for c in cmds)
     assert all(c.tag.startswith("mtp:") and len(c.tag) <= 31 for c in cmds)
@@ -233,3 +233,27 @@ def test_bars_must_move_forward(bars: Bars) -> None:
     r.on_event(BarEvent(b1, None, None))
     with pytest.raises(LiveError, match="not after"):
         r.on_event(BarEvent(b0, b1.time, b1.open))
+
+
+def test_commands_an_earlier_run_left_open_are_settled_by_tag(journal: Journal) -> None:
+    clock = ReplayClock(datetime(2024, 1, 2, 12, 0, tzinfo=UTC))
+    broker = _paper(clock)
+    broker.set_quote("WIN", 120_000.0)
+    broker.market_order("WIN", Side.BUY, 1.0, comment="mtp:executed")  # magic 0: not ours
+    journal.command("c-done", "mtp:executed", "market", "WIN")  # then the monitor crashed
+    journal.command("c-lost", "mtp:never", "market", "WIN")
+    journal.start_run("trade", "paper", "replay", "WIN", {})  # the restart
+    Runner(cfg(), WIN, broker, 300, journal=journal, clock=clock).start()
+    states = {r.id: (r.state, r.message) for r in rows_all(journal, CommandRow)}
+    assert states == {
+        "c-done": ("done", "settled at start by tag"),
+        "c-lost": ("lost", "settled at start by tag"),
+    }
+    assert journal.unresolved_commands() == []
+
+
+def rows_all(j: Journal, model: Any) -> list[Any]:
+    from sqlalchemy import select
+
+    j.flush()
+    return list(j._conn.execute(select(model)).all())

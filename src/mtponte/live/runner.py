@@ -129,29 +129,46 @@ class Runner:
                 "the account is not known to be a demo/paper account; set "
                 "runner.allow_real_account = true to trade it"
             )
+        self._settle_earlier_commands()
         magic = self.cfg.runner.magic
         pos = [p for p in self.broker.positions() if p.magic == magic and p.symbol == self.symbol]
         ords = [o for o in self.broker.orders() if o.magic == magic and o.symbol == self.symbol]
-        if not pos and not ords:
-            msg = f"reconcile: no position or order with magic {magic} on {self.symbol}"
-            log.info(msg)
-            return msg
         found = ", ".join(
             [f"position {p.ticket} {p.side.name} {p.volume} '{p.comment}'" for p in pos]
             + [f"order {o.ticket} {o.side.name} {o.order_type} '{o.comment}'" for o in ords]
         )
-        if self.cfg.runner.on_existing == "refuse":
+        if not pos and not ords:
+            msg = f"reconcile: no position or order with magic {magic} on {self.symbol}"
+        elif self.cfg.runner.on_existing == "refuse":
             raise LiveError(f"found {found} with magic {magic}; on_existing = refuse: not starting")
-        for o in ords:  # one-bar orders from an earlier run are stale by now
-            self._cancel(o.ticket, o.comment)
-        if len(pos) > 1:
+        elif len(pos) > 1:
             raise LiveError(f"found {found}: more than one position cannot be adopted")
-        if pos:
-            self._held = held_from(self.tz, pos[0])
-            self._flat_at_open = False
-        msg = f"reconcile: adopted {found}" + (" (orders cancelled)" if ords else "")
-        log.warning(msg)
+        else:
+            for o in ords:  # one-bar orders from an earlier run are stale by now
+                self._cancel(o.ticket, o.comment)
+            if pos:
+                self._held = held_from(self.tz, pos[0])
+                self._flat_at_open = False
+            msg = f"reconcile: adopted {found}" + (" (orders cancelled)" if ords else "")
+        log.log(logging.WARNING if pos or ords else logging.INFO, msg)
+        if self.journal is not None:
+            self.journal.heartbeat(0, msg)
         return msg
+
+    def _settle_earlier_commands(self) -> None:
+        """Commands an earlier run left ``pending``/``unknown`` (it crashed between
+        journaling and hearing back): settle each from the broker by its tag."""
+        if self.journal is None:
+            return
+        for cid, tag, kind in self.journal.unresolved_commands():
+            traces = bool(self.broker.deals(comment=tag)) or any(
+                o.comment == tag for o in self.broker.orders()
+            )
+            state = "done" if traces else "lost"
+            log.warning(
+                "earlier %s command %s: %s (found by its tag on the broker)", kind, tag, state
+            )
+            self.journal.command_result(cid, state, None, "settled at start by tag")
 
     # ------------------------------------------------------------------ reconfiguration
     def apply_config(self, new: LiveConfig | list[str]) -> bool:
