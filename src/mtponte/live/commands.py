@@ -173,3 +173,17 @@ class CommandDesk:
                 still.append(u)
         self.unknown = still
         return found
+
+    def settle_earlier(self) -> None:
+        """Commands an earlier run left ``pending``/``unknown`` in the journal (it
+        crashed between journaling and hearing back): settle each from the broker by its
+        tag, ``done`` when a deal or order carries it, else ``lost``."""
+        if self.journal is None:
+            return
+        for cid, tag, kind in self.journal.unresolved_commands():
+            seen = bool(self.broker.deals(comment=tag)) or any(
+                o.comment == tag for o in self.broker.orders()
+            )
+            state = "done" if seen else "lost"
+            log.warning("earlier %s command %s: %s (looked up by its tag)", kind, tag, state)
+            self.journal.command_result(cid, state, None, "settled at start by tag")

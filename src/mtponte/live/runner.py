@@ -129,7 +129,7 @@ class Runner:
                 "the account is not known to be a demo/paper account; set "
                 "runner.allow_real_account = true to trade it"
             )
-        self._settle_earlier_commands()
+        self.desk.settle_earlier()
         magic = self.cfg.runner.magic
         pos = [p for p in self.broker.positions() if p.magic == magic and p.symbol == self.symbol]
         ords = [o for o in self.broker.orders() if o.magic == magic and o.symbol == self.symbol]
@@ -154,21 +154,6 @@ class Runner:
         if self.journal is not None:
             self.journal.heartbeat(0, msg)
         return msg
-
-    def _settle_earlier_commands(self) -> None:
-        """Commands an earlier run left ``pending``/``unknown`` (it crashed between
-        journaling and hearing back): settle each from the broker by its tag."""
-        if self.journal is None:
-            return
-        for cid, tag, kind in self.journal.unresolved_commands():
-            traces = bool(self.broker.deals(comment=tag)) or any(
-                o.comment == tag for o in self.broker.orders()
-            )
-            state = "done" if traces else "lost"
-            log.warning(
-                "earlier %s command %s: %s (found by its tag on the broker)", kind, tag, state
-            )
-            self.journal.command_result(cid, state, None, "settled at start by tag")
 
     # ------------------------------------------------------------------ reconfiguration
     def apply_config(self, new: LiveConfig | list[str]) -> bool:
