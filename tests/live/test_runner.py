@@ -257,3 +257,32 @@ def rows_all(j: Journal, model: Any) -> list[Any]:
 
     j.flush()
     return list(j._conn.execute(select(model)).all())
+
+
+class _FillsWhileCancelling(PaperBroker):
+    """The first cancel loses the race: the order fills just before it arrives."""
+
+    raced: str | None = None
+
+    def cancel_order(self, ticket: str) -> ExecutionReport:
+        if self.raced is not None:
+            return super().cancel_order(ticket)
+        o = next(o for o in self.orders() if o.ticket == ticket)
+        super().cancel_order(ticket)
+        self.set_quote(o.symbol, o.price)
+        self.market_order(o.symbol, o.side, o.volume, o.sl, o.tp, magic=o.magic, comment=o.comment)
+        self.raced = o.comment
+        return ExecutionReport(False, 10013, f"no order {ticket}")
+
+
+def test_a_cancel_that_loses_the_race_with_the_fill(bars: Bars, journal: Journal) -> None:
+    clock = ReplayClock()
+    broker = _paper(clock, _FillsWhileCancelling)
+    assert isinstance(broker, _FillsWhileCancelling)
+    run = replay_paper(bars, WIN, cfg(), journal, broker=broker, clock=clock)
+    assert broker.raced is not None
+    cancel = rows(journal, CommandRow, tag=broker.raced, kind="cancel")
+    assert [c.state for c in cancel] == ["refused"]
+    trades = rows(journal, TradeRow, tag=broker.raced)
+    assert len(trades) == 1  # the fill was seen, supervised and closed
+    assert run.broker.positions() == []

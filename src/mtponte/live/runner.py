@@ -438,26 +438,28 @@ class Runner:
         w = self._working
         if w is not None:
             self._working = None
-            if any(o.ticket == w.ticket for o in self.broker.orders()):
-                # unfilled when its bar ended: cancel (DESIGN.md)
-                self._cancel(w.ticket, w.tag)
-            else:
+            unfilled = any(o.ticket == w.ticket for o in self.broker.orders())
+            # unfilled when its bar ended: cancel (DESIGN.md); a cancel that fails may
+            # have lost a race with the fill, so look again
+            if not unfilled or not self._cancel(w.ticket, w.tag):
                 self._stop_filled(w, bar, day)
         held = self._held
         if held is not None and held.ticket not in {p.ticket for p in self.broker.positions()}:
             self._broker_exit(held, bar)
 
     def _stop_filled(self, w: Working, bar: Bar, day: int) -> None:
-        deals = self.broker.deals(comment=w.tag)
-        entry = next((x for x in deals if x.entry == "in"), None)
-        if entry is None:
-            log.warning("stop order %s vanished without a fill (expired or cancelled)", w.ticket)
-            return
         sig = w.signal
         assert sig.sl is not None and sig.tp is not None
-        self._opened(
-            w.tag, entry.position, int(sig.side), bar.time, day, entry.price, sig.sl, sig.tp
-        )
+        entry = next((x for x in self.broker.deals(comment=w.tag) if x.entry == "in"), None)
+        if entry is not None:
+            ticket, price = entry.position, entry.price
+        else:  # a broker that publishes positions but no deal history
+            pos = next((p for p in self.broker.positions() if p.comment == w.tag), None)
+            if pos is None:
+                log.warning("stop order %s vanished without a fill (expired?)", w.ticket)
+                return
+            ticket, price = pos.ticket, pos.open_price
+        self._opened(w.tag, ticket, int(sig.side), bar.time, day, price, sig.sl, sig.tp)
 
     def _broker_exit(self, held: Held, bar: Bar) -> None:
         """The broker closed our position (SL or TP) during ``bar``."""
@@ -487,8 +489,11 @@ class Runner:
         volume = self.volume if side is not None else None
         return self.desk.send(kind, send, target, side, volume, price, sl, tp, tag)
 
-    def _cancel(self, ticket: str, tag: str) -> None:
-        self._command("cancel", lambda _t: self.broker.cancel_order(ticket), ticket, tag=tag)
+    def _cancel(self, ticket: str, tag: str) -> bool:
+        rep, _ = self._command(
+            "cancel", lambda _t: self.broker.cancel_order(ticket), ticket, tag=tag
+        )
+        return rep is not None and rep.ok
 
     def _resolve_unknown(self) -> None:
         """Adopt what unknown commands turned out to do (never re-sending them)."""
