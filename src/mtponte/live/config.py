@@ -248,7 +248,7 @@ def load_config(path: Path | None, data: dict[str, Any] | None = None) -> LiveCo
 
 def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
     """``cfg`` with relative paths (feed file, logs folder, kill-switch file, SQLite
-    journal) taken from ``base``, the configuration file's folder.
+    journal, paper account file) taken from ``base``, the configuration file's folder.
 
     Parameters
     ----------
@@ -270,8 +270,12 @@ def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
         db = Path(url.removeprefix("sqlite:///"))
         if not db.is_absolute():
             url = "sqlite:///" + (base / db).as_posix()
+    paper = cfg.broker.paper_state
+    if paper != ":memory:" and not Path(paper).is_absolute():
+        paper = (base / paper).as_posix()
     return cfg.model_copy(
         update={
+            "broker": cfg.broker.model_copy(update={"paper_state": paper}),
             "feed": cfg.feed.model_copy(update={"path": rel(cfg.feed.path) or cfg.feed.path}),
             "journal": cfg.journal.model_copy(
                 update={"url": url, "logs_dir": rel(cfg.journal.logs_dir) or cfg.journal.logs_dir}

@@ -9,6 +9,7 @@ close of bar ``j`` while it decides.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,8 +29,11 @@ from mtponte.live.config import ConfigWatcher, LiveConfig
 from mtponte.live.feeds import BarEvent, ReplayFeed
 from mtponte.live.journal import Journal
 from mtponte.live.runner import Runner
+from mtponte.live.state import LiveError
 from mtponte.live.tradelog import TradeLog
 from mtponte.strategies.elephant import SignalArrays
+
+log = logging.getLogger("mtponte.live")
 
 
 class ReplayClock:
@@ -106,11 +110,21 @@ def replay_paper(
         clock=clock,
     )
     runner = Runner(cfg, spec, broker, tf, journal=journal, clock=clock, trade_log=trade_log)
+    start = resume_point(bars, broker, spec.name)
+    if start:
+        # A persisted paper account that already traded bars[:start+1] (a restart after
+        # a crash): the strategy re-reads the bars before bar `start` without acting, the
+        # runner then reconciles and acts from bar `start`, which the market already
+        # traded and does not trade again.
+        runner.warm_up(bars.bar(i) for i in range(start))
+        log.warning("resuming at bar %s (%d bars re-read)", bars.bar(start).time, start)
+        clock.t = bars.bar(start).time
     runner.start()
     step = timedelta(seconds=tf)
-    for ev in ReplayFeed(bars, cfg.feed.speed):
-        clock.t = ev.bar.time
-        broker.on_bar(spec.name, ev.bar)  # the market trades bar j
+    for k, ev in enumerate(ReplayFeed(bars[start:], cfg.feed.speed)):
+        if not (start and k == 0):
+            clock.t = ev.bar.time
+            broker.on_bar(spec.name, ev.bar)  # the market trades bar j
         clock.t = ev.bar.time + step  # bar j has closed
         if ev.next_open is not None:
             broker.set_quote(spec.name, ev.next_open)  # bar j+1 opens
@@ -121,6 +135,27 @@ def replay_paper(
             on_event(ev)
     runner.finish()
     return ReplayRun(runner, broker, runner.trades)
+
+
+def resume_point(bars: Bars, broker: PaperBroker, symbol: str) -> int:
+    """Index of the last bar ``broker``'s market already traded (0: a fresh account).
+
+    Raises
+    ------
+    LiveError
+        The account traded a bar that is not in ``bars``.
+    """
+    done = broker.bars(symbol, "", 1)
+    if not done:
+        return 0
+    last = int(done[-1].time.timestamp())
+    j = int(np.searchsorted(bars.time, last))
+    if j >= len(bars) or int(bars.time[j]) != last:
+        raise LiveError(
+            f"the paper account has traded up to {done[-1].time.isoformat()}, "
+            "which is not a bar of this file (use a fresh broker.paper_state)"
+        )
+    return j
 
 
 def result_of(bars: Bars, spec: SymbolSpec, cfg: LiveConfig, trades: list[Trade]) -> BacktestResult:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from mtponte.backtest.engine import trade_volume
@@ -155,6 +155,17 @@ class Runner:
             self.journal.heartbeat(0, msg)
         return msg
 
+    def warm_up(self, bars: Iterable[Bar]) -> int:
+        """Feed bars that closed before this run to the strategy only (no orders, no
+        journal), so its lookbacks are what an uninterrupted run would hold; returns how
+        many."""
+        n = 0
+        for bar in bars:
+            self.strategy.on_bar(bar)
+            self._last = bar
+            n += 1
+        return n
+
     # ------------------------------------------------------------------ reconfiguration
     def apply_config(self, new: LiveConfig | list[str]) -> bool:
         """Apply a changed configuration from the next bar, or refuse it.
@@ -226,8 +237,11 @@ class Runner:
             self._flat_at_open = self._held is None
         self.stats.latencies.append(_time.perf_counter() - t0)  # decided, order placed
         hb = self.cfg.runner.heartbeat_every_bars
-        if self.journal is not None and hb and self.stats.bars % hb == 0:
-            self.journal.heartbeat(self.stats.bars)
+        if self.journal is not None:
+            if hb and self.stats.bars % hb == 0:
+                self.journal.heartbeat(self.stats.bars)
+            else:
+                self.journal.flush_urgent()
         self.stats.totals.append(_time.perf_counter() - t0)
 
     def finish(self) -> None:

@@ -1,14 +1,14 @@
 """Writing the journal: one connection, Core statements built once, writes batched.
 
 Records are queued in memory, in order, and written (``executemany`` per run of the
-same statement) and committed together. A command is written and committed
-*alone* before the order is sent, so it survives a crash of the monitor; other records
-are committed every ``commit_every`` records, on :meth:`flush` (heartbeats flush) and
-on :meth:`close`. Deciding a bar therefore costs list appends, and one small commit
-when an order goes out. SQLite runs in WAL mode with
-``synchronous=NORMAL``: a committed row survives a crash of the process (the case that
-matters for "resolve by comment tag after a crash"); the last transactions may be lost
-if the *machine* loses power.
+same statement) and committed together. A command is written and committed *alone*
+before its order is sent, so it survives a crash of the monitor; fills and trades are
+committed at the end of the bar they happen in (:meth:`Journal.flush_urgent`); other
+records every ``commit_every`` records, at heartbeats and on :meth:`Journal.close`.
+Deciding a bar therefore costs list appends, and one small commit when an order goes
+out. SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed row survives a
+crash of the process (the case that matters for "resolve by comment tag after a
+crash"); the last transactions may be lost if the *machine* loses power.
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ class Journal:
         self._stmts: dict[Any, Any] = {}
         # queued writes, in order: (statement, row) or (None, (signal row, decision rows))
         self._ops: list[tuple[Any, Any]] = []
+        self._urgent = False  # fills or trades queued: commit at the end of the bar
         cmd = cast(Table, CommandRow.__table__)
         self._result_stmt = (
             update(cmd)
@@ -155,8 +156,15 @@ class Journal:
         self._conn.close()
         self.engine.dispose()
 
+    def flush_urgent(self) -> None:
+        """Write and commit if fills or trades are queued (the runner calls this once the
+        bar is decided, so money records do not wait for the next heartbeat)."""
+        if self._urgent:
+            self.flush()
+
     def flush(self) -> None:
         """Write and commit every queued record."""
+        self._urgent = False
         if not self._ops:
             return
         ops, self._ops = self._ops, []
@@ -303,6 +311,7 @@ class Journal:
         ticket: str,
     ) -> None:
         """An execution seen on the broker."""
+        self._urgent = True
         self._add(
             FillRow,
             tag=tag,
@@ -316,6 +325,7 @@ class Journal:
 
     def trade(self, t: Trade, tag: str) -> None:
         """A closed round trip."""
+        self._urgent = True
         self._add(
             TradeRow,
             tag=tag,
