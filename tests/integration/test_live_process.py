@@ -74,3 +74,78 @@ def test_bad_config_and_missing_bridge_are_one_line_errors(data: Path, tmp_path:
     assert res.returncode == 2 and "runner.mode" in res.stderr and "Traceback" not in res.stderr
     res = mtp("replay", str(data), "--via", "bridge", "--out", "x", cwd=tmp_path)
     assert res.returncode == 2 and "only 'paper'" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
+def test_kill_9_mid_trade_and_restart(data: Path, tmp_path: Path) -> None:
+    """`mtponte live` killed (SIGKILL) while a position is open, then started again on
+    the same paper account and journal: it resumes, adopts the position, and the trades
+    of both runs together are the backtest's."""
+    import csv
+    import os
+    import signal
+    import time
+
+    res = mtp("backtest", str(data), "--symbol", "WIN", "--out", "bt", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    with (tmp_path / "bt/trades.csv").open() as fh:
+        expected = sorted(
+            (float(r["entry_price"]), float(r["exit_price"]), r["exit_reason"])
+            for r in csv.DictReader(fh)
+        )
+    (tmp_path / "live.toml").write_text(
+        f'[runner]\nmode = "trade"\non_existing = "adopt"\n'
+        f'[feed]\npath = "{data.as_posix()}"\nspeed = 1000000\n'
+        f'[broker]\npaper_state = "state/paper.sqlite"\n',
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [*EXE, "live", "--config", "live.toml"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    paper = tmp_path / "state" / "paper.sqlite"
+    deadline = time.monotonic() + 120
+    killed = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+        if not paper.exists():
+            continue
+        try:
+            with sqlite3.connect(f"file:{paper}?mode=ro", uri=True, timeout=1) as db:
+                n = db.execute("SELECT count(*) FROM positions").fetchone()[0]
+                seen = db.execute("SELECT count(*) FROM bars").fetchone()[0]
+        except sqlite3.OperationalError:
+            continue
+        if n and seen > 1000:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+    proc.wait(timeout=30)
+    assert killed, "the run ended before a position was open after bar 1000"
+
+    env = {**os.environ, "MTPONTE_LIVE__FEED__SPEED": "0"}  # the rest as fast as possible
+    res = subprocess.run(
+        [*EXE, "live", "--config", "live.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    log = (tmp_path / "logs" / "monitor_live.log").read_text(encoding="utf-8")
+    assert "resuming at bar" in log and "reconcile: adopted position" in log
+    got = sorted(
+        (float(a), float(b), c)
+        for a, b, c in _journal(
+            tmp_path / "state" / "journal.sqlite",
+            "SELECT entry_price, exit_price, exit_reason FROM live_trades",
+        )
+    )
+    assert got == expected
+    with sqlite3.connect(paper) as db:
+        entries = db.execute("SELECT count(*) FROM deals WHERE entry='in'").fetchone()[0]
+    assert entries == len(expected)  # no order executed twice
