@@ -55,8 +55,12 @@ def test_synthetic_m5_with_costs(synth_file: Path, tmp_path: Path, mode: str) ->
     _assert_identical(*_both(synth_file, tmp_path, sets))
 
 
+H1_FIT = ["window_start=09:00", "window_end=15:00", "flat_time=17:00"]
+
+
+@pytest.mark.parametrize("fit", [False, True], ids=["defaults", "h1-window"])
 @pytest.mark.parametrize("mode", ["stop", "next_open"])
-def test_real_h1(win_h1_path: Path, tmp_path: Path, mode: str) -> None:
-    # H1 bars open on the hour: a window and flat time that fit them.
-    sets = [f"entry_mode={mode}", "window_start=09:00", "window_end=15:00", "flat_time=17:00"]
+def test_real_h1(win_h1_path: Path, tmp_path: Path, mode: str, fit: bool) -> None:
+    # The defaults, and a window and flat time that fit bars opening on the hour.
+    sets = [f"entry_mode={mode}", *(H1_FIT if fit else [])]
     _assert_identical(*_both(win_h1_path, tmp_path, sets))

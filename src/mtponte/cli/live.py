@@ -115,8 +115,8 @@ def replay(
     account), whatever runner.mode says."""
 
     def body() -> None:
+        from mtponte.backtest.from_trades import result_of
         from mtponte.backtest.report import write_outputs
-        from mtponte.live.replay import result_of
 
         if via != "paper":
             raise ConfigError(
@@ -138,7 +138,7 @@ def replay(
             dayfirst,
             "replay",
         )
-        result = result_of(bars, spec, cfg, run.trades)
+        result = result_of(bars, spec, cfg.strategy, run.trades)
         paths = write_outputs(result, out, {"data": str(data), "timeframe": timeframe})
         console.print(f"{len(run.trades)} trades; net {result.stats['net_money']:.2f}")
         for name, path in paths.items():
