@@ -149,3 +149,70 @@ def test_kill_9_mid_trade_and_restart(data: Path, tmp_path: Path) -> None:
     with sqlite3.connect(paper) as db:
         entries = db.execute("SELECT count(*) FROM deals WHERE entry='in'").fetchone()[0]
     assert entries == len(expected)  # no order executed twice
+
+
+def _wait_bars(paper: Path, proc: subprocess.Popen[bytes], n: int, position: bool = False) -> None:
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+        try:
+            with sqlite3.connect(f"file:{paper}?mode=ro", uri=True, timeout=1) as db:
+                seen = db.execute("SELECT count(*) FROM bars").fetchone()[0]
+                held = db.execute("SELECT count(*) FROM positions").fetchone()[0]
+        except sqlite3.OperationalError:
+            continue
+        if seen >= n and (held or not position):
+            return
+    raise AssertionError(f"the run ended before bar {n}" + (" with a position" if position else ""))
+
+
+def test_config_edits_and_kill_switch_while_running(data: Path, tmp_path: Path) -> None:
+    """A bad edit is refused and the running values kept; a good one applies from the
+    next bar; the kill switch blocks entries and leaves no position open. (That it closes
+    a position still open is tested deterministically in tests/live/test_runner.py; here
+    the position may reach its SL/TP before the switch is seen.)"""
+    base = (
+        f'[runner]\nmode = "trade"\n[feed]\npath = "{data.as_posix()}"\nspeed = 1000000\n'
+        f'[broker]\npaper_state = "state/paper.sqlite"\n'
+    )
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(base, encoding="utf-8")
+    proc = subprocess.Popen(
+        [*EXE, "live", "--config", "live.toml"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    paper = tmp_path / "state" / "paper.sqlite"
+    try:
+        _wait_bars(paper, proc, 500)
+        cfg.write_text(base + "[risk]\nmax_trades_per_day = 0\n", encoding="utf-8")
+        _wait_bars(paper, proc, 1000)
+        cfg.write_text(base + "[risk]\nmax_trades_per_day = 1\n", encoding="utf-8")
+        _wait_bars(paper, proc, 2500, position=True)
+        (tmp_path / "KILL_SWITCH").touch()
+        with sqlite3.connect(f"file:{paper}?mode=ro", uri=True, timeout=5) as db:
+            entries_at_kill = db.execute("SELECT count(*) FROM deals WHERE entry='in'").fetchone()
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    j = tmp_path / "state" / "journal.sqlite"
+    changes = _journal(j, "SELECT accepted, changes FROM live_config_changes ORDER BY id")
+    assert [a for a, _ in changes] == [1, 0, 1]  # start, bad edit, good edit
+    assert "max_trades_per_day" in str(changes[1][1]) and "greater than or equal to 1" in str(
+        changes[1][1]
+    )
+    assert str(changes[2][1]) == '{"risk.max_trades_per_day": [null, 1]}'
+    refused = _journal(j, "SELECT count(*) FROM live_signals WHERE outcome='refused: kill_switch'")
+    assert refused[0][0] > 0
+    with sqlite3.connect(paper) as db:
+        entries = db.execute("SELECT count(*) FROM deals WHERE entry='in'").fetchone()
+    # at most the one stop already working when the switch was seen could still fill
+    assert entries[0] - entries_at_kill[0] <= 1
+    # every position was closed while the data ran (kill switch, SL or TP), none at its end
+    reasons = {r for (r,) in _journal(j, "SELECT exit_reason FROM live_trades")}
+    assert "end" not in reasons

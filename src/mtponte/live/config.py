@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import time as _time
 import tomllib
 from datetime import time
 from pathlib import Path
@@ -333,28 +334,41 @@ class ConfigWatcher:
         The TOML file.
     base
         Folder relative paths are taken from (default: the file's).
+    settle_s
+        A change is read only once the file has stayed the same this long (an editor
+        may still be writing it).
     """
 
-    def __init__(self, path: Path, base: Path | None = None) -> None:
+    def __init__(self, path: Path, base: Path | None = None, settle_s: float = 0.05) -> None:
         self.path = path
         self.base = base or path.parent
+        self.settle_s = settle_s
         self._stamp = self._mtime()
 
-    def _mtime(self) -> int | None:
+    def _mtime(self) -> tuple[int, int] | None:
         try:
             st = self.path.stat()
         except OSError:
             return None
-        return st.st_mtime_ns ^ st.st_size
+        return st.st_mtime_ns, st.st_size
 
     def poll(self) -> LiveConfig | list[str] | None:
-        """``None`` when the file did not change; else the new configuration, or the
-        list of its problems (``key: message`` lines) when it is invalid."""
+        """``None`` when the file did not change (or is still changing); else the new
+        configuration, or the list of its problems (``key: message`` lines)."""
         stamp = self._mtime()
         if stamp == self._stamp:
             return None
+        _time.sleep(self.settle_s)
+        if self._mtime() != stamp:
+            return None  # still being written: look again at the next poll
         self._stamp = stamp
-        problems = config_problems(self.path)
+        try:
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            return [f"(file): cannot read {self.path}: {exc.strerror or exc}"]
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            return [f"(file): {self.path} is not valid TOML: {exc}"]
+        problems = config_problems(None, data)
         if problems:
             return problems
-        return resolve_paths(load_config(self.path), self.base)
+        return resolve_paths(load_config(None, data), self.base)
