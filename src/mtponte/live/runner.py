@@ -1,22 +1,13 @@
 """The monitor loop: closed bar → streaming strategy → risk gate → broker → journal.
 
-One code path for every broker and feed. The runner is driven by
-:class:`~mtponte.live.feeds.BarEvent` s: bar ``j`` closed and bar ``j+1`` opened at
-``next_time``. On each event it
-
-1. finds what the broker did during bar ``j`` for our tags (a stop entry filled, SL
-   or TP hit) and cancels a one-bar stop order that did not fill;
-2. feeds bar ``j`` to :class:`~mtponte.strategies.elephant.ElephantStrategy`;
-3. acts at the open of bar ``j+1``: the intraday flat close (``flat_time``), then the
-   entry the signal asks for, after the strategy's own preconditions (the rules of
-   DESIGN.md the backtest applies) and every risk rule allow it — a pending stop
-   order with SL/TP attached, valid for that bar (``stop`` mode), or a market order
-   (``next_open`` mode).
-
-Every order carries a comment tag ``mtp:<20 hex>`` (the command id), journaled before
-the order is sent, so a crash can be resolved from the broker's deals and positions.
-An order whose outcome is unknown (a timeout) blocks new entries until the tag is
-found on the broker or its time-to-live has passed.
+One code path for every broker and feed, driven by
+:class:`~mtponte.live.feeds.BarEvent` s (bar ``j`` closed, bar ``j+1`` opened). On each
+event: read what the broker did during bar ``j`` for our tags (cancel a one-bar stop
+that did not fill), feed bar ``j`` to the strategy, then act at the open of ``j+1``:
+the flat-time close, and the entry the signal asks for once the strategy's own
+preconditions (DESIGN.md) and every risk rule allow it. Orders carry the tag
+``mtp:<20 hex>`` of a command journaled before sending; an unknown outcome blocks new
+entries until the tag is found on the broker or its TTL passes. See docs/live.md.
 """
 
 from __future__ import annotations
