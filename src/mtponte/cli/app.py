@@ -19,6 +19,7 @@ from mtponte.cli._common import (
     run_safely,
 )
 from mtponte.cli.bridge import bridge_app, kill
+from mtponte.cli.live import config_app, live, replay
 from mtponte.cli.server import admin_app, server
 from mtponte.errors import ConfigError
 
@@ -35,6 +36,9 @@ app.add_typer(bridge_app, name="bridge")
 app.command("kill")(kill)
 app.add_typer(admin_app, name="admin")
 app.command("server")(server)
+app.add_typer(config_app, name="config")
+app.command("replay")(replay)
+app.command("live")(live)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[

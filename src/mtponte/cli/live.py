@@ -1,0 +1,200 @@
+"""``mtponte replay``, ``mtponte live`` and ``mtponte config check``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mtponte.cli._common import (
+    check_timeframe,
+    console,
+    err_console,
+    load_data,
+    progress,
+    resolve_symbol,
+    run_safely,
+)
+from mtponte.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mtponte.domain.bars import Bars
+    from mtponte.domain.symbols import SymbolSpec
+    from mtponte.live.config import LiveConfig
+    from mtponte.live.replay import ReplayRun
+
+config_app = typer.Typer(help="Monitor configuration.", no_args_is_help=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Monitor configuration (TOML).", exists=False)
+]
+
+
+def _load(config: Path | None, sets: list[str] | None) -> LiveConfig:
+    from mtponte.live.config import load_config, with_strategy_overrides
+    from mtponte.strategies.params import parse_assignments
+
+    if config is not None and not config.is_file():
+        raise ConfigError(f"config file {config} not found")
+    return with_strategy_overrides(load_config(config), parse_assignments(sets))
+
+
+def _run(
+    cfg: LiveConfig,
+    data: Path,
+    symbol: str,
+    timeframe: str | None,
+    journal_url: str,
+    logs_dir: Path,
+    tz: str | None,
+    server_tz: str | None,
+    fmt: str,
+    dayfirst: bool,
+    label: str,
+    watch: Path | None = None,
+) -> tuple[Bars, SymbolSpec, ReplayRun]:
+    from mtponte.live.config import ConfigWatcher
+    from mtponte.live.journal import open_journal
+    from mtponte.live.replay import replay_paper
+    from mtponte.live.tradelog import TradeLog, setup_file_log
+
+    spec = resolve_symbol(symbol, tz or cfg.timezone, server_tz or cfg.server_timezone)
+    bars = load_data(data, spec, fmt, dayfirst)
+    check_timeframe(bars, timeframe)
+    journal = open_journal(journal_url)
+    handler = setup_file_log(
+        logs_dir / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
+    )
+    try:
+        journal.start_run(
+            cfg.runner.mode, cfg.broker.kind, label, spec.name, cfg.model_dump(mode="json")
+        )
+        journal.config_change(True, {"start": str(data)})
+        trade_log = TradeLog(logs_dir / "mt5_trades.csv", spec.timezone)
+        with progress() as prog:
+            task = prog.add_task(f"replaying {len(bars):,} bars", total=len(bars))
+            run = replay_paper(
+                bars,
+                spec,
+                cfg,
+                journal,
+                trade_log,
+                on_event=lambda _ev: prog.advance(task),
+                watcher=ConfigWatcher(watch) if watch is not None else None,
+            )
+    finally:
+        journal.close()
+        logging.getLogger("mtponte").removeHandler(handler)
+        handler.close()
+    return bars, spec, run
+
+
+def replay(
+    data: Annotated[Path, typer.Argument(help="Bars file (MT5 export, copy_rates, CSV).")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")] = "WIN",
+    via: Annotated[str, typer.Option(help="Broker: paper (bridge: not implemented yet).")] = (
+        "paper"
+    ),
+    config: ConfigOpt = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Strategy parameter override name=value (repeatable)."),
+    ] = None,
+    timeframe: Annotated[str | None, typer.Option(help="M1..H4, D1 (checked).")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="Exchange time zone.")] = None,
+    server_tz: Annotated[str | None, typer.Option("--server-tz", help="MT5 file clock.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto, mt5, rates or csv.")] = "auto",
+    dayfirst: Annotated[bool, typer.Option("--dayfirst", help="Day-first CSV dates.")] = False,
+) -> None:
+    """Replay DATA through the live runner (strategy → risk → broker → journal) on a paper
+    account; write the same trades.csv/stats.json/report.html as `mtponte backtest`, plus
+    journal.sqlite and logs/ in --out. A replay always sends orders (to the paper
+    account), whatever runner.mode says."""
+
+    def body() -> None:
+        from mtponte.backtest.from_trades import result_of
+        from mtponte.backtest.report import write_outputs
+
+        if via != "paper":
+            raise ConfigError(
+                f"--via {via}: only 'paper' is implemented (the bridge variant is not written yet)"
+            )
+        cfg = _load(config, set_)
+        cfg = cfg.model_copy(update={"runner": cfg.runner.model_copy(update={"mode": "trade"})})
+        out.mkdir(parents=True, exist_ok=True)
+        bars, spec, run = _run(
+            cfg,
+            data,
+            symbol,
+            timeframe,
+            f"sqlite:///{(out / 'journal.sqlite').as_posix()}",
+            out / "logs",
+            tz,
+            server_tz,
+            fmt,
+            dayfirst,
+            "replay",
+        )
+        result = result_of(bars, spec, cfg.strategy, run.trades)
+        paths = write_outputs(result, out, {"data": str(data), "timeframe": timeframe})
+        console.print(f"{len(run.trades)} trades; net {result.stats['net_money']:.2f}")
+        for name, path in paths.items():
+            console.print(f"{name}: {path}")
+
+    run_safely(body)
+
+
+def live(
+    config: Annotated[Path, typer.Option("--config", help="Monitor configuration (TOML).")],
+) -> None:
+    """Run the monitor from --config. Feeds available: replay (a bar file, [feed] path,
+    speed); brokers: paper. Starts in log-only mode unless runner.mode = "trade".
+    Relative paths in the file are taken from the file's folder. Edits to the file are
+    picked up while running: risk limits, runner.mode and the heartbeat apply from the
+    next bar; other changes, or an invalid file, are refused (journaled, logged) and
+    the running values kept."""
+
+    def body() -> None:
+        from mtponte.live.config import resolve_paths
+
+        cfg = resolve_paths(_load(config, None), config.parent)
+        if cfg.feed.path is None:
+            raise ConfigError("feed.path: required for the replay feed")
+        if cfg.broker.kind != "paper":
+            raise ConfigError(f"broker.kind: {cfg.broker.kind!r} is not wired to `live` yet")
+        _, _, run = _run(
+            cfg,
+            cfg.feed.path,
+            cfg.symbol,
+            None,
+            cfg.journal.url,
+            cfg.journal.logs_dir,
+            None,
+            None,
+            cfg.feed.format,
+            cfg.feed.dayfirst,
+            cfg.feed.kind,
+            watch=config,
+        )
+        trades = run.trades
+        console.print(f"mode {cfg.runner.mode}: {len(trades)} trades; journal {cfg.journal.url}")
+
+    run_safely(body)
+
+
+@config_app.command("check")
+def config_check(
+    path: Annotated[Path, typer.Argument(help="Configuration file (TOML).")],
+) -> None:
+    """Validate a monitor configuration: one line per problem, with its key (exit 2)."""
+    from mtponte.live.config import config_problems
+
+    problems = config_problems(path)
+    for line in problems:
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
+    console.print(f"{path}: ok")

@@ -1,0 +1,374 @@
+"""The monitor's configuration: one TOML file, typed sections, environment overrides.
+
+Precedence (highest first): ``MTPONTE_LIVE__SECTION__KEY`` environment variables, the
+TOML file, the defaults below. Defaults are safe: ``runner.mode = "log_only"`` (the
+seed's "teste em vazio": decide and journal, send nothing) and a real (non-demo)
+account is refused until ``runner.allow_real_account = true``.
+
+Example::
+
+    symbol = "WIN"
+    [runner]
+    mode = "trade"
+    magic = 7001
+    [strategy]
+    entry_mode = "stop"
+    [risk]
+    daily_loss_limit = 500.0
+    [feed]
+    kind = "replay"
+    path = "data/win_m5.csv"
+    [broker]
+    kind = "paper"
+    [journal]
+    url = "sqlite:///state/journal.sqlite"
+"""
+
+from __future__ import annotations
+
+import time as _time
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mtponte.errors import ConfigError
+from mtponte.risk.rules import RiskLimits
+from mtponte.strategies.params import ElephantParams
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunnerSection(_Section):
+    """How the monitor acts.
+
+    Attributes
+    ----------
+    mode
+        ``log_only``: journal decisions, send no order; ``trade``: send orders.
+    magic
+        Magic number on every order; positions/orders with it are ours.
+    on_existing
+        At start, positions/orders of ours already on the account are ``adopt``-ed
+        (supervised as if we had opened them; stale pending orders are cancelled) or
+        make the start ``refuse``.
+    allow_real_account
+        Trade a real (non-demo) account. Off by default.
+    heartbeat_every_bars
+        Journal a heartbeat every this many bars (0: never).
+    """
+
+    mode: Literal["log_only", "trade"] = "log_only"
+    magic: int = Field(7001, ge=0)
+    on_existing: Literal["adopt", "refuse"] = "refuse"
+    allow_real_account: bool = False
+    heartbeat_every_bars: int = Field(12, ge=0)
+
+
+class RiskSection(_Section):
+    """Pre-trade limits (``None`` disables a limit); see :mod:`mtponte.risk.rules`."""
+
+    max_signal_age_s: float | None = Field(60.0, gt=0)
+    max_sl_atr: float | None = Field(5.0, gt=0)
+    window_start: time | None = None
+    window_end: time | None = None
+    daily_loss_limit: float | None = Field(None, gt=0)
+    max_trades_per_day: int | None = Field(None, ge=1)
+    kill_switch_file: Path | None = Path("KILL_SWITCH")
+
+    @model_validator(mode="after")
+    def _window(self) -> RiskSection:
+        if (
+            self.window_start is not None
+            and self.window_end is not None
+            and self.window_end < self.window_start
+        ):
+            raise ValueError("window_end must not be before window_start")
+        return self
+
+    def limits(self) -> RiskLimits:
+        """The pure rules' view of this section."""
+        return RiskLimits(
+            max_signal_age_s=self.max_signal_age_s,
+            max_sl_atr=self.max_sl_atr,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            daily_loss_limit=self.daily_loss_limit,
+            max_trades_per_day=self.max_trades_per_day,
+        )
+
+
+class FeedSection(_Section):
+    """Where closed bars come from (only ``replay`` exists so far)."""
+
+    kind: Literal["replay"] = "replay"
+    path: Path | None = None
+    speed: float = Field(0.0, ge=0)
+    format: Literal["auto", "mt5", "rates", "csv"] = "auto"
+    dayfirst: bool = False
+
+
+class BrokerSection(_Section):
+    """Which account is traded."""
+
+    kind: Literal["paper", "bridge"] = "paper"
+    paper_state: str = ":memory:"
+    paper_balance: float = Field(100_000.0, gt=0)
+    bridge_dir: Path | None = None
+    bridge_timeout_s: float = Field(15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _bridge(self) -> BrokerSection:
+        if self.kind == "bridge" and self.bridge_dir is None:
+            raise ValueError("bridge_dir is required when kind = 'bridge'")
+        return self
+
+
+class JournalSection(_Section):
+    """Journal database and log files."""
+
+    url: str = "sqlite:///state/journal.sqlite"
+    logs_dir: Path = Path("logs")
+    log_max_bytes: int = Field(5_000_000, ge=10_000)
+    log_backups: int = Field(5, ge=0)
+
+
+class LiveConfig(BaseSettings):
+    """The whole monitor configuration (see the module docstring)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MTPONTE_LIVE__",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    symbol: str = "WIN"
+    trade_symbol: str | None = None
+    timezone: str | None = None
+    server_timezone: str | None = None
+    runner: RunnerSection = RunnerSection()
+    strategy: ElephantParams = ElephantParams()
+    risk: RiskSection = RiskSection()
+    feed: FeedSection = FeedSection()
+    broker: BrokerSection = BrokerSection()
+    journal: JournalSection = JournalSection()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init arguments; the environment overrides them.
+        return (env_settings, init_settings)
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(file)"
+
+
+def config_problems(path: Path | None, data: dict[str, Any] | None = None) -> list[str]:
+    """Every problem of the configuration at ``path`` as ``key: message`` lines.
+
+    Parameters
+    ----------
+    path
+        TOML file (``None``: defaults and environment only).
+    data
+        Already-parsed contents (instead of reading ``path``).
+
+    Returns
+    -------
+    list of str
+        Empty when the configuration is valid.
+    """
+    try:
+        _load(path, data)
+    except _Invalid as exc:
+        return exc.problems
+    return []
+
+
+class _Invalid(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _load(path: Path | None, data: dict[str, Any] | None) -> LiveConfig:
+    if data is None:
+        data = {}
+        if path is not None:
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise _Invalid([f"(file): cannot read {path}: {exc.strerror or exc}"]) from None
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise _Invalid([f"(file): {path} is not valid TOML: {exc}"]) from None
+    try:
+        return LiveConfig(**data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] != "missing" and "input" in err and not isinstance(err["input"], dict):
+                msg += f" (got {err['input']!r})"
+            lines.append(f"{_key(err['loc'])}: {msg}")
+        raise _Invalid(lines) from None
+
+
+def load_config(path: Path | None, data: dict[str, Any] | None = None) -> LiveConfig:
+    """Load and validate; any problem raises one :class:`ConfigError` listing all of them.
+
+    Parameters
+    ----------
+    path
+        TOML file (``None``: defaults and environment only).
+    data
+        Already-parsed contents (instead of reading ``path``).
+
+    Returns
+    -------
+    LiveConfig
+    """
+    try:
+        return _load(path, data)
+    except _Invalid as exc:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(where + "; ".join(exc.problems)) from None
+
+
+def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
+    """``cfg`` with relative paths (feed file, logs folder, kill-switch file, SQLite
+    journal, paper account file) taken from ``base``, the configuration file's folder.
+
+    Parameters
+    ----------
+    cfg
+        Loaded configuration.
+    base
+        Folder relative paths are taken from.
+
+    Returns
+    -------
+    LiveConfig
+    """
+
+    def rel(p: Path | None) -> Path | None:
+        return None if p is None or p.is_absolute() else base / p
+
+    url = cfg.journal.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        db = Path(url.removeprefix("sqlite:///"))
+        if not db.is_absolute():
+            url = "sqlite:///" + (base / db).as_posix()
+    paper = cfg.broker.paper_state
+    if paper != ":memory:" and not Path(paper).is_absolute():
+        paper = (base / paper).as_posix()
+    return cfg.model_copy(
+        update={
+            "broker": cfg.broker.model_copy(update={"paper_state": paper}),
+            "feed": cfg.feed.model_copy(update={"path": rel(cfg.feed.path) or cfg.feed.path}),
+            "journal": cfg.journal.model_copy(
+                update={"url": url, "logs_dir": rel(cfg.journal.logs_dir) or cfg.journal.logs_dir}
+            ),
+            "risk": cfg.risk.model_copy(
+                update={
+                    "kill_switch_file": rel(cfg.risk.kill_switch_file) or cfg.risk.kill_switch_file
+                }
+            ),
+        }
+    )
+
+
+def with_strategy_overrides(cfg: LiveConfig, overrides: dict[str, str]) -> LiveConfig:
+    """``cfg`` with strategy parameters replaced (``--set name=value``, as in backtest)."""
+    if not overrides:
+        return cfg
+    params = ElephantParams.from_overrides({**cfg.strategy.model_dump(), **overrides})
+    return cfg.model_copy(update={"strategy": params})
+
+
+# Keys that may change while running (applied from the next bar); any other change
+# needs a restart (the strategy's lookbacks, the symbol, the broker and the feed).
+HOT_KEYS = ("risk.", "runner.mode", "runner.heartbeat_every_bars", "journal.log_")
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(old: LiveConfig, new: LiveConfig) -> dict[str, tuple[Any, Any]]:
+    """``{key: (old, new)}`` of every value that differs (dotted keys, JSON values)."""
+    a, b = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def needs_restart(diff: dict[str, tuple[Any, Any]]) -> list[str]:
+    """Keys of ``diff`` that cannot change while running."""
+    return [k for k in diff if not k.startswith(HOT_KEYS)]
+
+
+class ConfigWatcher:
+    """Re-read the configuration file when it changes ("ajustes em tempo real").
+
+    Parameters
+    ----------
+    path
+        The TOML file.
+    base
+        Folder relative paths are taken from (default: the file's).
+    settle_s
+        A change is read only once the file has stayed the same this long (an editor
+        may still be writing it).
+    """
+
+    def __init__(self, path: Path, base: Path | None = None, settle_s: float = 0.05) -> None:
+        self.path = path
+        self.base = base or path.parent
+        self.settle_s = settle_s
+        self._stamp = self._mtime()
+
+    def _mtime(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def poll(self) -> LiveConfig | list[str] | None:
+        """``None`` when the file did not change (or is still changing); else the new
+        configuration, or the list of its problems (``key: message`` lines)."""
+        stamp = self._mtime()
+        if stamp == self._stamp:
+            return None
+        _time.sleep(self.settle_s)
+        if self._mtime() != stamp:
+            return None  # still being written: look again at the next poll
+        self._stamp = stamp
+        try:
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            return [f"(file): cannot read {self.path}: {exc.strerror or exc}"]
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            return [f"(file): {self.path} is not valid TOML: {exc}"]
+        problems = config_problems(None, data)
+        if problems:
+            return problems
+        return resolve_paths(load_config(None, data), self.base)

@@ -1,0 +1,153 @@
+"""Replays: drive the :class:`~mtponte.live.runner.Runner` over a bar file.
+
+With the paper broker the market is simulated here, bar by bar, in the order a live
+account sees it: bar ``j`` trades (the broker triggers stop orders and SL/TP with the
+backtester's fill model, :meth:`PaperBroker.on_bar`), bar ``j`` closes, bar ``j+1``
+opens (the quote moves to its open) and the runner acts. The runner's clock reads the
+close of bar ``j`` while it decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from mtponte.brokers.paper import PaperBroker
+from mtponte.domain.bars import Bars
+from mtponte.domain.orders import Trade
+from mtponte.domain.symbols import SymbolSpec
+from mtponte.errors import ConfigError
+from mtponte.live.config import ConfigWatcher, LiveConfig
+from mtponte.live.feeds import BarEvent, ReplayFeed
+from mtponte.live.journal import Journal
+from mtponte.live.runner import Runner
+from mtponte.live.state import LiveError
+from mtponte.live.tradelog import TradeLog
+
+log = logging.getLogger("mtponte.live")
+
+
+class ReplayClock:
+    """A settable clock (aware UTC)."""
+
+    def __init__(self, t: datetime | None = None) -> None:
+        self.t = t or datetime.fromtimestamp(0, tz=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+def timeframe_of(bars: Bars) -> int:
+    """Bar length in seconds: the most common gap between consecutive bars."""
+    if len(bars) < 2:
+        raise ConfigError("need at least two bars to know the timeframe")
+    gaps, counts = np.unique(np.diff(bars.time), return_counts=True)
+    return int(gaps[np.argmax(counts)])
+
+
+@dataclass
+class ReplayRun:
+    """What a replay produced."""
+
+    runner: Runner
+    broker: PaperBroker
+    trades: list[Trade]
+
+
+def replay_paper(
+    bars: Bars,
+    spec: SymbolSpec,
+    cfg: LiveConfig,
+    journal: Journal | None = None,
+    trade_log: TradeLog | None = None,
+    on_event: Callable[[BarEvent], None] | None = None,
+    broker: PaperBroker | None = None,
+    clock: ReplayClock | None = None,
+    watcher: ConfigWatcher | None = None,
+) -> ReplayRun:
+    """Replay ``bars`` through the runner against a simulated (paper) account.
+
+    Parameters
+    ----------
+    bars
+        The bars, in the symbol's exchange time zone.
+    spec
+        Symbol traded.
+    cfg
+        Configuration (``runner.mode`` decides whether orders are sent).
+    journal, trade_log
+        Optional records.
+    on_event
+        Called after each event (progress displays, tests).
+    broker, clock
+        A paper account and its clock to use (default: a new in-memory account, as
+        ``cfg.broker`` describes it).
+    watcher
+        Checked after every bar: a changed configuration file is applied from the next
+        bar, or refused (:meth:`Runner.apply_config`).
+
+    Returns
+    -------
+    ReplayRun
+    """
+    tf = timeframe_of(bars)
+    clock = clock or ReplayClock()
+    broker = broker or PaperBroker(
+        cfg.broker.paper_state,
+        symbols=[spec],
+        balance=cfg.broker.paper_balance,
+        slippage_ticks=cfg.strategy.slippage_ticks,
+        currency=spec.currency,
+        clock=clock,
+    )
+    runner = Runner(cfg, spec, broker, tf, journal=journal, clock=clock, trade_log=trade_log)
+    start = resume_point(bars, broker, spec.name)
+    if start:
+        # A persisted paper account that already traded bars[:start+1] (a restart after
+        # a crash): the strategy re-reads the bars before bar `start` without acting, the
+        # runner then reconciles and acts from bar `start`, which the market already
+        # traded and does not trade again.
+        runner.warm_up(bars.bar(i) for i in range(start))
+        log.warning("resuming at bar %s (%d bars re-read)", bars.bar(start).time, start)
+        clock.t = bars.bar(start).time
+    runner.start()
+    step = timedelta(seconds=tf)
+    for k, ev in enumerate(ReplayFeed(bars[start:], cfg.feed.speed)):
+        if not (start and k == 0):
+            clock.t = ev.bar.time
+            broker.on_bar(spec.name, ev.bar)  # the market trades bar j
+        clock.t = ev.bar.time + step  # bar j has closed
+        if ev.next_open is not None:
+            broker.set_quote(spec.name, ev.next_open)  # bar j+1 opens
+        runner.on_event(ev)
+        if watcher is not None and (new := watcher.poll()) is not None:
+            runner.apply_config(new)
+        if on_event is not None:
+            on_event(ev)
+    runner.finish()
+    return ReplayRun(runner, broker, runner.trades)
+
+
+def resume_point(bars: Bars, broker: PaperBroker, symbol: str) -> int:
+    """Index of the last bar ``broker``'s market already traded (0: a fresh account).
+
+    Raises
+    ------
+    LiveError
+        The account traded a bar that is not in ``bars``.
+    """
+    done = broker.bars(symbol, "", 1)
+    if not done:
+        return 0
+    last = int(done[-1].time.timestamp())
+    j = int(np.searchsorted(bars.time, last))
+    if j >= len(bars) or int(bars.time[j]) != last:
+        raise LiveError(
+            f"the paper account has traded up to {done[-1].time.isoformat()}, "
+            "which is not a bar of this file (use a fresh broker.paper_state)"
+        )
+    return j

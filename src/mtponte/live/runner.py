@@ -1,0 +1,526 @@
+"""The monitor loop: closed bar → streaming strategy → risk gate → broker → journal.
+
+One code path for every broker and feed, driven by
+:class:`~mtponte.live.feeds.BarEvent` s (bar ``j`` closed, bar ``j+1`` opened). On each
+event: read what the broker did during bar ``j`` for our tags (cancel a one-bar stop
+that did not fill), feed bar ``j`` to the strategy, then act at the open of ``j+1``:
+the flat-time close, and the entry the signal asks for once the strategy's own
+preconditions (DESIGN.md) and every risk rule allow it. Orders carry the tag
+``mtp:<20 hex>`` of a command journaled before sending; an unknown outcome blocks new
+entries until the tag is found on the broker or its TTL passes. See docs/live.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from mtponte.backtest.engine import trade_volume
+from mtponte.backtest.fill import flat_due, trade_pnl
+from mtponte.brokers.base import INVALID_PRICE, Broker
+from mtponte.brokers.paper import PaperBroker
+from mtponte.domain.bars import Bar, local_parts
+from mtponte.domain.orders import EntryKind, ExecutionReport, Signal, Trade
+from mtponte.domain.side import ExitReason, Side
+from mtponte.domain.symbols import SymbolSpec, round_to_tick
+from mtponte.live.commands import CommandDesk
+from mtponte.live.config import LiveConfig, config_diff, needs_restart
+from mtponte.live.feeds import BarEvent
+from mtponte.live.journal import Journal
+from mtponte.live.state import Held, LiveError, RunnerStats, Working, held_from
+from mtponte.live.tradelog import TradeLog
+from mtponte.risk.rules import DEFAULT_RULES, Decision, RiskContext, evaluate, first_refusal
+from mtponte.strategies._rules import after_flat
+from mtponte.strategies.elephant import ElephantStrategy, setup_bar_ok
+
+log = logging.getLogger("mtponte.live")
+
+
+class Runner:
+    """Run the strategy against one broker.
+
+    Parameters
+    ----------
+    cfg
+        Validated configuration.
+    spec
+        The traded symbol (its ``name`` is what orders carry).
+    broker
+        The account.
+    timeframe_s
+        Bar length in seconds (a bar's close is its open + this).
+    journal
+        Where every bar, signal, decision, command, fill and trade is recorded
+        (``None``: not recorded).
+    clock
+        "Now", aware UTC (replays pass the simulated clock).
+    trade_log
+        The seed's ``logs/mt5_trades.csv`` writer (``None``: not written).
+    command_ttl_s
+        How long an unknown order outcome blocks entries before it is declared lost.
+    """
+
+    def __init__(
+        self,
+        cfg: LiveConfig,
+        spec: SymbolSpec,
+        broker: Broker,
+        timeframe_s: int,
+        journal: Journal | None = None,
+        clock: Callable[[], datetime] | None = None,
+        trade_log: TradeLog | None = None,
+        command_ttl_s: float = 30.0,
+    ) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.symbol = spec.name
+        self.broker = broker
+        self.tf = timedelta(seconds=timeframe_s)
+        self.journal = journal
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.trade_log = trade_log
+        self.desk = CommandDesk(broker, spec.name, journal, command_ttl_s)
+        self.p = cfg.strategy
+        self.tz = spec.timezone
+        self.strategy = ElephantStrategy(spec, self.p, self.tz)
+        self.volume = trade_volume(spec, self.p)
+        self.limits = cfg.risk.limits()
+        self.trading = cfg.runner.mode == "trade"
+        kill = cfg.risk.kill_switch_file
+        self.kill_switch: Callable[[], bool] = (lambda: kill.exists()) if kill else (lambda: False)
+        self.trades: list[Trade] = []
+        self.stats = RunnerStats()
+        self._working: Working | None = None
+        self._held: Held | None = None
+        self._flat_at_open = True
+        self._last: Bar | None = None
+        self._entries_by_day: dict[int, int] = {}
+        self._pnl_by_day: dict[int, float] = {}
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> str:
+        """Check the account and reconcile with the broker before trading.
+
+        Returns
+        -------
+        str
+            What was found and done (also logged).
+
+        Raises
+        ------
+        LiveError
+            A real account without ``allow_real_account``, or positions/orders of ours
+            with ``on_existing = "refuse"``.
+        """
+        kind = "paper" if isinstance(self.broker, PaperBroker) else "unknown"
+        if kind != "paper" and not self.cfg.runner.allow_real_account:
+            raise LiveError(
+                "the account is not known to be a demo/paper account; set "
+                "runner.allow_real_account = true to trade it"
+            )
+        self.desk.settle_earlier()
+        magic = self.cfg.runner.magic
+        pos = [p for p in self.broker.positions() if p.magic == magic and p.symbol == self.symbol]
+        ords = [o for o in self.broker.orders() if o.magic == magic and o.symbol == self.symbol]
+        found = ", ".join(
+            [f"position {p.ticket} {p.side.name} {p.volume} '{p.comment}'" for p in pos]
+            + [f"order {o.ticket} {o.side.name} {o.order_type} '{o.comment}'" for o in ords]
+        )
+        if not pos and not ords:
+            msg = f"reconcile: no position or order with magic {magic} on {self.symbol}"
+        elif self.cfg.runner.on_existing == "refuse":
+            raise LiveError(f"found {found} with magic {magic}; on_existing = refuse: not starting")
+        elif len(pos) > 1:
+            raise LiveError(f"found {found}: more than one position cannot be adopted")
+        else:
+            for o in ords:  # one-bar orders from an earlier run are stale by now
+                self._cancel(o.ticket, o.comment)
+            if pos:
+                self._held = held_from(self.tz, pos[0])
+                self._flat_at_open = False
+            msg = f"reconcile: adopted {found}" + (" (orders cancelled)" if ords else "")
+        log.log(logging.WARNING if pos or ords else logging.INFO, msg)
+        if self.journal is not None:
+            self.journal.heartbeat(0, msg)
+        return msg
+
+    def warm_up(self, bars: Iterable[Bar]) -> int:
+        """Feed bars that closed before this run to the strategy only (no orders, no
+        journal), so its lookbacks are what an uninterrupted run would hold; returns how
+        many."""
+        n = 0
+        for bar in bars:
+            self.strategy.on_bar(bar)
+            self._last = bar
+            n += 1
+        return n
+
+    # ------------------------------------------------------------------ reconfiguration
+    def apply_config(self, new: LiveConfig | list[str]) -> bool:
+        """Apply a changed configuration from the next bar, or refuse it.
+
+        Parameters
+        ----------
+        new
+            The new configuration, or the problems of an invalid file.
+
+        Returns
+        -------
+        bool
+            Whether it was applied. Risk limits, ``runner.mode`` and the heartbeat may
+            change while running; any other change, or an invalid file, is refused and
+            the running values are kept. Both outcomes are journaled and logged.
+        """
+        if isinstance(new, list):
+            log.error("configuration refused, running values kept: %s", "; ".join(new))
+            if self.journal is not None:
+                self.journal.config_change(False, {"problems": new})
+            return False
+        diff = config_diff(self.cfg, new)
+        if not diff:
+            return False
+        frozen = needs_restart(diff)
+        if frozen:
+            log.error("configuration refused (needs a restart): %s", ", ".join(frozen))
+            if self.journal is not None:
+                self.journal.config_change(False, {"needs_restart": frozen, "diff": diff})
+            return False
+        self.cfg = new
+        self.limits = new.risk.limits()
+        self.trading = new.runner.mode == "trade"
+        kill = new.risk.kill_switch_file
+        self.kill_switch = (lambda: kill.exists()) if kill else (lambda: False)
+        log.warning("configuration applied from the next bar: %s", diff)
+        if self.journal is not None:
+            self.journal.config_change(True, diff)
+        return True
+
+    # ------------------------------------------------------------------ events
+    def on_event(self, ev: BarEvent) -> None:
+        """Handle one closed bar (and the open of the next one, when known)."""
+        t0 = _time.perf_counter()
+        bar = ev.bar
+        if self._last is not None and bar.time <= self._last.time:
+            raise LiveError(f"bar {bar.time.isoformat()} is not after {self._last.time}")
+        self.stats.bars += 1
+        if self.journal is not None:
+            self.journal.bar(bar)
+        day, _ = local_parts(bar.time, self.tz)
+        self._resolve_unknown()
+        self._sync(bar, day)
+        sig = self.strategy.on_bar(bar)
+        flat_open = self._flat_at_open
+        self._last = bar
+        if ev.next_time is None:
+            if sig is not None:
+                self._record(sig, [], "skipped: no next bar")
+        else:
+            nday, ntod = local_parts(ev.next_time, self.tz)
+            kill = self.kill_switch()
+            held = self._held
+            if held is not None and (kill or flat_due(nday, ntod, held.entry_day, self.p.flat_s)):
+                self._close_market(ev.next_time, ExitReason.FLAT, "kill switch" if kill else "")
+            if sig is not None:
+                self.stats.signals += 1
+                self._consider(sig, day, ev.next_time, nday, ntod, flat_open, kill)
+            self._flat_at_open = self._held is None
+        self.stats.latencies.append(_time.perf_counter() - t0)  # decided, order placed
+        hb = self.cfg.runner.heartbeat_every_bars
+        if self.journal is not None:
+            if hb and self.stats.bars % hb == 0:
+                self.journal.heartbeat(self.stats.bars)
+            else:
+                self.journal.flush_urgent()
+        self.stats.totals.append(_time.perf_counter() - t0)
+
+    def finish(self) -> None:
+        """End of data: close an open position at the market (reason ``end``)."""
+        if self._last is not None and self._held is not None:
+            self._close_market(self._last.time, ExitReason.END, "end of data")
+
+    # ------------------------------------------------------------------ entries
+    def _consider(
+        self,
+        sig: Signal,
+        day: int,
+        next_time: datetime,
+        nday: int,
+        ntod: int,
+        flat_open: bool,
+        kill: bool,
+    ) -> None:
+        # The strategy's own preconditions (DESIGN.md), as the backtest applies them.
+        if sig.kind is EntryKind.STOP:
+            if not setup_bar_ok(day, nday, ntod, self.p):
+                self._record(sig, [], "skipped: next bar outside the setup window")
+                return
+        elif not flat_open:
+            self._record(sig, [], "skipped: not flat at the trigger bar's open")
+            return
+        elif nday != day or after_flat(ntod, self.p.flat_s):
+            self._record(sig, [], "skipped: next open on a later date or after flat")
+            return
+        ctx = RiskContext(
+            signal=sig,
+            signal_close=sig.bar_time + self.tf,
+            now=self.clock(),
+            entry_tod_s=ntod,
+            tick_size=self.spec.tick_size,
+            positions=int(self._held is not None),
+            pending_orders=int(self._working is not None),
+            unacknowledged=len(self.desk.unknown),
+            day_pnl=self._day_pnl(nday),
+            trades_today=self._entries_by_day.get(nday, 0),
+            kill_switch=kill,
+            limits=self.limits,
+        )
+        decisions = evaluate(ctx, DEFAULT_RULES)
+        refusal = first_refusal(decisions)
+        if refusal is not None:
+            log.info("signal %s refused by %s: %s", _show(sig), refusal.rule, refusal.reason)
+            self._record(sig, decisions, f"refused: {refusal.rule}")
+            return
+        if not self.trading:
+            log.info("signal %s allowed (log-only mode: no order sent)", _show(sig))
+            self._record(sig, decisions, "log_only")
+            return
+        self._record(sig, decisions, "sent")
+        self.stats.order_bars.append(self.stats.bars - 1)
+        if sig.kind is EntryKind.STOP:
+            self._place_stop(sig, next_time, nday)
+        else:
+            self._enter_market(sig, next_time, nday)
+
+    def _place_stop(self, sig: Signal, next_time: datetime, nday: int) -> None:
+        assert sig.price is not None and sig.sl is not None and sig.tp is not None
+        price, sl, tp = sig.price, sig.sl, sig.tp
+
+        def send(tag: str) -> ExecutionReport:
+            return self.broker.place_order(
+                self.symbol,
+                sig.side,
+                "stop",
+                self.volume,
+                price,
+                sl,
+                tp,
+                expiry=next_time + self.tf,
+                magic=self.cfg.runner.magic,
+                comment=tag,
+            )
+
+        rep, tag = self._command("stop", send, None, sig.side, price, sl, tp)
+        if rep is not None and rep.ok and rep.order is not None:
+            self._working = Working(tag, rep.order, sig, next_time)
+        elif rep is not None and rep.retcode == INVALID_PRICE:
+            # A real server refuses a stop the market has already passed (a gap at the
+            # open); the backtest fills such a stop at the open with the attached levels
+            # (DESIGN.md), which is a market order with the same SL/TP.
+            q = self.broker.quote(self.symbol)
+            d = int(sig.side)
+            if q is not None and ((q[1] >= price) if d > 0 else (q[0] <= price)):
+                log.warning("stop %s already passed (quote %s): entering at market", price, q)
+                self._market(sig, next_time, nday, sl, tp)
+
+    def _enter_market(self, sig: Signal, next_time: datetime, nday: int) -> None:
+        assert sig.sl_distance is not None and sig.tp_distance is not None
+        d, tick = int(sig.side), self.spec.tick_size
+        q = self.broker.quote(self.symbol)
+        if q is None:  # no quote: the levels are set from the fill
+            self._market(sig, next_time, nday, None, None)
+            return
+        ref = q[1] if d > 0 else q[0]  # levels from the price the order goes out at
+        sl = round_to_tick(ref - d * sig.sl_distance, tick)
+        tp = round_to_tick(ref + d * sig.tp_distance, tick)
+        self._market(sig, next_time, nday, sl, tp)
+
+    def _market(
+        self, sig: Signal, next_time: datetime, nday: int, sl: float | None, tp: float | None
+    ) -> None:
+        d, tick = int(sig.side), self.spec.tick_size
+
+        def send(tag: str) -> ExecutionReport:
+            return self.broker.market_order(
+                self.symbol, sig.side, self.volume, sl, tp, magic=self.cfg.runner.magic, comment=tag
+            )
+
+        rep, tag = self._command("market", send, None, sig.side, None, sl, tp)
+        if rep is None or not rep.ok or rep.ticket is None or rep.price is None:
+            return
+        if sl is None or tp is None:
+            assert sig.sl_distance is not None and sig.tp_distance is not None
+            sl = round_to_tick(rep.price - d * sig.sl_distance, tick)
+            tp = round_to_tick(rep.price + d * sig.tp_distance, tick)
+            ticket = rep.ticket
+            self._command(
+                "modify", lambda _t: self.broker.modify_position(ticket, sl, tp), ticket, tag=tag
+            )
+        self._opened(tag, rep.ticket, d, next_time, nday, rep.price, sl, tp)
+
+    def _opened(
+        self,
+        tag: str,
+        ticket: str,
+        side: int,
+        t: datetime,
+        day: int,
+        price: float,
+        sl: float,
+        tp: float,
+    ) -> None:
+        self._held = Held(tag, ticket, side, t, day, price, sl, tp)
+        self._entries_by_day[day] = self._entries_by_day.get(day, 0) + 1
+        if self.journal is not None:
+            self.journal.fill(tag, "in", Side(side).name.lower(), self.volume, price, t, ticket)
+        if self.trade_log is not None:
+            self.trade_log.entry(t, Side(side), price, sl, tp)
+        log.info("entered %s %s at %s (SL %s, TP %s) [%s]", Side(side).name, t, price, sl, tp, tag)
+
+    # ------------------------------------------------------------------ exits
+    def _close_market(self, t: datetime, reason: ExitReason, note: str) -> None:
+        held = self._held
+        assert held is not None
+        rep, _ = self._command(
+            "close",
+            lambda tag: self.broker.close_position(held.ticket, comment=tag),
+            held.ticket,
+            tag=held.tag,
+        )
+        if rep is not None and rep.ok and rep.price is not None:
+            self._closed(t, rep.price, reason, note)
+        elif rep is not None and not rep.ok:
+            log.error("close of %s refused: %s", held.ticket, rep.message)
+
+    def _closed(self, t: datetime, price: float, reason: ExitReason, note: str = "") -> None:
+        held = self._held
+        assert held is not None
+        self._held = None
+        points, money = trade_pnl(
+            held.side,
+            held.entry_price,
+            price,
+            self.spec.point_value,
+            self.volume,
+            self.p.fee_per_contract,
+        )
+        trade = Trade(
+            held.entry_time,
+            t,
+            Side(held.side),
+            self.volume,
+            held.entry_price,
+            price,
+            held.sl,
+            held.tp,
+            points,
+            money,
+            reason,
+        )
+        self.trades.append(trade)
+        day = local_parts(t, self.tz)[0]
+        self._pnl_by_day[day] = self._pnl_by_day.get(day, 0.0) + money
+        if self.journal is not None:
+            side = Side(-held.side).name.lower()
+            self.journal.fill(held.tag, "out", side, self.volume, price, t, held.ticket)
+            self.journal.trade(trade, held.tag)
+        if self.trade_log is not None:
+            self.trade_log.exit(t, Side(held.side), price, reason, held.sl, held.tp)
+        log.info(
+            "closed %s at %s: %s, %.2f %s%s",
+            held.ticket,
+            price,
+            reason.value,
+            money,
+            self.spec.currency,
+            f" ({note})" if note else "",
+        )
+
+    # ------------------------------------------------------------------ broker sync
+    def _sync(self, bar: Bar, day: int) -> None:
+        """What happened on the broker during ``bar`` for our tags."""
+        w = self._working
+        if w is not None:
+            self._working = None
+            unfilled = any(o.ticket == w.ticket for o in self.broker.orders())
+            # unfilled when its bar ended: cancel (DESIGN.md); a cancel that fails may
+            # have lost a race with the fill, so look again
+            if not unfilled or not self._cancel(w.ticket, w.tag):
+                self._stop_filled(w, bar, day)
+        held = self._held
+        if held is not None and held.ticket not in {p.ticket for p in self.broker.positions()}:
+            self._broker_exit(held, bar)
+
+    def _stop_filled(self, w: Working, bar: Bar, day: int) -> None:
+        sig = w.signal
+        assert sig.sl is not None and sig.tp is not None
+        entry = next((x for x in self.broker.deals(comment=w.tag) if x.entry == "in"), None)
+        if entry is not None:
+            ticket, price = entry.position, entry.price
+        else:  # a broker that publishes positions but no deal history
+            pos = next((p for p in self.broker.positions() if p.comment == w.tag), None)
+            if pos is None:
+                log.warning("stop order %s vanished without a fill (expired?)", w.ticket)
+                return
+            ticket, price = pos.ticket, pos.open_price
+        self._opened(w.tag, ticket, int(sig.side), bar.time, day, price, sig.sl, sig.tp)
+
+    def _broker_exit(self, held: Held, bar: Bar) -> None:
+        """The broker closed our position (SL or TP) during ``bar``."""
+        out = [x for x in self.broker.deals(comment=held.tag) if x.entry == "out"]
+        if not out:
+            log.error("position %s is gone and no closing deal has tag %s", held.ticket, held.tag)
+            self._held = None
+            return
+        price = out[-1].price
+        # The level nearer to the exit price: gaps exit beyond the level, slippage
+        # moves it a few ticks, and SL and TP are ATRs apart.
+        reason = ExitReason.SL if abs(price - held.sl) <= abs(price - held.tp) else ExitReason.TP
+        self._closed(bar.time, price, reason)
+
+    # ------------------------------------------------------------------ commands
+    def _command(
+        self,
+        kind: str,
+        send: Callable[[str], ExecutionReport],
+        target: str | None,
+        side: Side | None = None,
+        price: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        tag: str | None = None,
+    ) -> tuple[ExecutionReport | None, str]:
+        volume = self.volume if side is not None else None
+        return self.desk.send(kind, send, target, side, volume, price, sl, tp, tag)
+
+    def _cancel(self, ticket: str, tag: str) -> bool:
+        rep, _ = self._command(
+            "cancel", lambda _t: self.broker.cancel_order(ticket), ticket, tag=tag
+        )
+        return rep is not None and rep.ok
+
+    def _resolve_unknown(self) -> None:
+        """Adopt what unknown commands turned out to do (never re-sending them)."""
+        for r in self.desk.resolve():
+            pos = [p for p in self.broker.positions() if p.comment == r.command.tag]
+            if pos and self._held is None:
+                self._held = held_from(self.tz, pos[0])
+            for o in r.orders:  # a one-bar stop whose bar is gone by now
+                self._cancel(o.ticket, o.comment)
+
+    # ------------------------------------------------------------------ helpers
+    def _day_pnl(self, day: int) -> float:
+        pnl = self._pnl_by_day.get(day, 0.0)
+        held, last = self._held, self._last
+        if held is not None and last is not None:
+            pnl += (last.close - held.entry_price) * held.side * self.spec.point_value * self.volume
+        return pnl
+
+    def _record(self, sig: Signal, decisions: list[Decision], outcome: str) -> None:
+        if self.journal is not None:
+            self.journal.signal(sig, decisions, outcome)
+
+
+def _show(sig: Signal) -> str:
+    return f"{sig.side.name} {sig.kind.value} @ {sig.bar_time.isoformat()}"

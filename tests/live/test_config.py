@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mtponte.cli import app
+from mtponte.errors import ConfigError
+from mtponte.live.config import config_problems, load_config, with_strategy_overrides
+
+runner = CliRunner()
+
+GOOD = """
+symbol = "WIN"
+[runner]
+mode = "trade"
+magic = 42
+[strategy]
+entry_mode = "next_open"
+sl_atr = 1.5
+[risk]
+daily_loss_limit = 300.0
+window_start = "09:15"
+window_end = "12:00"
+[feed]
+path = "bars.csv"
+"""
+
+BAD = """
+[runner]
+mode = "yolo"
+magic = -1
+[strategy]
+sl_atr = -2
+nope = 1
+[risk]
+window_start = "12:00"
+window_end = "09:00"
+[broker]
+kind = "bridge"
+[surprise]
+x = 1
+"""
+
+
+def test_safe_defaults() -> None:
+    cfg = load_config(None)
+    assert cfg.runner.mode == "log_only"
+    assert cfg.runner.allow_real_account is False
+    assert cfg.runner.on_existing == "refuse"
+    assert cfg.journal.url.startswith("sqlite:///")
+
+
+def test_toml_is_typed(tmp_path: Path) -> None:
+    f = tmp_path / "live.toml"
+    f.write_text(GOOD, encoding="utf-8")
+    cfg = load_config(f)
+    assert cfg.runner.magic == 42 and cfg.strategy.entry_mode == "next_open"
+    assert cfg.risk.limits().daily_loss_limit == 300.0
+    assert str(cfg.risk.window_start) == "09:15:00"
+    assert config_problems(f) == []
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "live.toml"
+    f.write_text(GOOD, encoding="utf-8")
+    monkeypatch.setenv("MTPONTE_LIVE__RUNNER__MAGIC", "99")
+    monkeypatch.setenv("MTPONTE_LIVE__RISK__MAX_TRADES_PER_DAY", "3")
+    cfg = load_config(f)
+    assert cfg.runner.magic == 99 and cfg.risk.max_trades_per_day == 3
+    assert cfg.runner.mode == "trade"  # untouched keys keep the file's value
+
+
+def test_every_problem_with_its_key(tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(BAD, encoding="utf-8")
+    problems = config_problems(f)
+    keys = {p.split(":", 1)[0] for p in problems}
+    assert {
+        "runner.mode",
+        "runner.magic",
+        "strategy.sl_atr",
+        "strategy.nope",
+        "risk",
+        "broker",
+        "surprise",
+    } <= keys, problems
+    with pytest.raises(ConfigError, match=r"runner\.mode"):
+        load_config(f)
+
+
+def test_config_check_cli(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD, encoding="utf-8")
+    res = runner.invoke(app, ["config", "check", str(bad)])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert len(lines) == len(config_problems(bad)) and any(
+        x.startswith("runner.mode:") for x in lines
+    )
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[runner\nmode=", encoding="utf-8")
+    res = runner.invoke(app, ["config", "check", str(broken)])
+    assert res.exit_code == 2 and "not valid TOML" in res.output and "Traceback" not in res.output
+
+    res = runner.invoke(app, ["config", "check", str(tmp_path / "missing.toml")])
+    assert res.exit_code == 2 and "cannot read" in res.output
+
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD, encoding="utf-8")
+    res = runner.invoke(app, ["config", "check", str(good)])
+    assert res.exit_code == 0 and "ok" in res.output
+
+
+def test_strategy_overrides() -> None:
+    cfg = with_strategy_overrides(load_config(None), {"sl_atr": "1.0"})
+    assert cfg.strategy.sl_atr == 1.0
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        with_strategy_overrides(cfg, {"bogus": "1"})
+
+
+def test_relative_paths_are_the_config_files(tmp_path: Path) -> None:
+    from mtponte.live.config import resolve_paths
+
+    f = tmp_path / "live.toml"
+    f.write_text(GOOD, encoding="utf-8")
+    cfg = resolve_paths(load_config(f), tmp_path)
+    assert cfg.feed.path == tmp_path / "bars.csv"
+    assert cfg.journal.logs_dir == tmp_path / "logs"
+    assert cfg.risk.kill_switch_file == tmp_path / "KILL_SWITCH"
+    assert cfg.journal.url == "sqlite:///" + (tmp_path / "state/journal.sqlite").as_posix()
+    pg = cfg.model_copy(
+        update={"journal": cfg.journal.model_copy(update={"url": "postgresql://h/db"})}
+    )
+    assert resolve_paths(pg, tmp_path).journal.url == "postgresql://h/db"
