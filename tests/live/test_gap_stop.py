@@ -33,7 +33,7 @@ class StrictPaper(PaperBroker):
         q = self.quote(symbol)
         passed = q is not None and ((side > 0 and q[1] >= price) or (side < 0 and q[0] <= price))
         if order_type == "stop" and passed:
-            self.refused.append(self._now())
+            self.refused.append(self.now())
             return ExecutionReport(False, INVALID_PRICE, "invalid price")
         return super().place_order(symbol, side, order_type, *a, **kw)
 
