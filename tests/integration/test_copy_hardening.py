@@ -17,7 +17,7 @@ from mtponte.copy.server.db import make_engine, session_factory, upgrade
 from mtponte.copy.server.models import ApiToken
 from mtponte.copy.server.security import token_hash
 from mtponte.copy.server.settings import ServerSettings
-from tests.integration.test_copy_push import free_port, serve
+from tests.integration.test_copy_push import free_port, serve, wait_up
 
 
 def test_l1_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path):
@@ -33,12 +33,7 @@ def test_l1_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                httpx.get(base + "/login", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_up(base)
         codes = [
             httpx.post(
                 base + "/login",

@@ -29,6 +29,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_up(base: str, path: str = "/login", tries: int = 150) -> None:
+    """Wait for a server started as a process to answer."""
+    for _ in range(tries):
+        try:
+            httpx.get(base + path, timeout=0.5)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
 @contextmanager
 def serve(settings: ServerSettings) -> Iterator[str]:
     port = free_port()

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tests.integration.test_copy_push import free_port
+from tests.integration.test_copy_push import free_port, wait_up
 
 
 def mtp(*args: str) -> str:
@@ -34,12 +34,7 @@ def test_admin_then_server(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(base + "/docs", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_up(base, "/docs")
         r = httpx.post(
             f"{base}/api/mt/copy/t/{pub}/master-signal",
             json={

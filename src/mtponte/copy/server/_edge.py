@@ -283,21 +283,16 @@ class EdgeMiddleware:
             if wait:
                 await self._too_many(send, wait, f"{edge.cfg.rate_limit_per_s:g}/s per token")
                 return
-        if path == LOGIN_PATH and scope["method"] == "POST" and edge.login_limit is not None:
+        by_address = None
+        if path == LOGIN_PATH and scope["method"] == "POST":
+            by_address = edge.login_limit, f"{edge.cfg.login_rate_per_min} log-in attempts/min"
+        elif path == LICENSE_PATH:
+            by_address = edge.license_limit, f"{edge.cfg.license_rate_per_min} look-ups/min"
+        if by_address is not None and by_address[0] is not None:
             client = scope.get("client")
-            wait = edge.login_limit.take(client[0] if client else "?")
+            wait = by_address[0].take(client[0] if client else "?")
             if wait:
-                await self._too_many(
-                    send, wait, f"{edge.cfg.login_rate_per_min} log-in attempts/min per address"
-                )
-                return
-        if path == LICENSE_PATH and edge.license_limit is not None:
-            client = scope.get("client")
-            wait = edge.license_limit.take(client[0] if client else "?")
-            if wait:
-                await self._too_many(
-                    send, wait, f"{edge.cfg.license_rate_per_min} look-ups/min per address"
-                )
+                await self._too_many(send, wait, f"{by_address[1]} per address")
                 return
         if (
             path_token is not None
