@@ -31,10 +31,10 @@ import importlib
 import logging
 import re
 import time
-from itertools import pairwise
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
