@@ -136,3 +136,39 @@ def test_relative_paths_are_the_config_files(tmp_path: Path) -> None:
         update={"journal": cfg.journal.model_copy(update={"url": "postgresql://h/db"})}
     )
     assert resolve_paths(pg, tmp_path).journal.url == "postgresql://h/db"
+
+
+def test_polled_feeds_need_their_keys(tmp_path: Path) -> None:
+    def problems(text: str) -> list[str]:
+        f = tmp_path / "feed.toml"
+        f.write_text(text, encoding="utf-8")
+        return config_problems(f)
+
+    assert any(
+        p.startswith("feed:") and "timeframe required" in p
+        for p in problems('[feed]\nkind = "mt5"\n')
+    )
+    mt5 = problems('[feed]\nkind = "mt5"\ntimeframe = "M5"\n')
+    assert len(mt5) == 1 and "server_timezone is required" in mt5[0], mt5
+    assert (
+        problems('server_timezone = "America/Sao_Paulo"\n[feed]\nkind = "mt5"\ntimeframe = "M5"\n')
+        == []
+    )
+    bridge = problems('[feed]\nkind = "bridge"\n')
+    assert len(bridge) == 1 and "timeframe and bridge_dir required" in bridge[0], bridge
+    assert problems('[feed]\nkind = "bridge"\ntimeframe = "M5"\nbridge_dir = "b"\n') == []
+    server = problems(
+        '[feed]\nkind = "bridge"\ntimeframe = "M5"\nbridge_dir = "b"\nbridge_times = "server"\n'
+    )
+    assert len(server) == 1 and "server_timezone" in server[0], server
+    assert any("MN1" in p for p in problems('[feed]\nkind = "mt5"\ntimeframe = "MN1"\n'))
+
+
+def test_live_refuses_a_feed_it_does_not_run_yet(tmp_path: Path) -> None:
+    f = tmp_path / "live.toml"
+    f.write_text('[feed]\nkind = "bridge"\ntimeframe = "M5"\nbridge_dir = "b"\n', encoding="utf-8")
+    res = runner.invoke(app, ["live", "--config", str(f)])
+    assert res.exit_code != 0 and "feed.kind" in res.output and "Traceback" not in res.output
+    from mtponte.live.config import resolve_paths
+
+    assert resolve_paths(load_config(f), tmp_path).feed.bridge_dir == tmp_path / "b"

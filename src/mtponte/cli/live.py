@@ -150,8 +150,9 @@ def replay(
 def live(
     config: Annotated[Path, typer.Option("--config", help="Monitor configuration (TOML).")],
 ) -> None:
-    """Run the monitor from --config. Feeds available: replay (a bar file, [feed] path,
-    speed); brokers: paper. Starts in log-only mode unless runner.mode = "trade".
+    """Run the monitor from --config. Feeds run here: replay (a bar file, [feed] path,
+    speed; the mt5 and bridge feeds are configurable but not run by `live` yet); brokers:
+    paper. Starts in log-only mode unless runner.mode = "trade".
     Relative paths in the file are taken from the file's folder. Edits to the file are
     picked up while running: risk limits, runner.mode and the heartbeat apply from the
     next bar; other changes, or an invalid file, are refused (journaled, logged) and
@@ -161,6 +162,11 @@ def live(
         from mtponte.live.config import resolve_paths
 
         cfg = resolve_paths(_load(config, None), config.parent)
+        if cfg.feed.kind != "replay":
+            raise ConfigError(
+                f"feed.kind: the {cfg.feed.kind!r} feed exists (mtponte.live.pollfeeds) but"
+                " `live` only runs the replay feed against a paper account so far"
+            )
         if cfg.feed.path is None:
             raise ConfigError("feed.path: required for the replay feed")
         if cfg.broker.kind != "paper":

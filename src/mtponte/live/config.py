@@ -104,13 +104,59 @@ class RiskSection(_Section):
 
 
 class FeedSection(_Section):
-    """Where closed bars come from (only ``replay`` exists so far)."""
+    """Where closed bars come from.
 
-    kind: Literal["replay"] = "replay"
+    Attributes
+    ----------
+    kind
+        ``replay``: the bar file ``path`` (``speed``, ``format``, ``dayfirst``);
+        ``mt5``: the ``MetaTrader5`` package's ``copy_rates_from_pos`` (needs
+        ``timeframe`` and the top-level ``server_timezone``); ``bridge``: the bridge's
+        ``state/bars-<SYMBOL>-<TF>.json`` in ``bridge_dir`` (needs ``timeframe``).
+        See :mod:`mtponte.live.pollfeeds`.
+    timeframe
+        ``M5``, ``H1`` ... (polled feeds).
+    poll_s
+        Seconds between polls (polled feeds).
+    count
+        Bars read per ``mt5`` poll, the forming one included.
+    backfill
+        Polled feeds: also yield the bars already closed at the start (default: they
+        only warm the strategy up).
+    bridge_times
+        ``bridge``: the snapshot's bar times are ``utc`` (the protocol, the Python
+        executor) or ``server`` wall time (the MQL5 EA; needs ``server_timezone``).
+    """
+
+    kind: Literal["replay", "mt5", "bridge"] = "replay"
     path: Path | None = None
     speed: float = Field(0.0, ge=0)
     format: Literal["auto", "mt5", "rates", "csv"] = "auto"
     dayfirst: bool = False
+    timeframe: str | None = None
+    poll_s: float = Field(1.0, ge=0)
+    count: int = Field(64, ge=2)
+    backfill: bool = False
+    bridge_dir: Path | None = None
+    bridge_times: Literal["utc", "server"] = "utc"
+
+    @model_validator(mode="after")
+    def _required(self) -> FeedSection:
+        missing = []
+        if self.kind in ("mt5", "bridge") and self.timeframe is None:
+            missing.append("timeframe")
+        if self.kind == "bridge" and self.bridge_dir is None:
+            missing.append("bridge_dir")
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required when kind = {self.kind!r}")
+        if self.timeframe is not None:
+            from mtponte.live.pollfeeds import timeframe_seconds
+
+            try:
+                timeframe_seconds(self.timeframe)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
 
 class BrokerSection(_Section):
@@ -158,6 +204,16 @@ class LiveConfig(BaseSettings):
     feed: FeedSection = FeedSection()
     broker: BrokerSection = BrokerSection()
     journal: JournalSection = JournalSection()
+
+    @model_validator(mode="after")
+    def _server_clock(self) -> LiveConfig:
+        f = self.feed
+        if self.server_timezone is None and (
+            f.kind == "mt5" or (f.kind == "bridge" and f.bridge_times == "server")
+        ):
+            what = "kind = 'mt5'" if f.kind == "mt5" else "bridge_times = 'server'"
+            raise ValueError(f"server_timezone is required when feed.{what}")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -277,7 +333,12 @@ def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
     return cfg.model_copy(
         update={
             "broker": cfg.broker.model_copy(update={"paper_state": paper}),
-            "feed": cfg.feed.model_copy(update={"path": rel(cfg.feed.path) or cfg.feed.path}),
+            "feed": cfg.feed.model_copy(
+                update={
+                    "path": rel(cfg.feed.path) or cfg.feed.path,
+                    "bridge_dir": rel(cfg.feed.bridge_dir) or cfg.feed.bridge_dir,
+                }
+            ),
             "journal": cfg.journal.model_copy(
                 update={"url": url, "logs_dir": rel(cfg.journal.logs_dir) or cfg.journal.logs_dir}
             ),

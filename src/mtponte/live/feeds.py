@@ -9,9 +9,10 @@ Feeds available here:
 * :class:`ReplayFeed`: a bar file (or any :class:`~mtponte.domain.bars.Bars`), as fast
   as possible or at a speed factor of the bars' own clock.
 
-Other sources (the bridge's ``state/bars-*.json``, the ``MetaTrader5`` package, a
-CSV file MT5 appends to) are not written yet; any iterable of bars can be made a
-feed with :func:`in_order`, which handles duplicates and out-of-order bars.
+The polled sources (the ``MetaTrader5`` package, the bridge's ``state/bars-*.json``)
+are in :mod:`mtponte.live.pollfeeds`; a CSV file MT5 appends to is not written yet. Any
+iterable of bars can be made a feed with :func:`in_order`, which handles duplicates and
+out-of-order bars.
 """
 
 from __future__ import annotations
