@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +98,8 @@ class Executor:
         self.atr: dict[str, float] = {}
         self.bar_subscriptions: tuple[tuple[str, str], ...] = ()  # (symbol, timeframe)
         self.bar_count = 200
+        self.timeout_grace_ms = 5000  # how long a timed-out order is looked for by its tag
+        self.sleep: Callable[[float], None] = time.sleep
 
     # ------------------------------------------------------------------ loop
     def run(
@@ -205,7 +208,7 @@ class Executor:
         rep = self.execute(cmd)
         crashpoint("executor.after_execute")
         if rep.retcode == TIMEOUT:
-            self._finish(path, cmd, self.resolve(cmd, seen))
+            self._finish(path, cmd, self.settle_timeout(cmd, seen))
             return
         self._finish(path, cmd, self._result(cmd, rep, seen))
 
@@ -343,6 +346,32 @@ class Executor:
             n += 1
         return n
 
+    def settle_timeout(self, cmd: Command, seen: int) -> Result:
+        """The outcome of a command the broker answered with a timeout (10012).
+
+        MT5 may execute an order after it answered, so a timed-out open, close or
+        pending order is **never sent again**: it is looked for by its tag for
+        ``timeout_grace_ms`` and, when found, reported ``filled``; otherwise the result
+        is ``unknown`` (the client or the operator decides). Idempotent kinds (modify,
+        cancel, close_all, ping) are settled as after a crash (see :meth:`resolve`).
+        """
+        if cmd.kind not in (Kind.OPEN, Kind.CLOSE, Kind.PLACE):
+            return self.resolve(cmd, seen)
+        deadline = self.clock() + self.timeout_grace_ms
+        while (found := self._find(cmd, seen)) is None and self.clock() < deadline:
+            self.sleep(0.25)
+        if found is not None:
+            return found
+        log.error("command %s timed out and left no trace by its tag: not re-sent", cmd.id)
+        return self._final(
+            cmd,
+            seen,
+            Status.UNKNOWN,
+            retcode=TIMEOUT,
+            message=f"broker timed out; no order, deal or position with tag {cmd.tag} after "
+            f"{self.timeout_grace_ms / 1000:g} s; not re-sent (check the terminal)",
+        )
+
     def resolve(self, cmd: Command, seen: int) -> Result:
         """Establish the outcome of an interrupted command from the broker's records.
 
@@ -351,38 +380,11 @@ class Executor:
         ``rejected/expired``. Idempotent kinds (modify, cancel, close_all, ping) are
         simply applied again.
         """
-        b, tag = self.broker, cmd.tag
+        b = self.broker
         if cmd.kind in (Kind.OPEN, Kind.CLOSE, Kind.PLACE):
-            deals = b.deals(comment=tag)
-            if deals:
-                d = deals[0]
-                return self._final(
-                    cmd,
-                    seen,
-                    Status.FILLED,
-                    reason=Reason.RECOVERED,
-                    retcode=DONE,
-                    ticket=d.position,
-                    order=d.order,
-                    deal=d.deal,
-                    price=d.price,
-                    volume=sum(x.volume for x in deals),
-                    message="found in deals after a crash",
-                )
-            if cmd.kind is Kind.PLACE:
-                for o in b.orders():
-                    if o.comment == tag:
-                        return self._final(
-                            cmd,
-                            seen,
-                            Status.FILLED,
-                            reason=Reason.RECOVERED,
-                            retcode=PLACED,
-                            order=o.ticket,
-                            price=o.price,
-                            volume=o.volume,
-                            message="found pending after a crash",
-                        )
+            found = self._find(cmd, seen)
+            if found is not None:
+                return found
             if self.clock() > cmd.expires_at():
                 return self._final(
                     cmd,
@@ -405,6 +407,41 @@ class Executor:
                 order=cmd.ticket,
             )
         return self._result(cmd, self.execute(cmd), seen)
+
+    def _find(self, cmd: Command, seen: int) -> Result | None:
+        """An open/close/place found by its tag among deals (or, pending, orders)."""
+        b, tag = self.broker, cmd.tag
+        deals = b.deals(comment=tag)
+        if deals:
+            d = deals[0]
+            return self._final(
+                cmd,
+                seen,
+                Status.FILLED,
+                reason=Reason.RECOVERED,
+                retcode=DONE,
+                ticket=d.position,
+                order=d.order,
+                deal=d.deal,
+                price=d.price,
+                volume=sum(x.volume for x in deals),
+                message="found in deals after a crash",
+            )
+        if cmd.kind is Kind.PLACE:
+            for o in b.orders():
+                if o.comment == tag:
+                    return self._final(
+                        cmd,
+                        seen,
+                        Status.FILLED,
+                        reason=Reason.RECOVERED,
+                        retcode=PLACED,
+                        order=o.ticket,
+                        price=o.price,
+                        volume=o.volume,
+                        message="found pending after a crash",
+                    )
+        return None
 
     # ------------------------------------------------------------------ results
     def _result(self, cmd: Command, rep: ExecutionReport, seen: int) -> Result:
