@@ -16,6 +16,19 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """With ``MTPONTE_FAIL_ON_SKIP=1`` (CI sets it) a skipped test fails: the tests that
+    need PostgreSQL, Redis, Chromium or ../shared must run there, never skip quietly."""
+    report = yield
+    if report.skipped and os.environ.get("MTPONTE_FAIL_ON_SKIP") == "1":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI (MTPONTE_FAIL_ON_SKIP=1): {reason}"
+    return report
+
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WIN_H1 = SHARED / "data" / "WIN_H1_mt5_export.csv"
 

@@ -8,16 +8,15 @@ both engines take the same trade again) are the only differences allowed.
 
 from __future__ import annotations
 
+import backtesting  # noqa: F401  (a locked dev dependency: imported plainly, never skipped)
 import numpy as np
 import pandas as pd
 import pytest
 
 from mtponte.backtest import run_backtest
+from mtponte.backtest.peer import compare_trades, run_peer
 from mtponte.domain import EURUSD, WIN, Bars
 from mtponte.strategies import ElephantParams
-
-pytest.importorskip("backtesting")
-from mtponte.backtest.peer import compare_trades, run_peer
 
 
 def eurusd_bars() -> Bars:
