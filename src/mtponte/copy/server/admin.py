@@ -6,10 +6,12 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mtponte.copy.engine.settings import CopySettings
 from mtponte.copy.server.models import Account, ApiToken, Operator, Subscription
 from mtponte.copy.server.security import SCOPES, hash_password, new_token, token_hash
 from mtponte.copy.server.service import bump_auth_epoch
@@ -62,6 +64,12 @@ def subscribe(
         raise ConfigError(f"account {follower.id} is a {follower.role}, not a follower")
     if master.role != "master":
         raise ConfigError(f"account {master.id} is a {master.role}, not a master")
+    try:
+        CopySettings.model_validate(settings or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"copy settings: {where}: {first['msg']}") from None
     sub = Subscription(follower_id=follower.id, master_id=master.id, settings=settings or {})
     session.add(sub)
     _flush(session, f"the subscription of follower {follower.id} to master {master.id}")

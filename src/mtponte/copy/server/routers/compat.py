@@ -55,8 +55,6 @@ router = APIRouter(tags=["sentra-compat"])
 _log = logging.getLogger("mtponte.copy")
 PREFIX = "/api/mt/copy/t/{token}"
 
-DEFAULT_SETTINGS: dict[str, Any] = CopySettings().model_dump()
-
 
 def fail(message: str, status: int = 200) -> JSONResponse:
     return JSONResponse({"success": False, "error": message}, status_code=status)
@@ -315,7 +313,8 @@ def settings_(
             Subscription.follower_id == follower.id, Subscription.master_id == master.id
         )
     )
-    merged = {**DEFAULT_SETTINGS, **(sub.settings if sub else {})}
+    # Only the keys the legacy EA knows: its substring parser could match ours.
+    merged = CopySettings.model_validate(sub.settings if sub else {}).legacy()
     merged["isActive"] = bool(sub and sub.active and merged.get("isActive", True))
     return JSONResponse({"success": True, "settings": merged})
 
