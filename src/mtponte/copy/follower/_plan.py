@@ -1,0 +1,256 @@
+"""The follower's reconcile plan: from its targets and its account to the actions that
+make the account hold exactly the targets. Pure (no I/O).
+
+Hedging: every target is held by the positions whose comment carries its tag
+(``mtp:<target id>``), or that the ledger maps to it when a broker rewrote the comment.
+Netting: one position per symbol; the target is the net volume, reached with deals.
+Only positions with the follower's magic are ever touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from mtponte.copy.engine.model import Target
+from mtponte.domain.orders import PendingOrder, Position
+from mtponte.domain.side import Side
+from mtponte.domain.symbols import SymbolSpec
+
+TAG = "mtp:"
+_EPS = 1e-9
+
+
+def tag_of(target_id: str) -> str:
+    """The comment that marks every order and position opened for ``target_id``."""
+    return TAG + target_id
+
+
+def target_of(comment: str) -> str | None:
+    return comment[len(TAG) :] if comment.startswith(TAG) and len(comment) > len(TAG) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One broker call the follower should make.
+
+    ``kind``: ``open`` (market), ``limit`` (pending), ``close`` (whole position),
+    ``reduce`` (partial close of ``volume``), ``modify`` (SL/TP), ``cancel`` (order),
+    ``wait`` (nothing now, with a reason), ``skip`` (never, with a reason).
+    """
+
+    kind: str
+    target_id: str
+    symbol: str
+    side: Side | None = None
+    volume: float = 0.0
+    price: float | None = None
+    sl: float | None = None
+    tp: float | None = None
+    ticket: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class Ledger:
+    """What the follower remembers across restarts: target ids it opened (a copy gone
+    while its target remains was closed outside the follower: by hand, SL or TP) and the
+    position tickets it holds per target (for brokers that rewrite comments)."""
+
+    opened: set[str] = field(default_factory=set)
+    tickets: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _differs(a: float | None, b: float | None, tick: float) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return abs(a - b) > tick / 2
+
+
+def owned(
+    positions: Iterable[Position], magic: int, ledger: Ledger
+) -> tuple[dict[str, list[Position]], list[Position]]:
+    """Positions of ours grouped by target id, and ours whose target is unknown."""
+    by_ticket = {t: tid for tid, ts in ledger.tickets.items() for t in ts}
+    mine: dict[str, list[Position]] = {}
+    unknown: list[Position] = []
+    for p in positions:
+        if p.magic != magic:
+            continue
+        tid = target_of(p.comment) or by_ticket.get(p.ticket)
+        if tid is None:
+            unknown.append(p)
+        else:
+            mine.setdefault(tid, []).append(p)
+    return mine, unknown
+
+
+def plan_hedging(
+    targets: Iterable[Target],
+    positions: Iterable[Position],
+    orders: Iterable[PendingOrder],
+    specs: Mapping[str, SymbolSpec],
+    quotes: Mapping[str, tuple[float, float] | None],
+    ledger: Ledger,
+    magic: int,
+    reopen_closed: bool = False,
+) -> list[Action]:
+    """Actions that make a hedging account hold exactly ``targets``."""
+    mine, _ = owned(positions, magic, ledger)
+    pending = {
+        tid: o for o in orders if o.magic == magic and (tid := target_of(o.comment)) is not None
+    }
+    out: list[Action] = []
+    wanted = {t.target_id: t for t in targets}
+    for tid, held in sorted(mine.items()):  # extra copies first: frees margin
+        if tid not in wanted:
+            out += [Action("close", tid, p.symbol, ticket=p.ticket) for p in held]
+    for tid, o in sorted(pending.items()):
+        if tid not in wanted or mine.get(tid):
+            out.append(Action("cancel", tid, o.symbol, ticket=o.ticket))
+    for tid, t in sorted(wanted.items()):
+        spec = specs.get(t.symbol)
+        if spec is None:
+            out.append(Action("skip", tid, t.symbol, reason=f"{t.symbol} is not tradable here"))
+            continue
+        side = Side.BUY if t.side == "buy" else Side.SELL
+        held = sorted(mine.get(tid, []), key=lambda p: p.open_time)
+        vol = sum(p.volume for p in held)
+        if not held:
+            if tid in pending:
+                continue  # the limit order is working
+            if tid in ledger.opened and not reopen_closed:
+                out.append(
+                    Action(
+                        "skip",
+                        tid,
+                        t.symbol,
+                        reason="closed outside the follower (by hand, SL or TP)",
+                    )
+                )
+                continue
+        if any(p.side != side for p in held):  # master side changed: cannot be, but safe
+            out += [Action("close", tid, p.symbol, ticket=p.ticket) for p in held if p.side != side]
+            held = [p for p in held if p.side == side]
+            vol = sum(p.volume for p in held)
+        if vol > t.volume + _EPS:
+            excess = round(vol - t.volume, 8)
+            for p in reversed(held):  # newest first
+                if excess <= _EPS:
+                    break
+                if p.volume <= excess + _EPS:
+                    out.append(Action("close", tid, p.symbol, ticket=p.ticket))
+                    excess = round(excess - p.volume, 8)
+                else:
+                    out.append(Action("reduce", tid, p.symbol, volume=excess, ticket=p.ticket))
+                    excess = 0.0
+        elif vol < t.volume - _EPS:
+            out.append(_entry(t, side, round(t.volume - vol, 8), spec, quotes.get(t.symbol)))
+        for p in held:
+            if _differs(p.sl, t.sl, spec.tick_size) or _differs(p.tp, t.tp, spec.tick_size):
+                out.append(Action("modify", tid, p.symbol, sl=t.sl, tp=t.tp, ticket=p.ticket))
+    return out
+
+
+def _entry(
+    t: Target, side: Side, volume: float, spec: SymbolSpec, quote: tuple[float, float] | None
+) -> Action:
+    if t.entry == "limit":
+        return Action("limit", t.target_id, t.symbol, side, volume, t.price, t.sl, t.tp)
+    if t.max_deviation_points > 0:
+        if quote is None:
+            return Action("wait", t.target_id, t.symbol, reason=f"no quote for {t.symbol}")
+        px = quote[1] if side is Side.BUY else quote[0]
+        away = abs(px - t.price) / 10.0 ** (-spec.digits)
+        if away > t.max_deviation_points + _EPS:
+            return Action(
+                "wait",
+                t.target_id,
+                t.symbol,
+                reason=f"price {px} is {away:.0f} points from the master's {t.price} "
+                f"(max {t.max_deviation_points})",
+            )
+    return Action("open", t.target_id, t.symbol, side, volume, t.price, t.sl, t.tp)
+
+
+def plan_netting(
+    targets: Iterable[Target],
+    positions: Iterable[Position],
+    orders: Iterable[PendingOrder],
+    specs: Mapping[str, SymbolSpec],
+    quotes: Mapping[str, tuple[float, float] | None],
+    ledger: Ledger,
+    magic: int,
+    reopen_closed: bool = False,
+) -> list[Action]:
+    """Actions that make a netting account hold the net volume of each target."""
+    by_symbol = {p.symbol: p for p in positions}
+    wanted = {t.symbol: t for t in targets}
+    out: list[Action] = []
+    pending: dict[str, PendingOrder] = {}
+    for o in orders:
+        tid = target_of(o.comment) if o.magic == magic else None
+        if tid is None:
+            continue
+        t = wanted.get(o.symbol)
+        if t is None or t.target_id != tid or o.symbol in by_symbol:
+            out.append(Action("cancel", tid, o.symbol, ticket=o.ticket))
+        else:
+            pending[o.symbol] = o
+    for sym in sorted(set(by_symbol) | set(wanted)):
+        t = wanted.get(sym)
+        p = by_symbol.get(sym)
+        tid = t.target_id if t is not None else (target_of(p.comment) if p else None) or ""
+        if p is not None and p.magic != magic:
+            if t is not None:
+                out.append(
+                    Action(
+                        "skip",
+                        tid,
+                        sym,
+                        reason=f"the account holds a {sym} position the "
+                        "follower did not open (netting: one position per symbol)",
+                    )
+                )
+            continue
+        spec = specs.get(sym)
+        if t is not None and spec is None:
+            out.append(Action("skip", tid, sym, reason=f"{sym} is not tradable here"))
+            continue
+        have = 0.0 if p is None else p.volume * int(p.side)
+        want = 0.0 if t is None else t.volume * (1 if t.side == "buy" else -1)
+        if t is not None and p is None and tid in ledger.opened and not reopen_closed:
+            out.append(
+                Action("skip", tid, sym, reason="closed outside the follower (by hand, SL or TP)")
+            )
+            continue
+        delta = round(want - have, 8)
+        if p is not None and abs(want) <= _EPS:
+            out.append(Action("close", tid, sym, ticket=p.ticket))
+            continue
+        if abs(delta) > _EPS:
+            assert t is not None and spec is not None
+            if sym in pending:
+                continue  # the limit order is working
+            side = Side.BUY if delta > 0 else Side.SELL
+            flips = p is not None and have * want < 0
+            reduces = p is not None and not flips and abs(want) < abs(have)
+            if reduces:
+                # Reducing risk never waits for a price. An opposite deal that only
+                # reduces keeps the position's SL/TP (MT5); levels on it would be on
+                # the wrong side. The modify below fixes them.
+                out.append(Action("open", tid, sym, side, abs(delta), t.price))
+            else:
+                a = _entry(t, side, abs(delta), spec, quotes.get(sym))
+                # A deal that opens, adds or reverses sets the position's SL/TP (MT5:
+                # the last order's levels replace the position's).
+                out.append(a)
+                continue
+        if (
+            t is not None
+            and p is not None
+            and spec is not None
+            and (_differs(p.sl, t.sl, spec.tick_size) or _differs(p.tp, t.tp, spec.tick_size))
+        ):
+            out.append(Action("modify", tid, sym, sl=t.sl, tp=t.tp, ticket=p.ticket))
+    return out

@@ -1,0 +1,364 @@
+"""The Python follower: reconcile a broker account to the target book the server
+decides, report every execution, heartbeat the account facts.
+
+It never decides what to copy (the server's copy engine does); it only makes the
+account hold the targets, touching only positions with its magic and tag. When the
+server cannot be reached it keeps the account as it is and retries with backoff: it
+never flattens because the network failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mtponte.brokers.base import Broker
+from mtponte.copy.engine.model import Target
+from mtponte.copy.follower._ledger import load_ledger, save_ledger
+from mtponte.copy.follower._plan import (
+    Action,
+    Ledger,
+    owned,
+    plan_hedging,
+    plan_netting,
+    tag_of,
+    target_of,
+)
+from mtponte.domain.orders import ExecutionReport, Position
+from mtponte.errors import MtponteError
+
+_log = logging.getLogger("mtponte.follower")
+
+
+class LinkError(MtponteError):
+    """The copy server could not be reached or answered an error worth retrying."""
+
+
+class LeaseHeld(MtponteError):
+    """Another follower instance is trading this account."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetBook:
+    """The server's answer: the follower's targets at ``version``."""
+
+    version: int
+    targets: tuple[Target, ...]
+    master_online: bool = True
+    master_time_ms: int | None = None  # the newest master event the book reflects
+    computed_at_ms: int | None = None
+
+
+class Link(Protocol):
+    """How a follower talks to its copy server (HTTP in production, fakes in tests)."""
+
+    def targets(self, version: int | None, wait_s: float) -> TargetBook | None:
+        """The book, or ``None`` when it is still at ``version`` after ``wait_s``."""
+        ...
+
+    def heartbeat(self, facts: dict[str, Any]) -> None: ...
+
+    def report(self, reports: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass
+class FollowerOptions:
+    """How a follower runs (the CLI builds it from :class:`FollowerSettings`)."""
+
+    magic: int = 3_003_003
+    state_dir: Path = Path("follower-state")
+    heartbeat_interval_s: float = 5.0
+    long_poll_s: float = 20.0
+    reopen_closed_by_hand: bool = False
+    cent: bool = False
+    deviation_points: int = 50
+    backoff_max_s: float = 30.0
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class CycleResult:
+    """What one reconcile did."""
+
+    version: int | None
+    actions: list[Action]
+    reports: list[dict[str, Any]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Follower:
+    """Reconciles one broker account to one target book.
+
+    Parameters
+    ----------
+    broker
+        The follower's account (paper, bridge, mt5).
+    link
+        The copy server connection.
+    options
+        Magic, state folder, intervals.
+    name
+        Names the ledger file (one per follower account and master).
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        link: Link,
+        options: FollowerOptions,
+        name: str = "follower",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.broker = broker
+        self.link = link
+        self.opt = options
+        self.clock = clock
+        self._ledger_path = Path(options.state_dir) / f"ledger-{name}.json"
+        self.ledger: Ledger = load_ledger(self._ledger_path)
+        self.book: TargetBook | None = None
+        self._said: set[tuple[str, str]] = set()  # (target, reason) already reported
+        self._last_beat = 0.0
+        self._netting = self._is_netting()
+
+    def _is_netting(self) -> bool:
+        return self.broker.account().account_mode == "netting"
+
+    # ----------------------------------------------------------------- facts
+    def facts(self) -> dict[str, Any]:
+        """The account facts the server's engine needs, as a heartbeat body."""
+        acc = self.broker.account()
+        specs = self.broker.symbols()
+        return {
+            "instance": self.opt.instance,
+            "netting": self._netting,
+            "cent": self.opt.cent,
+            "balance": acc.balance,
+            "equity": acc.equity,
+            "daily_pnl": acc.daily_pnl,
+            "currency": acc.currency,
+            "symbols": [
+                {
+                    "name": s.name,
+                    "tick_size": s.tick_size,
+                    "tick_value": s.tick_value,
+                    "contract_size": s.contract_size,
+                    "digits": s.digits,
+                    "lot_min": s.lot_min,
+                    "lot_max": s.lot_max,
+                    "lot_step": s.lot_step,
+                }
+                for s in specs.values()
+            ],
+            "positions": [_position_json(p) for p in self._mine()],
+        }
+
+    def _mine(self) -> list[Position]:
+        return [p for p in self.broker.positions() if p.magic == self.opt.magic]
+
+    def heartbeat(self) -> None:
+        """Send the account facts (raises :class:`LeaseHeld` if another instance trades)."""
+        self.link.heartbeat(self.facts())
+        self._last_beat = self.clock()
+
+    # ----------------------------------------------------------------- start
+    def start(self) -> None:
+        """Take the lease and rebuild the ledger from the broker before any trade."""
+        self.heartbeat()
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Learn from the broker what this follower opened (after a restart or a lost
+        ledger): positions and orders carrying a tag, and deals in the history."""
+        changed = False
+        for p in self._mine():
+            tid = target_of(p.comment)
+            if tid is not None and tid not in self.ledger.opened:
+                self.ledger.opened.add(tid)
+                changed = True
+        for d in self.broker.deals():
+            tid = target_of(d.comment) if d.magic == self.opt.magic else None
+            if tid is not None and d.entry in ("in", "inout") and tid not in self.ledger.opened:
+                self.ledger.opened.add(tid)
+                changed = True
+        if changed:
+            save_ledger(self._ledger_path, self.ledger)
+
+    # ----------------------------------------------------------------- reconcile
+    def cycle(self, wait_s: float = 0.0) -> CycleResult:
+        """Fetch the book (waiting up to ``wait_s`` for a change), reconcile, report.
+
+        Raises :class:`LinkError` when the server cannot be reached: the account is
+        left as it is.
+        """
+        got = self.link.targets(self.book.version if self.book else None, wait_s)
+        if got is not None:
+            self.book = got
+        received = now_ms()
+        if self.book is None:
+            return CycleResult(None, [], [])
+        actions = self.plan(self.book)
+        reports = [r for a in actions if (r := self._do(a, self.book, received)) is not None]
+        self._forget_gone()
+        if reports:
+            self.link.report(reports)
+        if self.clock() - self._last_beat >= self.opt.heartbeat_interval_s:
+            self.heartbeat()
+        return CycleResult(self.book.version, actions, reports)
+
+    def plan(self, book: TargetBook) -> list[Action]:
+        """The actions that bring the account to ``book`` now."""
+        positions = self.broker.positions()
+        orders = self.broker.orders()
+        specs = self.broker.symbols()
+        syms = {t.symbol for t in book.targets}
+        quotes = {s: self.broker.quote(s) for s in syms if s in specs}
+        reopen = self.opt.reopen_closed_by_hand
+        if self._netting:
+            return plan_netting(
+                book.targets, positions, orders, specs, quotes, self.ledger, self.opt.magic, reopen
+            )
+        return plan_hedging(
+            book.targets, positions, orders, specs, quotes, self.ledger, self.opt.magic, reopen
+        )
+
+    def _forget_gone(self) -> None:
+        """Targets gone from the book and with nothing left open are forgotten."""
+        if self.book is None:
+            return
+        live = {t.target_id for t in self.book.targets}
+        mine, _ = owned(self.broker.positions(), self.opt.magic, self.ledger)
+        gone = {t for t in self.ledger.opened if t not in live and t not in mine}
+        if gone:
+            self.ledger.opened -= gone
+            for t in gone:
+                self.ledger.tickets.pop(t, None)
+            self._said = {k for k in self._said if k[0] not in gone}
+            save_ledger(self._ledger_path, self.ledger)
+
+    def _do(self, a: Action, book: TargetBook, received: int) -> dict[str, Any] | None:
+        b = self.broker
+        if a.kind in ("skip", "wait"):
+            if (a.target_id, a.reason) in self._said:
+                return None
+            self._said.add((a.target_id, a.reason))
+            _log.info("%s %s: %s", a.kind, a.target_id, a.reason)
+            return _report(a, "skipped", a.reason, book, received)
+        sent = now_ms()
+        tag = tag_of(a.target_id)
+        r: ExecutionReport
+        if a.kind == "open":
+            assert a.side is not None
+            r = b.market_order(
+                a.symbol,
+                a.side,
+                a.volume,
+                a.sl,
+                a.tp,
+                self.opt.deviation_points,
+                self.opt.magic,
+                tag,
+            )
+        elif a.kind == "limit":
+            assert a.side is not None and a.price is not None
+            r = b.place_order(
+                a.symbol, a.side, "limit", a.volume, a.price, a.sl, a.tp, None, self.opt.magic, tag
+            )
+        elif a.kind == "close":
+            assert a.ticket is not None
+            r = b.close_position(a.ticket, None, self.opt.deviation_points, tag)
+        elif a.kind == "reduce":
+            assert a.ticket is not None
+            r = b.close_position(a.ticket, a.volume, self.opt.deviation_points, tag)
+        elif a.kind == "modify":
+            assert a.ticket is not None
+            r = b.modify_position(a.ticket, a.sl, a.tp)
+        elif a.kind == "cancel":
+            assert a.ticket is not None
+            r = b.cancel_order(a.ticket)
+        else:  # pragma: no cover - the planner makes no other kind
+            raise MtponteError(f"unknown follower action {a.kind}")
+        filled = now_ms()
+        if r.ok and a.kind in ("open", "limit"):
+            self.ledger.opened.add(a.target_id)
+            if r.ticket is not None:
+                self.ledger.tickets.setdefault(a.target_id, set()).add(r.ticket)
+            save_ledger(self._ledger_path, self.ledger)
+        status = "copied" if r.ok else "failed"
+        reason = a.kind if r.ok else f"{a.kind}: retcode {r.retcode} {r.message}".strip()
+        if r.ok:
+            self._said = {k for k in self._said if k[0] != a.target_id}
+        else:
+            _log.warning("%s %s failed: retcode %s %s", a.kind, a.target_id, r.retcode, r.message)
+        out = _report(a, status, reason, book, received)
+        out["retcode"] = r.retcode
+        out["latency"]["sent_ms"] = sent
+        out["latency"]["filled_ms"] = filled
+        if r.ok and r.price is not None and a.kind == "open" and a.price:
+            spec = b.symbols().get(a.symbol)
+            if spec is not None:
+                sign = 1 if a.side is not None and int(a.side) > 0 else -1
+                out["slippage_points"] = round(
+                    (r.price - a.price) * sign / 10.0 ** (-spec.digits), 3
+                )
+            out["price"] = r.price
+        return out
+
+    # ----------------------------------------------------------------- loop
+    def run(self, stop: threading.Event) -> None:
+        """Reconcile until ``stop`` is set; back off while the server is unreachable."""
+        delay = 0.5
+        down = False
+        while not stop.is_set():
+            try:
+                if self.clock() - self._last_beat >= self.opt.heartbeat_interval_s:
+                    self.heartbeat()
+                self.cycle(self.opt.long_poll_s)
+                delay = 0.5
+                if down:
+                    _log.info("copy server reachable again")
+                    down = False
+            except LinkError as exc:
+                if not down:
+                    _log.warning("copy server unreachable (%s): account left as it is", exc)
+                    down = True
+                stop.wait(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self.opt.backoff_max_s)
+
+
+def _position_json(p: Position) -> dict[str, Any]:
+    return {
+        "ticket": p.ticket,
+        "symbol": p.symbol,
+        "side": "buy" if int(p.side) > 0 else "sell",
+        "volume": p.volume,
+        "open_price": p.open_price,
+        "sl": p.sl,
+        "tp": p.tp,
+        "open_time": int(p.open_time.timestamp()),
+    }
+
+
+def _report(a: Action, status: str, reason: str, book: TargetBook, received: int) -> dict[str, Any]:
+    return {
+        "target_id": a.target_id,
+        "action": a.kind,
+        "status": status,
+        "reason": reason[:200],
+        "symbol": a.symbol,
+        "volume": a.volume or None,
+        "latency": {
+            "master_ms": book.master_time_ms,
+            "server_ms": book.computed_at_ms,
+            "received_ms": received,
+        },
+    }
