@@ -135,6 +135,14 @@ def account(
 def subscribe(
     follower: Annotated[int, typer.Option(help="Follower account id.")],
     master: Annotated[int, typer.Option(help="Master account id.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="A copy setting KEY=VALUE (repeatable; lists comma-separated), "
+            "e.g. --set volumeMode=fixed --set volumeFixed=0.1 (docs/copy-engine.md).",
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Make FOLLOWER copy MASTER."""
@@ -142,10 +150,31 @@ def subscribe(
     def body() -> None:
         from mtponte.copy.server import admin
 
+        values = admin.parse_settings(set_ or [])
         with _session(db) as s:
-            sub = admin.subscribe(s, _account(s, follower), _account(s, master))
+            sub = admin.subscribe(s, _account(s, follower), _account(s, master), values)
             s.commit()
             console.print(sub.id)
+
+    run_safely(body)
+
+
+@admin_app.command("reset-risk")
+def reset_risk(
+    follower: Annotated[int, typer.Option(help="Follower account id.")],
+    master: Annotated[int, typer.Option(help="Master account id.")],
+    db: DbOpt = None,
+) -> None:
+    """Clear a tripped daily-loss stop of FOLLOWER's copy of MASTER (new master
+    positions are copied again; what was skipped meanwhile stays skipped)."""
+
+    def body() -> None:
+        from mtponte.copy.server import admin
+
+        with _session(db) as s:
+            admin.reset_risk(s, _account(s, follower), _account(s, master))
+            s.commit()
+            console.print(f"daily-loss stop of follower {follower} on master {master} reset")
 
     run_safely(body)
 

@@ -1,5 +1,6 @@
 """The follower: makes an account hold the target book its copy server decides."""
 
+from mtponte.copy.follower._http import HttpLink
 from mtponte.copy.follower._plan import Action, Ledger, plan_hedging, plan_netting, tag_of
 from mtponte.copy.follower.follower import (
     CycleResult,
@@ -16,6 +17,7 @@ __all__ = [
     "CycleResult",
     "Follower",
     "FollowerOptions",
+    "HttpLink",
     "LeaseHeld",
     "Ledger",
     "Link",

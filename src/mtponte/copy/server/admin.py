@@ -76,6 +76,40 @@ def subscribe(
     return sub
 
 
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as copy settings (lists comma-separated), validated."""
+    values: dict[str, Any] = {}
+    fields = CopySettings.model_fields
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"--set {pair!r}: use KEY=VALUE with KEY one of {known}")
+        is_list = getattr(fields[key].annotation, "__origin__", None) is list
+        values[key] = [x.strip() for x in raw.split(",") if x.strip()] if is_list else raw.strip()
+    try:
+        return CopySettings.model_validate(values).model_dump(include=set(values))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"copy settings: {where}: {first['msg']}") from None
+
+
+def reset_risk(session: Session, follower: Account, master: Account) -> None:
+    """Clear the daily-loss stop of ``follower``'s copy of ``master``."""
+    from mtponte.copy.server.targets import reset_book_risk
+
+    sub = session.scalar(
+        select(Subscription).where(
+            Subscription.follower_id == follower.id, Subscription.master_id == master.id
+        )
+    )
+    if sub is None:
+        raise ConfigError(f"follower {follower.id} does not follow master {master.id}")
+    reset_book_risk(session, sub)
+
+
 def issue_token(
     session: Session, scope: str, account: Account | None, days: int | None = None
 ) -> str:

@@ -128,6 +128,8 @@ class FollowerHeartbeat(Base):
     equity: Mapped[float | None] = mapped_column(Float, nullable=True)
     positions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    instance: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class ExecutionReport(Base):
@@ -143,6 +145,40 @@ class ExecutionReport(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     slippage_points: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    target_id: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    action: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class TargetBook(Base):
+    """The copy engine's state and the follower's targets, per subscription.
+
+    ``inputs`` names what the book was computed from (master seq and snapshot, master
+    freshness, settings version, follower facts): a read with the same inputs reuses
+    it. ``version`` moves only when the targets change (the follower's ETag).
+    """
+
+    __tablename__ = "target_books"
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    targets: Mapped[list[Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    inputs: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    master_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CopyDecision(Base):
+    """One decision of the copy engine for a subscription, with its reason and factors."""
+
+    __tablename__ = "copy_decisions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    action: Mapped[str] = mapped_column(String(20))
+    master_ticket: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(String(300))
+    factors: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class ServerState(Base):

@@ -142,12 +142,61 @@ class EventsPublic(BaseModel):
     master_online: bool
 
 
+PositiveF = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]
+
+
+class SymbolSpecIn(BaseModel):
+    """A follower broker's symbol as the copy engine needs it."""
+
+    model_config = _STRICT
+    name: Symbol
+    tick_size: PositiveF
+    tick_value: PositiveF
+    contract_size: PositiveF = 1.0
+    digits: int = Field(0, ge=0, le=12)
+    lot_min: PositiveF = 0.01
+    lot_max: PositiveF = 100.0
+    lot_step: PositiveF = 0.01
+
+    @model_validator(mode="after")
+    def _lots(self) -> SymbolSpecIn:
+        if self.lot_max < self.lot_min:
+            raise ValueError(f"{self.name}: lot_max < lot_min")
+        return self
+
+
 class HeartbeatCreate(BaseModel):
+    """A follower's heartbeat: its copies, and the account facts the copy engine sizes
+    and maps with (``symbols`` is the broker's symbol list). ``instance`` names the
+    running follower process: while one instance heartbeats, another gets 409 (a lease,
+    so two followers never trade one account)."""
+
     model_config = _STRICT
     positions: Positions = Field(default_factory=list)
     balance: float | None = Field(None, ge=-1e15, le=1e15, allow_inf_nan=False)
     equity: float | None = Field(None, ge=-1e15, le=1e15, allow_inf_nan=False)
     cursor: int = Field(0, ge=0, le=2**62)
+    instance: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
+    netting: bool = False
+    cent: bool = False
+    daily_pnl: Money = 0.0
+    currency: str = Field("", max_length=10, pattern=r"^[A-Za-z]*$")
+    symbols: list[SymbolSpecIn] | None = Field(None, max_length=5000)
+
+
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)]
+
+
+class LatencyIn(BaseModel):
+    """When each step of one copy happened (epoch ms): the master's event, the server's
+    book, the follower receiving it, sending the order, the order filled."""
+
+    model_config = _STRICT
+    master_ms: EpochMs | None = None
+    server_ms: EpochMs | None = None
+    received_ms: EpochMs | None = None
+    sent_ms: EpochMs | None = None
+    filled_ms: EpochMs | None = None
 
 
 class ReportCreate(BaseModel):
@@ -158,6 +207,34 @@ class ReportCreate(BaseModel):
     reason: str = Field("", max_length=200)
     latency_ms: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False)
     slippage_points: float | None = Field(None, ge=-1e9, le=1e9, allow_inf_nan=False)
+    target_id: str = Field("", max_length=80, pattern=r"^[\x21-\x7e]*$")
+    action: str = Field("", max_length=20, pattern=r"^[a-z_]*$")
+    retcode: int | None = Field(None, ge=0, le=1_000_000)
+    latency: LatencyIn | None = None
+
+
+class TargetPublic(BaseModel):
+    target_id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    volume: float
+    sl: float | None
+    tp: float | None
+    entry: Literal["market", "limit"]
+    price: float
+    max_deviation_points: int
+    master_tickets: list[str]
+
+
+class TargetsPublic(BaseModel):
+    """A follower's target book: the exact positions it should hold now."""
+
+    version: int
+    targets: list[TargetPublic]
+    master_online: bool
+    master_time_ms: int | None = None
+    computed_at_ms: int
+    risk: str = "ok"
 
 
 # --- Sentra-compatible bodies (field names as the legacy EAs send them) ---------------

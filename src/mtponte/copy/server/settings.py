@@ -23,7 +23,11 @@ class ServerSettings(BaseSettings):
         A master without events or snapshots for this long is *stale*: followers are
         told so (never handed an empty position list).
     long_poll_max_s
-        Upper bound of ``wait`` on ``GET .../events``.
+        Upper bound of ``wait`` on ``GET .../events`` and ``GET .../targets``.
+    follower_lease_s
+        A follower instance that heartbeated within this long holds its account: a
+        heartbeat from another instance gets 409 (two followers never trade one
+        account).
     retention_events
         Events kept per master; a follower whose cursor is older gets ``resync``.
     max_body_bytes
@@ -72,6 +76,7 @@ class ServerSettings(BaseSettings):
     redis_url: str | None = None
     master_stale_s: int = Field(300, gt=0)
     long_poll_max_s: float = Field(25.0, gt=0)
+    follower_lease_s: float = Field(15.0, gt=0)
     retention_events: int = Field(10_000, gt=0)
     max_body_bytes: int = Field(256_000, gt=0)
     auth_cache_s: float = Field(60.0, ge=0)

@@ -248,7 +248,7 @@ def save_settings(request: Request, sub_id: IdPath, session: SessionDep, form: F
             raw[name] = name in form  # an unchecked box is not posted
         elif name not in form:
             raw[name] = current[name]
-        elif name in ("allowedSymbols", "allowedDirections"):
+        elif getattr(field.annotation, "__origin__", None) is list:
             raw[name] = [x.strip() for x in str(form[name]).split(",") if x.strip()]
         else:
             raw[name] = form[name]

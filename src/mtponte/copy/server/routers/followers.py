@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mtponte.copy.server._edge import Edge, Slot
@@ -31,14 +31,23 @@ from mtponte.copy.server.deps import (
 from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.models import (
     Account,
+    CopyDecision,
     Event,
     ExecutionReport,
     FollowerHeartbeat,
     Subscription,
+    aware,
     utcnow,
 )
-from mtponte.copy.server.schemas import EventPublic, EventsPublic, HeartbeatCreate, ReportCreate
+from mtponte.copy.server.schemas import (
+    EventPublic,
+    EventsPublic,
+    HeartbeatCreate,
+    ReportCreate,
+    TargetsPublic,
+)
 from mtponte.copy.server.service import current_book, master_online, read_after
+from mtponte.copy.server.targets import refresh_book
 
 router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
 
@@ -240,19 +249,152 @@ def get_settings_(
     return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
-@router.post("/{follower_id}/heartbeats", status_code=204)
-def post_heartbeat(
-    follower_id: IdPath, body: HeartbeatCreate, session: SessionDep, principal: PrincipalDep
+@router.get("/{follower_id}/masters/{master_id}/targets", response_model=TargetsPublic)
+async def get_targets(
+    follower_id: IdPath,
+    master_id: IdPath,
+    request: Request,
+    principal: ShortPrincipalDep,
+    settings: SettingsDep,
+    notifier: NotifierDep,
+    version: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
+    """The follower's target book: the exact positions it should hold, sized and named
+    for its broker by the copy engine. ``ETag`` is the book's version (``If-None-Match``
+    → 304). With ``version`` and ``wait``, waits up to ``wait`` seconds for a book other
+    than ``version`` (long poll; answers 304 when none came)."""
+    if version is None and if_none_match and if_none_match.strip('"').isdigit():
+        version = int(if_none_match.strip('"'))
+
+    def load(recheck: bool = False) -> TargetsPublic:
+        with request.app.state.sessions() as session:
+            follower = get_account(session, follower_id, "follower")
+            who = lookup_digest(session, principal.token_digest) if recheck else principal
+            require(who, "follow", follower)
+            sub = _subscription(session, follower, master_id)
+            master = get_account(session, master_id, "master")
+            row = refresh_book(session, sub, settings.master_stale_s)
+            return TargetsPublic(
+                version=row.version,
+                targets=row.targets,
+                master_online=master_online(master, settings.master_stale_s),
+                master_time_ms=row.master_time_ms,
+                computed_at_ms=int(aware(row.updated_at).timestamp() * 1000),
+                risk=str(row.state.get("risk", "ok")),
+            )
+
+    out = await run_in_threadpool(load)
+    if out.version == version and wait > 0:
+        slot = _slot(request, principal)
+        try:
+            left = min(wait, settings.long_poll_max_s, max(0.0, principal.expires - time.time()))
+            deadline = time.monotonic() + left
+            seq = notifier.latest(master_id)
+            # Master events wake us at once; settings, facts and staleness are seen
+            # within a second (each step re-reads the book).
+            while left > 0:
+                woke = await notifier.wait(master_id, seq, min(1.0, left))
+                if await request.is_disconnected():
+                    raise HTTPException(499, "client closed the request")
+                out = await run_in_threadpool(load, True)
+                if out.version != version:
+                    break
+                if woke:
+                    seq = notifier.latest(master_id)
+                left = deadline - time.monotonic()
+        finally:
+            slot.release()
+    etag = f'"{out.version}"'
+    if out.version == version:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(out.model_dump_json(), media_type="application/json", headers={"ETag": etag})
+
+
+@router.get("/{follower_id}/masters/{master_id}/decisions")
+def get_decisions(
+    follower_id: IdPath,
+    master_id: IdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """The copy engine's latest decisions for this subscription, newest first: what it
+    opened, resized, modified, closed or skipped, and why (every lot factor)."""
     follower = get_account(session, follower_id, "follower")
     require(principal, "follow", follower)
-    hb = session.get(FollowerHeartbeat, follower.id) or FollowerHeartbeat(follower_id=follower.id)
-    hb.received_at = utcnow()
+    sub = _subscription(session, follower, master_id)
+    rows = session.scalars(
+        select(CopyDecision)
+        .where(CopyDecision.subscription_id == sub.id)
+        .order_by(CopyDecision.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "at": aware(d.at).isoformat(),
+            "action": d.action,
+            "master_ticket": d.master_ticket,
+            "reason": d.reason,
+            "factors": d.factors,
+        }
+        for d in rows
+    ]
+
+
+@router.post(
+    "/{follower_id}/heartbeats",
+    status_code=204,
+    responses={409: {"description": "Another follower instance holds this account"}},
+)
+def post_heartbeat(
+    follower_id: IdPath,
+    body: HeartbeatCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> Response:
+    """The follower's heartbeat: its copies and its account facts (see
+    :class:`HeartbeatCreate`); also its lease on the account."""
+    follower = get_account(session, follower_id, "follower")
+    require(principal, "follow", follower)
+    # Lock the follower row so two instances cannot both take the lease.
+    session.execute(
+        update(Account).where(Account.id == follower.id).values(last_seq=Account.last_seq)
+    )
+    hb = session.get(FollowerHeartbeat, follower.id, populate_existing=True)
+    now = utcnow()
+    if (
+        hb is not None
+        and body.instance
+        and hb.instance
+        and hb.instance != body.instance
+        and (now - aware(hb.received_at)).total_seconds() < settings.follower_lease_s
+    ):
+        session.rollback()
+        raise HTTPException(
+            409,
+            f"another follower instance holds account {follower.id} (heard "
+            f"{(now - aware(hb.received_at)).total_seconds():.0f} s ago); stop it, or wait "
+            f"{settings.follower_lease_s:.0f} s after it stopped",
+        )
+    hb = hb or FollowerHeartbeat(follower_id=follower.id)
+    hb.received_at = now
     hb.positions = [p.model_dump(exclude_none=True) for p in body.positions]
     hb.positions_count = len(body.positions)
     hb.balance, hb.equity, hb.cursor = body.balance, body.equity, body.cursor
+    hb.instance = body.instance
+    if body.symbols is not None:
+        hb.facts = {
+            "netting": body.netting,
+            "cent": body.cent,
+            "daily_pnl": body.daily_pnl,
+            "currency": body.currency,
+            "symbols": [s.model_dump() for s in body.symbols],
+        }
     session.add(hb)
-    follower.last_seen = utcnow()
+    follower.last_seen = now
     session.commit()
     return Response(status_code=204)
 
@@ -265,6 +407,15 @@ def post_report(
     follower = get_account(session, follower_id, "follower")
     require(principal, "follow", follower)
     _subscription(session, follower, body.master_id)
-    session.add(ExecutionReport(follower_id=follower.id, **body.model_dump()))
+    data = body.model_dump(exclude={"retcode", "latency"})
+    details: dict[str, Any] = {}
+    if body.retcode is not None:
+        details["retcode"] = body.retcode
+    if body.latency is not None:
+        lat = body.latency.model_dump()
+        details["latency"] = lat
+        if data["latency_ms"] is None and lat["master_ms"] and lat["filled_ms"]:
+            data["latency_ms"] = max(0.0, float(lat["filled_ms"] - lat["master_ms"]))
+    session.add(ExecutionReport(follower_id=follower.id, details=details or None, **data))
     session.commit()
     return Response(status_code=204)
