@@ -46,6 +46,10 @@ NET_CASES: list[tuple[Any, ...]] = [
         [("p1nEURUSD", "EURUSD", "buy", 0.2, 1.09, None, "market", 0.0, ("1", "2"))],
     ),
     (
+        [cp("1", sl=1.09, tp=1.2), cp("2", sl=1.08, tp=1.2)],
+        [("p1nEURUSD", "EURUSD", "buy", 0.2, None, 1.2, "market", 0.0, ("1", "2"))],
+    ),
+    (
         [cp("1", entry="limit", price=1.1), cp("2", entry="limit", price=1.1)],
         [("p1nEURUSD", "EURUSD", "buy", 0.2, None, None, "limit", 1.1, ("1", "2"))],
     ),
@@ -74,6 +78,7 @@ NET_IDS = [
     "netting_opposite_sides_cancel",
     "netting_net_side_by_sign",
     "netting_sl_common_tp_differs_dropped",
+    "netting_sl_differs_dropped_tp_common_kept",
     "netting_all_limits_same_price_limit",
     "netting_limits_different_prices_market",
     "netting_limit_and_market_market",
