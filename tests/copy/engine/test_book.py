@@ -324,6 +324,23 @@ def test_reset_risk_reopens_for_new_positions_only() -> None:
     assert [(d.action, d.master_ticket) for d in r.decisions] == [("open", "9")]
 
 
+def test_reset_while_still_below_limit_trips_again() -> None:
+    s = settings(**RISK, riskAction="close_only")
+    tripped = one(view(), s, follower(daily_pnl=-150.0)).state
+    r = one(view(pos("9")), s, follower(daily_pnl=-150.0), state=reset_risk(tripped))
+    assert r.state.risk == "close_only"
+    assert [d.action for d in r.decisions] == ["risk", "skip"]
+
+
+def test_frozen_first_step_keeps_late_join() -> None:
+    s = settings(lateJoin="skip")
+    inactive = step(NEW, view(pos("7")), settings(isActive=False), follower(), T0)
+    stale = step(NEW, view(pos("7"), fresh=False), s, follower(), T0)
+    assert not inactive.state.started and not stale.state.started
+    r = step(stale.state, view(pos("7")), s, follower(), T0 + 1)
+    assert r.state.skipped["7"].startswith("late join")
+
+
 # --- determinism and identity ------------------------------------------------------
 
 

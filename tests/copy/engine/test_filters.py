@@ -96,6 +96,7 @@ HOURS_CASES = [
     ("17:00-18:00", "America/Sao_Paulo", T0, True),
     ("20:00-21:00", "America/Sao_Paulo", T0, False),
     ("00:00-00:00", "UTC", T0, True),
+    ("09:00-09:00", "UTC", D + 3 * H, True),
 ]
 HOURS_IDS = [
     "no_window_always",
@@ -109,6 +110,7 @@ HOURS_IDS = [
     "window_in_settings_timezone_not_utc",
     "utc_window_not_applied_in_other_zone",
     "equal_start_end_whole_day",
+    "equal_start_end_whole_day_not_midnight",
 ]
 
 

@@ -115,12 +115,9 @@ def in_hours(now: int, settings: CopySettings) -> tuple[bool, str]:
     start, end = window
     t = local_time(now, settings.timezone)
     minute = t.hour * 60 + t.minute
-    if start == end:
-        inside = True
-    elif start < end:
-        inside = start <= minute < end
-    else:
-        inside = minute >= start or minute < end
+    # start > end: over midnight; start == end: the whole day
+    over_midnight = minute >= start or minute < end
+    inside = start <= minute < end if start < end else over_midnight
     if inside:
         return True, ""
     return False, (
