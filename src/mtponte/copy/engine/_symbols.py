@@ -26,6 +26,7 @@ to ``WINZ26`` (a futures roll needs an explicit map).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 SUFFIXES: tuple[str, ...] = (
     "c",
@@ -91,6 +92,7 @@ def _norm(name: str) -> str:
     return up
 
 
+@lru_cache(maxsize=65_536)
 def bases(name: str) -> frozenset[str]:
     """The names ``name`` may stand for once a broker's suffix is removed.
 
@@ -103,6 +105,7 @@ def bases(name: str) -> frozenset[str]:
     -------
     frozenset[str]
         The normalised name and each allowed one-suffix removal (upper case).
+        Cached: brokers' symbol lists repeat across followers and steps.
     """
     up = _norm(name)
     out = {up}
@@ -114,6 +117,16 @@ def bases(name: str) -> frozenset[str]:
         if len(rest) >= need:
             out.add(rest)
     return frozenset(out)
+
+
+@lru_cache(maxsize=1024)
+def _index(names: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Follower names by each of their bases (cached per symbol list)."""
+    out: dict[str, list[str]] = {}
+    for n in names:
+        for b in bases(n):
+            out.setdefault(b, []).append(n)
+    return {b: tuple(ns) for b, ns in out.items()}
 
 
 def resolve(
@@ -135,7 +148,7 @@ def resolve(
     tuple[str | None, str]
         The follower's name (``None`` when refused) and how it was found, or why not.
     """
-    names = sorted(set(follower_symbols))
+    names = frozenset(follower_symbols)
     if master_symbol in symbol_map:
         mapped = symbol_map[master_symbol]
         if mapped in names:
@@ -146,7 +159,8 @@ def resolve(
     if master_symbol in names:
         return master_symbol, "same name"
     mine = bases(master_symbol)
-    cands = [n for n in names if bases(n) & mine]
+    index = _index(names)
+    cands = sorted({n for b in mine for n in index.get(b, ())})
     if len(cands) > 1:
         master_norm = _norm(master_symbol)
         cands = [n for n in cands if master_norm in bases(n) or _norm(n) in mine] or cands
@@ -158,7 +172,7 @@ def resolve(
             f"(candidates: {', '.join(cands)}): add a symbolMap entry"
         )
     core = min(mine, key=lambda b: (len(b), b))
-    contains = [n for n in names if len(core) >= MIN_CONTAINS and core in _norm(n)]
+    contains = sorted(n for n in names if len(core) >= MIN_CONTAINS and core in _norm(n))
     if len(contains) == 1:
         return contains[0], f"unique name containing {core}: {contains[0]}"
     listed = f"candidates: {', '.join(contains)}" if contains else "no candidates"

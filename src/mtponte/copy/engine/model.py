@@ -173,6 +173,7 @@ class Target:
     master_tickets: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """The target as JSON-ready data (read back by :meth:`from_json`)."""
         return {
             "target_id": self.target_id,
             "symbol": self.symbol,
@@ -188,6 +189,7 @@ class Target:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Target:
+        """Read back what :meth:`to_json` wrote."""
         return cls(
             target_id=str(d["target_id"]),
             symbol=str(d["symbol"]),
@@ -218,6 +220,7 @@ class Decision:
     at: int = 0  # epoch seconds
 
     def to_json(self) -> dict[str, Any]:
+        """The decision as JSON-ready data (factors as ``[name, value]`` pairs)."""
         return {
             "action": self.action,
             "master_ticket": self.master_ticket,
