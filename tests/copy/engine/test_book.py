@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from mtponte.copy.engine import BookState, Copy, reset_risk, step
+from mtponte.copy.engine import BookState, Copy, MasterPosition, reset_risk, step
 from tests.copy.engine.helpers import (
     T0,
     factor,
@@ -324,6 +325,17 @@ def test_reset_risk_reopens_for_new_positions_only() -> None:
     assert [(d.action, d.master_ticket) for d in r.decisions] == [("open", "9")]
 
 
+def test_partial_close_below_min_reason_says_lot_min_kept() -> None:
+    s = settings(volumeMultiplier=0.1)
+    first = one(view(pos("1", volume=0.5)), s)
+    r = one(view(pos("1", volume=0.05)), s, state=first.state)
+    (d,) = r.decisions
+    assert d.reason == (
+        "proportional volume 0.005 is below the lot minimum 0.01: "
+        "the lot minimum is kept while the master holds the position"
+    )
+
+
 def test_reset_while_still_below_limit_trips_again() -> None:
     s = settings(**RISK, riskAction="close_only")
     tripped = one(view(), s, follower(daily_pnl=-150.0)).state
@@ -392,3 +404,95 @@ def test_copy_records_master_side_for_reversal_check() -> None:
     assert (c.side, c.master_side) == ("buy", "sell")
     same = one(view(pos("7", side="sell", volume=0.5)), settings(invert=True), state=r.state)
     assert same.state.copies["7"].volume == 0.5
+
+
+# --- two-step scenarios, table-driven -----------------------------------------------
+# (first master book, settings, second-step follower kwargs, second master book,
+#  expected {ticket: volume} after step 2, expected (action, ticket) of step 2)
+SCENARIOS: list[tuple[Any, ...]] = [
+    (
+        [pos("1", volume=2.0)],
+        {},
+        {},
+        [pos("1", volume=1.0)],
+        {"1": 1.0},
+        [("resize", "1")],
+    ),
+    ([pos("1"), pos("2")], {}, {}, [pos("2")], {"2": 1.0}, [("close", "1")]),
+    ([pos("1")], {}, {}, [pos("1"), pos("2")], {"1": 1.0, "2": 1.0}, [("open", "2")]),
+    (
+        [pos("1", volume=0.5)],
+        {"volumeMultiplier": 0.1},
+        {},
+        [pos("1", volume=0.05)],
+        {"1": 0.01},
+        [("resize", "1")],
+    ),
+    (
+        [pos("1")],
+        {**RISK, "riskAction": "close_all"},
+        {"daily_pnl": -100.0},
+        [pos("1"), pos("2")],
+        {},
+        [("risk", ""), ("close", "1"), ("skip", "2")],
+    ),
+    (
+        [pos("1"), pos("2")],
+        {**RISK, "riskAction": "close_only"},
+        {"daily_pnl": -100.0},
+        [pos("1", volume=0.5), pos("3")],
+        {"1": 0.5},
+        [("risk", ""), ("resize", "1"), ("close", "2"), ("skip", "3")],
+    ),
+    (
+        [pos("1"), pos("2")],
+        {**RISK, "riskAction": "disable"},
+        {"daily_pnl": -100.0},
+        [pos("1", volume=0.5), pos("3")],
+        {"1": 1.0, "2": 1.0},
+        [("risk", ""), ("skip", "3")],
+    ),
+    (
+        [pos("1", sl=1.09)],
+        {"slTpMode": "multiplier", "slMultiplier": 0.5},
+        {},
+        [pos("1", sl=1.08)],
+        {"1": 1.0},
+        [("modify", "1")],
+    ),
+    ([pos("1")], {"maxDailyTrades": 1}, {}, [pos("1"), pos("2")], {"1": 1.0}, [("skip", "2")]),
+    ([pos("1")], {}, {}, [pos("1", side="sell")], {}, [("close", "1")]),
+]
+SCENARIO_IDS = [
+    "partial_close_proportional_not_full_close",
+    "closed_by_master_closed",
+    "new_position_after_start_opened",
+    "partial_close_keeps_lot_min_while_master_holds",
+    "risk_close_all_empties_book",
+    "risk_close_only_follows_closes",
+    "risk_disable_freezes",
+    "sl_change_copied_through_mode",
+    "max_daily_trades_counts_earlier_opens",
+    "netting_master_reversal_closes_copy",
+]
+
+
+@pytest.mark.parametrize(
+    ("first", "cfg", "facts2", "second", "volumes", "actions"), SCENARIOS, ids=SCENARIO_IDS
+)
+def test_two_step_scenario(
+    first: list[MasterPosition],
+    cfg: dict[str, Any],
+    facts2: dict[str, Any],
+    second: list[MasterPosition],
+    volumes: dict[str, float],
+    actions: list[tuple[str, str]],
+) -> None:
+    s = settings(**cfg)
+    r1 = one(view(*first), s)
+    r2 = one(view(*second), s, follower(**facts2), state=r1.state, now=T0 + 1)
+    assert {t: c.volume for t, c in r2.state.copies.items()} == volumes
+    assert [(d.action, d.master_ticket) for d in r2.decisions] == actions
+    assert [t.volume for t in r2.targets] == [
+        volumes[t] for t in sorted(volumes, key=lambda t: f"s1t{t}")
+    ]
