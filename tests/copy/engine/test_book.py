@@ -84,6 +84,12 @@ def test_closed_by_master_closed() -> None:
     assert factor(d.factors, "volume") == 1.0
 
 
+def test_zero_volume_master_position_counts_as_closed() -> None:
+    r = one(view(pos("7", volume=0.0), pos("8", volume=0.0)), state=held("7"))
+    assert r.state.copies == {}
+    assert [(d.action, d.master_ticket) for d in r.decisions] == [("close", "7")]
+
+
 def test_skipped_ticket_forgotten_when_master_closes() -> None:
     r = one(view(pos("7", symbol="XAUUSD")))
     assert "7" in r.state.skipped

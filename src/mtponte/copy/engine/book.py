@@ -25,6 +25,7 @@ A step, in order (every decision carries ``at = now``):
    (``resize``, :func:`._lots.resize`) and SL/TP are recomputed from the master's
    (``modify``). A copy whose follower symbol is missing from the report is held as
    it is (a ``freeze`` decision).
+   A master position reported with volume 0 counts as closed.
 7. Skipped tickets the master no longer holds are forgotten.
 8. **New master positions** (by open time, then ticket) are decided once
    (:mod:`._open`); each open counts in ``trades_today``. Positions present at the
@@ -158,7 +159,7 @@ def step(
         factors = (("daily_pnl", facts.daily_pnl), ("maxDailyLoss", limit), ("riskAction", risk))
         out.append(Decision("risk", "", risk_reason, factors, at=now))
 
-    positions = {p.ticket: p for p in master.positions}
+    positions = {p.ticket: p for p in master.positions if p.volume > 0}  # 0 lots: closed
     copies: dict[str, Copy] = {}
     skipped = {t: r for t, r in state.skipped.items() if t in positions}
     for ticket in sorted(state.copies, key=lambda t: (len(t), t)):
