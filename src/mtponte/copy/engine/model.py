@@ -10,13 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from mtponte.domain.symbols import SymbolSpec
 
 SideName = Literal["buy", "sell"]
 Entry = Literal["market", "limit"]
 RiskState = Literal["ok", "disable", "close_only", "close_all"]
+
+
+def _side(value: Any) -> SideName:
+    if value not in ("buy", "sell"):
+        raise ValueError(f"unknown side {value!r}")
+    return cast(SideName, value)
+
+
+def _entry(value: Any) -> Entry:
+    if value not in ("market", "limit"):
+        raise ValueError(f"unknown entry {value!r}")
+    return cast(Entry, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,46 @@ class Copy:
     price: float = 0.0  # the master's open price (limit price for a limit entry)
     max_deviation_points: int = 0  # market entries: 0 = no check
     decided_at: int = 0  # epoch seconds
+    master_side: SideName | None = None  # the master's side when decided (reversal check)
+
+    def to_json(self) -> dict[str, Any]:
+        """The copy as JSON-ready data (read back by :meth:`from_json`)."""
+        return {
+            "target_id": self.target_id,
+            "master_ticket": self.master_ticket,
+            "symbol": self.symbol,
+            "side": self.side,
+            "volume": self.volume,
+            "volume0": self.volume0,
+            "master_volume0": self.master_volume0,
+            "sl": self.sl,
+            "tp": self.tp,
+            "entry": self.entry,
+            "price": self.price,
+            "max_deviation_points": self.max_deviation_points,
+            "decided_at": self.decided_at,
+            "master_side": self.master_side,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Copy:
+        """Read back what :meth:`to_json` wrote."""
+        return cls(
+            target_id=str(d["target_id"]),
+            master_ticket=str(d["master_ticket"]),
+            symbol=str(d["symbol"]),
+            side=_side(d["side"]),
+            volume=float(d["volume"]),
+            volume0=float(d["volume0"]),
+            master_volume0=float(d["master_volume0"]),
+            sl=None if d.get("sl") is None else float(d["sl"]),
+            tp=None if d.get("tp") is None else float(d["tp"]),
+            entry=_entry(d.get("entry", "market")),
+            price=float(d.get("price", 0.0)),
+            max_deviation_points=int(d.get("max_deviation_points", 0)),
+            decided_at=int(d.get("decided_at", 0)),
+            master_side=None if d.get("master_side") is None else _side(d["master_side"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +173,7 @@ class Target:
     master_tickets: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """The target as JSON-ready data (read back by :meth:`from_json`)."""
         return {
             "target_id": self.target_id,
             "symbol": self.symbol,
@@ -136,14 +189,15 @@ class Target:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Target:
+        """Read back what :meth:`to_json` wrote."""
         return cls(
             target_id=str(d["target_id"]),
             symbol=str(d["symbol"]),
-            side=d["side"],
+            side=_side(d["side"]),
             volume=float(d["volume"]),
             sl=None if d.get("sl") is None else float(d["sl"]),
             tp=None if d.get("tp") is None else float(d["tp"]),
-            entry=d.get("entry", "market"),
+            entry=_entry(d.get("entry", "market")),
             price=float(d.get("price", 0.0)),
             max_deviation_points=int(d.get("max_deviation_points", 0)),
             master_tickets=tuple(str(t) for t in d.get("master_tickets", ())),
@@ -166,6 +220,7 @@ class Decision:
     at: int = 0  # epoch seconds
 
     def to_json(self) -> dict[str, Any]:
+        """The decision as JSON-ready data (factors as ``[name, value]`` pairs)."""
         return {
             "action": self.action,
             "master_ticket": self.master_ticket,
@@ -197,11 +252,34 @@ class BookState:
     risk_reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The state as JSON-ready data (read back by :meth:`from_json`)."""
+        return {
+            "prefix": self.prefix,
+            "copies": {t: c.to_json() for t, c in self.copies.items()},
+            "skipped": dict(self.skipped),
+            "started": self.started,
+            "day": self.day,
+            "trades_today": self.trades_today,
+            "risk": self.risk,
+            "risk_reason": self.risk_reason,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> BookState:
-        raise NotImplementedError
+        """Read back what :meth:`to_json` wrote (missing keys take their defaults)."""
+        risk = str(d.get("risk", "ok"))
+        if risk not in ("ok", "disable", "close_only", "close_all"):
+            raise ValueError(f"BookState: unknown risk state {risk!r}")
+        return cls(
+            prefix=str(d.get("prefix", "")),
+            copies={str(t): Copy.from_json(c) for t, c in dict(d.get("copies", {})).items()},
+            skipped={str(t): str(r) for t, r in dict(d.get("skipped", {})).items()},
+            started=bool(d.get("started", False)),
+            day=str(d.get("day", "")),
+            trades_today=int(d.get("trades_today", 0)),
+            risk=cast(RiskState, risk),
+            risk_reason=str(d.get("risk_reason", "")),
+        )
 
 
 @dataclass(frozen=True, slots=True)

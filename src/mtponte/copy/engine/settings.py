@@ -8,8 +8,9 @@ the dashboard (scalars, booleans and comma-separated lists only), validated here
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Keys the legacy Sentra Slave EA knows; the compat ``/settings`` route serves only these.
 LEGACY_KEYS = (
@@ -89,6 +90,23 @@ class CopySettings(BaseModel):
     noSlAction: Literal["copy", "skip", "default"] = "copy"  # master position without SL
     defaultSlPoints: float = Field(0, ge=0, le=10_000_000)  # noSlAction default
     forceCopyClosedByHand: bool = False  # reopen a copy the user closed by hand
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {v!r}") from exc
+        return v
+
+    @field_validator("tradingHours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        from mtponte.copy.engine._filters import parse_hours  # a cycle at import time
+
+        parse_hours(v)
+        return v
 
     def legacy(self) -> dict[str, object]:
         """The settings as the legacy Sentra Slave EA reads them."""
