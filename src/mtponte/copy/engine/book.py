@@ -9,7 +9,8 @@ A step, in order (every decision carries ``at = now``):
 2. **Inactive** (``isActive`` false): the book is frozen as it is (nothing opened,
    closed or changed), one ``freeze`` decision.
 3. **Stale master** (``master.fresh`` false): frozen likewise; only a sequenced close
-   or a fresh snapshot closes a copy.
+   or a fresh snapshot closes a copy. (Frozen at the first step with the master
+   holding nothing, the book counts as started: nothing can be a late join.)
 4. **Trading day** (``timezone``): on a new day ``trades_today`` restarts at 0. A
    tripped risk stop is *not* cleared by a new day, only by :func:`reset_risk`.
 5. **Risk stop** (``enableRiskManagement`` and ``maxDailyLoss`` > 0): when the
@@ -96,7 +97,13 @@ def _close(c: Copy, reason: str, now: int) -> Decision:
     return Decision("close", c.master_ticket, reason, factors, at=now)
 
 
-def _frozen(state: BookState, facts: FollowerFacts, reason: str, now: int) -> StepResult:
+def _frozen(
+    state: BookState, master: MasterView, facts: FollowerFacts, reason: str, now: int
+) -> StepResult:
+    if not state.started and not master.positions:
+        # Nothing held by the master at the follower's start: nothing can be a late
+        # join, so what the master opens from now on is copied as it happens.
+        state = replace(state, started=True)
     return StepResult(
         state, targets_of(state, facts.netting), (Decision("freeze", "", reason, at=now),)
     )
@@ -141,12 +148,12 @@ def step(
         return StepResult(state, targets_of(state, False), ds)
     if not settings.isActive:
         reason = "subscription inactive (isActive false): book frozen"
-        return _frozen(state, facts, reason, now)
+        return _frozen(state, master, facts, reason, now)
     if not master.fresh:
         reason = (
             "master stale: book frozen; only a sequenced close or a fresh snapshot closes a copy"
         )
-        return _frozen(state, facts, reason, now)
+        return _frozen(state, master, facts, reason, now)
 
     out: list[Decision] = []
     day = trading_day(now, settings.timezone)

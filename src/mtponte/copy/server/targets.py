@@ -153,7 +153,15 @@ def refresh_book(
     row.master_time_ms = master_ms if master_ms is not None else row.master_time_ms
     row.updated_at = datetime.now(UTC)
     at = datetime.fromtimestamp(t, UTC)
+    last = session.execute(
+        select(CopyDecision.action, CopyDecision.master_ticket, CopyDecision.reason)
+        .where(CopyDecision.subscription_id == sub.id)
+        .order_by(CopyDecision.id.desc())
+        .limit(1)
+    ).first()
     for d in res.decisions:
+        if last is not None and tuple(last) == (d.action, d.master_ticket[:30], d.reason[:300]):
+            continue  # a frozen book says so once, not at every heartbeat
         session.add(
             CopyDecision(
                 subscription_id=sub.id,

@@ -396,6 +396,13 @@ def post_heartbeat(
     session.add(hb)
     follower.last_seen = now
     session.commit()
+    # Step every book of this follower now: what the master holds from its first report
+    # on is copied as it happens, not as a late join at its first read.
+    subs = session.scalars(
+        select(Subscription).where(Subscription.follower_id == follower.id, Subscription.active)
+    )
+    for sub in list(subs):
+        refresh_book(session, sub, settings.master_stale_s)
     return Response(status_code=204)
 
 
