@@ -50,7 +50,7 @@ def publish(
         client = _client(cfg)
         pub = Publisher(broker, client, cfg.master_id, cfg.state_dir, cfg)
         stop = threading.Event()
-        old: dict[int, Any] = {}
+        old: dict[signal.Signals, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, lambda *_: stop.set())
         timer = threading.Timer(seconds, stop.set) if seconds is not None else None

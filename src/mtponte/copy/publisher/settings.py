@@ -41,12 +41,13 @@ class BrokerSection(BaseModel):
     kind
         ``paper``: a paper account (its state file ``paper_state``, ``paper_mode``
         hedging or netting, the preset ``symbols`` of :mod:`mtponte.domain.symbols`);
-        ``bridge``: the bridge folder ``bridge_dir`` the MQL5 executor serves (as
-        ``mtponte live`` reads it); ``mt5``: the ``MetaTrader5`` package (Windows, one
+        ``bridge``: the bridge folder ``bridge_dir`` the MQL5 executor serves, read only
+        (a monitor may trade through the same folder); ``mt5``: the ``MetaTrader5`` package (Windows, one
         terminal; needs ``server_timezone``; ``login``/``password``/``server``/``path``
         optional, the terminal's own login otherwise).
     magic
-        ``bridge``/``mt5``: only positions with this magic are read (``None``: all).
+        ``mt5``: the adapter reads only positions with this magic (``None``: all); the
+        publisher's own ``magic`` filter works with every kind.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -202,6 +203,26 @@ def resolve_paths(cfg: PublisherSettings, base: Path) -> PublisherSettings:
     return cfg.model_copy(update={"state_dir": rel(cfg.state_dir), "broker": broker})
 
 
+def _bridge_reader(root: Path, timeout_s: float) -> Broker:
+    """A :class:`~mtponte.brokers.bridge.BridgeBroker` that only reads ``state/``.
+
+    The monitor trading through the same bridge folder owns its client journal
+    (``journal/client.sqlite``): a second ``BridgeBroker`` there would recover, and so
+    settle, the monitor's unfinished commands. This one keeps a journal of its own and
+    never recovers; the publisher never sends a command.
+    """
+    from mtponte.bridge.client import BridgeClient
+    from mtponte.brokers.bridge import BridgeBroker
+
+    class _Reader(BridgeBroker):
+        def __init__(self) -> None:
+            self.client = BridgeClient(root, journal_path=root / "journal" / "publisher.sqlite")
+            self.magic = None
+            self.timeout_s = timeout_s
+
+    return _Reader()
+
+
 def make_broker(section: BrokerSection) -> Broker:
     """The :class:`~mtponte.brokers.base.Broker` a broker section describes (adapters
     are imported here, so the ``MetaTrader5`` package is needed only for ``mt5``).
@@ -228,10 +249,8 @@ def make_broker(section: BrokerSection) -> Broker:
             account_mode=section.paper_mode,
         )
     if section.kind == "bridge":
-        from mtponte.brokers.bridge import BridgeBroker
-
         assert section.bridge_dir is not None
-        return BridgeBroker(section.bridge_dir, section.magic, section.bridge_timeout_s)
+        return _bridge_reader(section.bridge_dir, section.bridge_timeout_s)
     from mtponte.brokers.mt5 import Mt5Broker
 
     assert section.server_timezone is not None
