@@ -41,10 +41,11 @@ class BrokerSection(BaseModel):
     kind
         ``paper``: a paper account (its state file ``paper_state``, ``paper_mode``
         hedging or netting, the preset ``symbols`` of :mod:`mtponte.domain.symbols`);
-        ``bridge``: the bridge folder ``bridge_dir`` the MQL5 executor serves, read only
-        (a monitor may trade through the same folder); ``mt5``: the ``MetaTrader5`` package (Windows, one
-        terminal; needs ``server_timezone``; ``login``/``password``/``server``/``path``
-        optional, the terminal's own login otherwise).
+        ``bridge``: the bridge folder ``bridge_dir`` the MQL5 executor serves, read
+        only (a monitor may trade through the same folder); ``mt5``: the
+        ``MetaTrader5`` package (Windows, one terminal; needs ``server_timezone``;
+        ``login``/``password``/``server``/``path`` optional, the terminal's own login
+        otherwise).
     magic
         ``mt5``: the adapter reads only positions with this magic (``None``: all); the
         publisher's own ``magic`` filter works with every kind.
