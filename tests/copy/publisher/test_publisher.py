@@ -413,3 +413,29 @@ def test_settings_need_a_token_and_a_server(tmp_path):
     s = PublisherSettings(server_url="http://x", master_id=1, token="abc")
     assert "abc" not in repr(s) and s.poll_interval_s == 0.2 and s.snapshot_interval_s == 5.0
     assert isinstance(Publisher, type)
+
+
+def test_run_publishes_from_a_thread_beside_whoever_trades_the_account(rig: Rig):
+    """The hybrid monitor's account becomes a master this way: its broker object,
+    traded by the monitor, watched by a publisher thread."""
+    import threading
+
+    pub = rig.publisher(poll_interval_s=0.01)
+    stop = threading.Event()
+    th = threading.Thread(target=pub.run, args=(stop,), daemon=True)
+    th.start()
+    try:
+        b = rig.broker
+        t = b.market_order("EURUSD", Side.BUY, 0.4, sl=1.0).ticket
+        b.market_order("EURUSD", Side.SELL, 0.1)
+        b.close_position(t, 0.1)
+        b.modify_position(t, 1.05, None)
+        for _ in range(200):
+            if norm(rig.book()) == expected(rig) and pub.outbox.pending_count() == 0:
+                break
+            stop.wait(0.02)
+    finally:
+        stop.set()
+        th.join(5)
+    assert not th.is_alive()
+    assert norm(rig.book()) == expected(rig)

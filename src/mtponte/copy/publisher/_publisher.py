@@ -25,6 +25,7 @@ log = logging.getLogger("mtponte.copy.publisher")
 # 401/403/404 are not among them: they say the token or the master id is wrong, which
 # an operator fixes (the events wait in the outbox meanwhile).
 _BLOCKED = (401, 403, 404)
+_RETRY = (408, 425, 429)  # and every 5xx
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ class Publisher:
             r = self.client.post(self._base + path, json=body, headers=self._auth)
         except httpx.HTTPError as exc:
             raise _Unavailable(f"{type(exc).__name__}: {exc}") from None
-        if r.status_code in _BLOCKED or r.status_code == 429 or r.status_code >= 500:
+        if r.status_code in _BLOCKED or r.status_code in _RETRY or r.status_code >= 500:
             raise _Unavailable(f"HTTP {r.status_code}", r.status_code)
         return r
 
