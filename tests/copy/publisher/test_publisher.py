@@ -439,3 +439,17 @@ def test_run_publishes_from_a_thread_beside_whoever_trades_the_account(rig: Rig)
         th.join(5)
     assert not th.is_alive()
     assert norm(rig.book()) == expected(rig)
+
+
+def test_a_refused_snapshot_is_logged_once_not_every_interval(rig_factory, caplog):
+    caplog.set_level(logging.DEBUG, logger="mtponte")
+    rig = rig_factory()
+    rig.broker._specs["BAD,SYM"] = EURUSD.with_name("BAD,SYM")
+    rig.broker.set_quote("BAD,SYM", 1.1, 1.1)
+    rig.broker.market_order("BAD,SYM", Side.BUY, 0.1)
+    pub = rig.publisher()
+    for i in range(4):
+        pub.poll_once(T0 + 10 * i)
+    assert snapshots(rig) == 4
+    refused = [r for r in caplog.records if "snapshot refused" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.ERROR] + [logging.DEBUG] * 3

@@ -120,6 +120,7 @@ class Publisher:
         self._retry_at = 0.0
         self._outage_since: float | None = None
         self._broker_down = False
+        self._snapshot_refused = False
 
     def close(self) -> None:
         """Release the state file (everything is already durable)."""
@@ -221,10 +222,14 @@ class Publisher:
     def _snapshot(self, positions: dict[str, Pos]) -> None:
         body = {"positions": [positions[t].as_json() for t in sorted(positions, key=int)]}
         r = self._post("/snapshots", body)
-        if r.status_code != 204:
-            log.error(
-                "snapshot refused by the server (HTTP %d: %s)", r.status_code, self._detail(r)
-            )
+        if r.status_code == 204:
+            self._snapshot_refused = False
+            return
+        level = logging.DEBUG if self._snapshot_refused else logging.ERROR
+        log.log(
+            level, "snapshot refused by the server (HTTP %d: %s)", r.status_code, self._detail(r)
+        )
+        self._snapshot_refused = True
 
     def poll_once(self, now: float | None = None) -> PollSummary:
         """Read the broker, diff, queue, deliver, and maybe snapshot.
