@@ -308,6 +308,9 @@ class Publisher:
             self.settings.server_url,
             self.outbox.path,
         )
+        dead = len(self.outbox.dead())
+        if dead:
+            log.warning("%d dead-lettered events in %s (table dead)", dead, self.outbox.path)
         while not stop.is_set():
             self.poll_once()
             stop.wait(self.settings.poll_interval_s)
