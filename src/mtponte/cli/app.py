@@ -20,6 +20,7 @@ from mtponte.cli._common import (
 )
 from mtponte.cli.bridge import bridge_app, kill
 from mtponte.cli.live import config_app, live, replay
+from mtponte.cli.publish import publish
 from mtponte.cli.server import admin_app, server
 from mtponte.errors import ConfigError
 
@@ -39,6 +40,7 @@ app.command("server")(server)
 app.add_typer(config_app, name="config")
 app.command("replay")(replay)
 app.command("live")(live)
+app.command("publish")(publish)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[
