@@ -19,6 +19,7 @@ from mtponte.cli._common import (
     run_safely,
 )
 from mtponte.cli.bridge import bridge_app, kill
+from mtponte.cli.follow import follow
 from mtponte.cli.live import config_app, live, replay
 from mtponte.cli.publish import publish
 from mtponte.cli.server import admin_app, server
@@ -41,6 +42,7 @@ app.add_typer(config_app, name="config")
 app.command("replay")(replay)
 app.command("live")(live)
 app.command("publish")(publish)
+app.command("follow")(follow)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[

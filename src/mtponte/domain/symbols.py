@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 from mtponte.errors import ConfigError
@@ -139,4 +140,8 @@ def get_symbol(name: str) -> SymbolSpec:
         return WIN.with_name(name) if key != "WIN" else WIN
     if key in PRESETS:
         return PRESETS[key]
+    # A broker's suffixed name of a preset (EURUSD.pro, EURUSDm, EURUSD_i, #EURUSD).
+    base = re.sub(r"^[#.]|([._#].*|M|C|PRO|ECN|RAW)$", "", key)
+    if base in PRESETS:
+        return PRESETS[base].with_name(name.strip())
     raise ConfigError(f"unknown symbol {name!r}; presets: {', '.join(sorted(PRESETS))}")

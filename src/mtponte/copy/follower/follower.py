@@ -315,11 +315,20 @@ class Follower:
 
     # ----------------------------------------------------------------- loop
     def run(self, stop: threading.Event) -> None:
-        """Reconcile until ``stop`` is set; back off while the server is unreachable."""
+        """Reconcile until ``stop`` is set; back off while the server is unreachable.
+
+        Starts first (:meth:`start`) unless it was started already. Raises
+        :class:`LeaseHeld` when another instance holds the account, and
+        :class:`~mtponte.errors.ConfigError` for a bad token or subscription.
+        """
         delay = 0.5
         down = False
+        started = self._last_beat > 0
         while not stop.is_set():
             try:
+                if not started:
+                    self.start()  # lease and ledger before any trade
+                    started = True
                 if self.clock() - self._last_beat >= self.opt.heartbeat_interval_s:
                     self.heartbeat()
                 self.cycle(self.opt.long_poll_s)
