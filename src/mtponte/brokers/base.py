@@ -47,7 +47,8 @@ class Broker(ABC):
         Pending stop/limit order.
     ``cancel_order(ticket)``, ``close_position(ticket, volume, deviation_points, comment)``,
     ``modify_position(ticket, sl, tp)``
-        Manage what exists.
+        Manage what exists. ``modify_position``: ``None`` keeps a level, ``0`` removes
+        it (MT5's convention).
     ``bars(symbol, timeframe, count)``
         The last ``count`` closed bars, oldest first.
 

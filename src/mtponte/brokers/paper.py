@@ -396,8 +396,9 @@ class PaperBroker(Broker):
                 return ExecutionReport(False, POSITION_CLOSED, f"no position {ticket}")
             q = self.quote(row[0])
             ref = (q[0] if row[1] > 0 else q[1]) if q else None
-            new_sl = row[2] if sl is None else sl
-            new_tp = row[3] if tp is None else tp
+            # MT5's convention: None keeps a level, 0 removes it.
+            new_sl = row[2] if sl is None else (sl or None)
+            new_tp = row[3] if tp is None else (tp or None)
             if ref is not None and (
                 (new_sl is not None and (new_sl - ref) * row[1] >= 0)
                 or (new_tp is not None and (new_tp - ref) * row[1] <= 0)

@@ -69,6 +69,9 @@ CASES: list[tuple[Any, ...]] = [
     ),
     ({}, {"noSlAction": "default"}, {}, True, None, None, "defaultSlPoints 0"),
     ({"sl": 1.095}, {"invert": True, "noSlAction": "skip"}, {}, True, None, None, "has no TP"),
+    # A buy's TP under its entry (getting out near break-even after the market fell) is
+    # valid at the master while the market is below it: copied, not dropped.
+    ({"sl": 1.09, "tp": 1.098}, {}, {}, False, 1.09, 1.098, ""),
 ]
 IDS = [
     "sl_tp_copied",
@@ -89,6 +92,7 @@ IDS = [
     "no_sl_default_sell_above_entry",
     "no_sl_default_zero_points_refused",
     "invert_no_master_tp_is_no_follower_sl",
+    "loss_side_tp_copied_without_invert",
 ]
 
 

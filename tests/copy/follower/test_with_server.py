@@ -16,9 +16,7 @@ from mtponte.copy.server.models import CopyDecision, ExecutionReport, Subscripti
 from mtponte.domain.symbols import SymbolSpec
 from tests.copy.server.conftest import World, make_world
 
-PRO = SymbolSpec(
-    "EURUSD.pro", 0.00001, 1.0, 100_000, 5, 0.01, 100, 0.01, currency="USD"
-)
+PRO = SymbolSpec("EURUSD.pro", 0.00001, 1.0, 100_000, 5, 0.01, 100, 0.01, currency="USD")
 
 
 @pytest.fixture
@@ -83,7 +81,7 @@ def test_master_trades_reach_a_suffixed_follower_sized_and_mapped(world, tmp_pat
 
 
 def test_book_is_versioned_and_304_when_unchanged(world, tmp_path):
-    f, b = follower(world, tmp_path)
+    follower(world, tmp_path)
     url = f"/api/v1/followers/{world.follower_id}/masters/{world.master_id}/targets"
     r = world.client.get(url, headers=world.h(world.follow))
     assert r.status_code == 200 and r.json()["targets"] == []
@@ -124,3 +122,9 @@ def test_skip_reasons_are_recorded_and_nothing_is_opened(world, tmp_path):
     assert d["action"] == "skip" and d["master_ticket"] == "9"
     assert "allowedSymbols" in d["reason"], d["reason"]
     assert [x["action"] for x in newest] == ["skip", "freeze"]
+
+
+def test_a_restart_from_the_same_state_folder_takes_its_lease_back_at_once(world, tmp_path):
+    follower(world, tmp_path / "a")
+    f, _ = follower(world, tmp_path / "a")  # the crashed one's folder: same instance
+    assert f.instance == (tmp_path / "a" / "instance-f").read_text()

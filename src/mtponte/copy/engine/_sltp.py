@@ -12,9 +12,12 @@ of the follower symbol, every level rounded to the follower's tick grid):
   loss / profit side (0: no level);
 - ``none``: no level.
 
-A TP that ends on the wrong side of the entry for the follower's side (at or below
-it for a buy, at or above it for a sell, e.g. an inverted master's locked-profit SL)
-is dropped, with a ``tp_dropped`` factor. An SL is kept wherever it is: an SL on the
+With ``invert``, a TP that ends on the wrong side of the entry for the follower's
+side (at or below it for a buy, at or above it for a sell: an inverted master's
+locked-profit SL) is dropped, with a ``tp_dropped`` factor. Without ``invert`` every
+level is kept: a master may set a TP beyond its entry on the loss side (to get out
+near break-even), which is valid while the market is past it; validity against the
+market is the follower's broker's to judge. An SL is kept wherever it is: an SL on the
 profit side of the entry is a break-even or trailing stop, and dropping it would
 remove the follower's protection (the broker checks it against the market).
 
@@ -116,7 +119,7 @@ def levels(
                     "master position has no SL and noSlAction default has defaultSlPoints 0",
                     f,
                 )
-    if tp is not None and _sign(side, "tp") * (tp - entry) <= 0:
+    if settings.invert and tp is not None and _sign(side, "tp") * (tp - entry) <= 0:
         f.append(("tp_dropped", f"TP {tp} is on the wrong side of entry {entry} for a {side}"))
         tp = None
     f += [("sl", sl), ("tp", tp)]

@@ -148,8 +148,21 @@ def plan_hedging(
             out.append(_entry(t, side, round(t.volume - vol, 8), spec, quotes.get(t.symbol)))
         for p in held:
             if _differs(p.sl, t.sl, spec.tick_size) or _differs(p.tp, t.tp, spec.tick_size):
-                out.append(Action("modify", tid, p.symbol, sl=t.sl, tp=t.tp, ticket=p.ticket))
+                out.append(_modify(tid, p, t))
     return out
+
+
+def _modify(tid: str, p: Position, t: Target) -> Action:
+    """Set the position's levels to the target's; a level the target has not is
+    removed (0: the broker port's "remove")."""
+    return Action(
+        "modify",
+        tid,
+        p.symbol,
+        sl=t.sl if t.sl is not None else 0.0,
+        tp=t.tp if t.tp is not None else 0.0,
+        ticket=p.ticket,
+    )
 
 
 def _entry(
@@ -252,5 +265,5 @@ def plan_netting(
             and spec is not None
             and (_differs(p.sl, t.sl, spec.tick_size) or _differs(p.tp, t.tp, spec.tick_size))
         ):
-            out.append(Action("modify", tid, sym, sl=t.sl, tp=t.tp, ticket=p.ticket))
+            out.append(_modify(tid, p, t))
     return out

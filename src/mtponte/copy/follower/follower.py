@@ -10,12 +10,13 @@ never flattens because the network failed.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,7 +81,9 @@ class FollowerOptions:
     cent: bool = False
     deviation_points: int = 50
     backoff_max_s: float = 30.0
-    instance: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Names this follower to the server's lease; None: kept in the state folder, so a
+    # restart (same folder) takes its lease back at once and another copy waits.
+    instance: str | None = None
 
 
 @dataclass
@@ -125,6 +128,9 @@ class Follower:
         self.clock = clock
         self._ledger_path = Path(options.state_dir) / f"ledger-{name}.json"
         self.ledger: Ledger = load_ledger(self._ledger_path)
+        self.instance = options.instance or _instance_id(
+            Path(options.state_dir) / f"instance-{name}"
+        )
         self.book: TargetBook | None = None
         self._said: set[tuple[str, str]] = set()  # (target, reason) already reported
         self._last_beat = 0.0
@@ -139,7 +145,7 @@ class Follower:
         acc = self.broker.account()
         specs = self.broker.symbols()
         return {
-            "instance": self.opt.instance,
+            "instance": self.instance,
             "netting": self._netting,
             "cent": self.opt.cent,
             "balance": acc.balance,
@@ -342,6 +348,22 @@ class Follower:
                     down = True
                 stop.wait(delay * (0.5 + random.random()))
                 delay = min(delay * 2, self.opt.backoff_max_s)
+
+
+def _instance_id(path: Path) -> str:
+    """The instance id kept at ``path`` (created on first use)."""
+    try:
+        value = path.read_text(encoding="ascii").strip()
+        if value.isalnum() and 8 <= len(value) <= 64:
+            return value
+    except (OSError, UnicodeDecodeError):
+        pass
+    value = uuid.uuid4().hex
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value, encoding="ascii")
+    os.replace(tmp, path)
+    return value
 
 
 def _position_json(p: Position) -> dict[str, Any]:
