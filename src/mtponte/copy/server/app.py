@@ -25,6 +25,7 @@ from mtponte.copy.server.notifier import Notifier, RedisNotifier
 from mtponte.copy.server.routers import compat, dashboard, followers, masters
 from mtponte.copy.server.service import auth_epoch
 from mtponte.copy.server.settings import ServerSettings
+from mtponte.copy.server.targets import Refresher
 
 
 class RedactTokens(logging.Filter):
@@ -78,6 +79,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         watcher = asyncio.create_task(edge.grants.watch(notifier.wake_all))
         app.state.notifier = notifier
         app.state.settings = cfg
+        app.state.refresher = Refresher(app.state.sessions, cfg.master_stale_s)
         access = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, RedactTokens) for f in access.filters):
             access.addFilter(RedactTokens())

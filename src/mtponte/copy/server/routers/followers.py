@@ -47,7 +47,7 @@ from mtponte.copy.server.schemas import (
     TargetsPublic,
 )
 from mtponte.copy.server.service import current_book, master_online, read_after
-from mtponte.copy.server.targets import refresh_book
+from mtponte.copy.server.targets import Refresher, refresh_book, render
 
 router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
 
@@ -268,7 +268,10 @@ async def get_targets(
     if version is None and if_none_match and if_none_match.strip('"').isdigit():
         version = int(if_none_match.strip('"'))
 
-    def load(recheck: bool = False) -> TargetsPublic:
+    refresher: Refresher = request.app.state.refresher
+    grants = request.app.state.edge.grants
+
+    def load(recheck: bool = False) -> tuple[int, TargetsPublic]:
         with request.app.state.sessions() as session:
             follower = get_account(session, follower_id, "follower")
             who = lookup_digest(session, principal.token_digest) if recheck else principal
@@ -276,33 +279,35 @@ async def get_targets(
             sub = _subscription(session, follower, master_id)
             master = get_account(session, master_id, "master")
             row = refresh_book(session, sub, settings.master_stale_s)
-            return TargetsPublic(
-                version=row.version,
-                targets=row.targets,
-                master_online=master_online(master, settings.master_stale_s),
-                master_time_ms=row.master_time_ms,
-                computed_at_ms=int(aware(row.updated_at).timestamp() * 1000),
-                risk=str(row.state.get("risk", "ok")),
-            )
+            return sub.id, render(row, master_online(master, settings.master_stale_s))
 
-    out = await run_in_threadpool(load)
+    # Read before the book: an event published while it loads must still wake us.
+    seq = notifier.latest(master_id)
+    sub_id, out = await run_in_threadpool(load)
+    refresher.put(sub_id, out)
     if out.version == version and wait > 0:
         slot = _slot(request, principal)
         try:
             left = min(wait, settings.long_poll_max_s, max(0.0, principal.expires - time.time()))
             deadline = time.monotonic() + left
-            seq = notifier.latest(master_id)
-            # Master events wake us at once; settings, facts and staleness are seen
-            # within a second (each step re-reads the book).
+            epoch, full_at = grants.epoch, time.monotonic()
+            # A master event wakes every follower of it: one batch refresh of all their
+            # books (shared), then each answers from memory. A revocation (the grants
+            # epoch moves) and, every few seconds, settings or facts changed elsewhere
+            # are read from the database for this follower alone.
             while left > 0:
                 woke = await notifier.wait(master_id, seq, min(1.0, left))
                 if await request.is_disconnected():
                     raise HTTPException(499, "client closed the request")
-                out = await run_in_threadpool(load, True)
+                if grants.epoch != epoch or time.monotonic() - full_at >= 5.0:
+                    sub_id, out = await run_in_threadpool(load, True)
+                    epoch, full_at = grants.epoch, time.monotonic()
+                elif woke:
+                    seq = notifier.latest(master_id)
+                    await refresher.refresh(master_id, seq)
+                    out = refresher.answers.get(sub_id, out)
                 if out.version != version:
                     break
-                if woke:
-                    seq = notifier.latest(master_id)
                 left = deadline - time.monotonic()
         finally:
             slot.release()
@@ -350,6 +355,7 @@ def get_decisions(
 )
 def post_heartbeat(
     follower_id: IdPath,
+    request: Request,
     body: HeartbeatCreate,
     session: SessionDep,
     principal: PrincipalDep,
@@ -401,8 +407,15 @@ def post_heartbeat(
     subs = session.scalars(
         select(Subscription).where(Subscription.follower_id == follower.id, Subscription.active)
     )
+    master_ids = []
     for sub in list(subs):
-        refresh_book(session, sub, settings.master_stale_s)
+        row = refresh_book(session, sub, settings.master_stale_s)
+        master_ids.append((sub.id, sub.master_id, row))
+    refresher: Refresher = request.app.state.refresher
+    for sub_id, mid, row in master_ids:
+        master = session.get(Account, mid)
+        online = master is not None and master_online(master, settings.master_stale_s)
+        refresher.put(sub_id, render(row, online))
     return Response(status_code=204)
 
 
