@@ -24,6 +24,15 @@ def test_demo(tmp_path):
     assert res.exit_code == 0, res.output
     assert "streaming replay == batch backtest" in res.output
     assert (tmp_path / "report.html").is_file() and (tmp_path / "bars.csv").is_file()
+    # The live monitor's account published as a master, copied by three followers.
+    assert "every follower holds what the master holds" in res.output
+    summary = json.loads((tmp_path / "copy" / "summary.json").read_text())
+    n = summary["published_opens"]
+    assert n > 0 and summary["master_trades"] >= n
+    rows = {r["symbol"]: r for r in summary["followers"]}
+    assert [rows[s]["copies"] for s in ("WIN.pro", "WINc", "WIN")] == [n, n, n]
+    assert [rows[s]["lots"] for s in ("WIN.pro", "WINc", "WIN")] == [[1.0], [100.0], [2.0]]
+    assert all(r["failed"] == 0 and r["latency_p99_ms"] is not None for r in rows.values())
 
 
 def test_backtest_outputs(tmp_path, data_file):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -23,6 +25,7 @@ from mtponte.cli.follow import follow
 from mtponte.cli.live import config_app, live, replay
 from mtponte.cli.publish import publish
 from mtponte.cli.server import admin_app, server
+from mtponte.domain.bars import Bars
 from mtponte.errors import ConfigError
 
 app = typer.Typer(
@@ -75,9 +78,17 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
     days: Annotated[int, typer.Option(min=30, help="Synthetic sessions.")] = 250,
     seed: Annotated[int, typer.Option(help="Synthetic data seed.")] = 7,
+    copy_days: Annotated[
+        int,
+        typer.Option(min=0, help="Last sessions the live monitor trades with copiers (0: none)."),
+    ] = 15,
 ) -> None:
     """Backtest the elephant-bar strategy on bundled synthetic WIN M5 data, replay the
-    same bars through the streaming engine, and check both give identical trades."""
+    same bars through the streaming engine, and check both give identical trades. Then
+    the live monitor trades the last sessions on a netting paper account that is
+    published as a master to a copy server on 127.0.0.1, and three followers copy it: a
+    standard account at a '.pro' broker, a cent account and a netting one with a fixed
+    lot."""
 
     def body() -> None:
         from mtponte.backtest import StreamingBacktest, run_backtest
@@ -124,8 +135,81 @@ def demo(
             console.print(f"{name}: {path}")
         if not same:
             raise typer.Exit(1)
+        if copy_days:
+            _copy_demo(out, bars, copy_days)
 
     run_safely(body)
+
+
+def _copy_demo(out: Path, bars: Bars, sessions: int) -> None:
+    from mtponte.cli._demo_copy import FOLLOWERS, run_copy_demo
+    from mtponte.domain import WIN
+
+    days = bars.day  # local session day of each bar, increasing
+    start = int(np.searchsorted(days, np.unique(days)[-min(sessions, len(np.unique(days)))]))
+    tail = bars[start:]
+    with progress() as prog:
+        task = prog.add_task(
+            f"live monitor on {sessions} sessions, published, 3 followers copying",
+            total=len(tail),
+        )
+        summary = run_copy_demo(out, tail, WIN, on_bar=lambda: prog.advance(task))
+    table = Table(
+        title="Copy trading: master = the live monitor "
+        f"({summary['master_trades']} trades, WIN, netting)"
+    )
+    for col in ("follower", "symbol", "copies", "lots", "ok", "skip", "fail", "p50/p99 ms", "end"):
+        table.add_column(col, overflow="fold")
+    ok = True
+    for f, row in zip(FOLLOWERS, summary["followers"], strict=True):
+        p50, p99 = row["latency_p50_ms"], row["latency_p99_ms"]
+        lat = "-" if p50 is None else f"{p50:.0f}/{p99:.0f}"
+        want = _expected_net(summary["master_positions"], f.settings, f.cent)
+        ok &= abs(row["positions"] - want) < 1e-9
+        # Every published master position copied once, at the follower's own size.
+        ok &= row["copies"] == summary["published_opens"] and row["failed"] == 0
+        ok &= not row["lots"] or row["lots"] == [_expected_net(1.0, f.settings, f.cent)]
+        table.add_row(
+            f.label,
+            row["symbol"],
+            str(row["copies"]),
+            ", ".join(f"{v:g}" for v in row["lots"]),
+            str(row["copied"]),
+            str(row["skipped"]),
+            str(row["failed"]),
+            lat,
+            f"{row['positions']:g}",
+        )
+    console.print(table)
+    unseen = summary["master_trades"] - summary["published_opens"]
+    console.print(
+        f"{summary['published_opens']} master positions published"
+        + (
+            f"; {unseen} trade(s) opened and closed inside one bar were never held between "
+            "two polls, so there was nothing to copy"
+            if unseen > 0
+            else ""
+        )
+        + ". ok = executions, latency = master event → follower fill.",
+        highlight=False,
+    )
+    console.print(
+        "[green]every follower holds what the master holds, sized by its rules[/]"
+        if ok
+        else "[red]a follower is out of step with the master[/]"
+    )
+    (out / "copy" / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    console.print(f"copy server database, follower state, summary.json: {out / 'copy'}")
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _expected_net(master: float, settings: dict[str, object], cent: bool) -> float:
+    if master == 0:
+        return 0.0
+    if settings.get("volumeMode") == "fixed":
+        return float(np.sign(master)) * float(settings["volumeFixed"])  # type: ignore[arg-type]
+    return master * (100 if cent else 1)
 
 
 @app.command()
