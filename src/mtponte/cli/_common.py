@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import typer
@@ -120,3 +122,23 @@ def setup_logging(verbose: bool) -> None:
         stream=sys.stderr,
         format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
     )
+
+
+@contextmanager
+def stop_on_signals(seconds: float | None = None) -> Iterator[threading.Event]:
+    """An event set by Ctrl-C, SIGTERM or after ``seconds``; handlers restored on exit."""
+    stop = threading.Event()
+    old: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, lambda *_: stop.set())
+    timer = threading.Timer(seconds, stop.set) if seconds is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield stop
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mtponte.cli._common import err_console, run_safely, setup_logging
+from mtponte.cli._common import err_console, run_safely, setup_logging, stop_on_signals
 from mtponte.errors import ConfigError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mtponte.copy.follower.settings import FollowerSettings
+
+
+def _client(cfg: FollowerSettings) -> httpx.Client:
+    """The HTTP client to the copy server (tests replace it with an in-process one)."""
+    import httpx
+
+    return httpx.Client(base_url=cfg.server_url, timeout=cfg.http_timeout_s)
 
 
 def follow(
@@ -27,8 +38,6 @@ def follow(
     MTPONTE_FOLLOW_* variables override the file (the token: MTPONTE_FOLLOW_TOKEN)."""
 
     def body() -> None:
-        import httpx
-
         from mtponte.copy._config import make_broker
         from mtponte.copy.follower import Follower, HttpLink
         from mtponte.copy.follower.settings import load_follower_settings
@@ -38,47 +47,36 @@ def follow(
         cfg = load_follower_settings(config)
         setup_logging(verbose)
         broker = make_broker(cfg.broker, trading=True)
-        client = httpx.Client(base_url=cfg.server_url, timeout=cfg.http_timeout_s)
+        client = _client(cfg)
         link = HttpLink(client, cfg.follower_id, cfg.master_id, cfg.token.get_secret_value())
         name = f"{cfg.follower_id}-{cfg.master_id}"
         follower = Follower(broker, link, cfg.options(), name=name)
-        stop = threading.Event()
-        old: dict[signal.Signals, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
-        timer = threading.Timer(seconds, stop.set) if seconds is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
         err_console.print(
             f"follower {cfg.follower_id} copying master {cfg.master_id} from "
             f"{cfg.server_url} (state {cfg.state_dir}); Ctrl-C stops",
             highlight=False,
         )
         failure: list[BaseException] = []
-
-        def loop() -> None:
-            try:
-                follower.run(stop)
-            except BaseException as exc:  # handed to the main thread
-                failure.append(exc)
-                stop.set()
-
-        # The loop runs in a thread so Ctrl-C is not held up by a long poll: after a
-        # stop it gets a few seconds to finish an order in flight.
-        worker = threading.Thread(target=loop, name="follower", daemon=True)
-        worker.start()
         try:
-            while not stop.wait(0.5):
-                pass
-            worker.join(5.0)
+            with stop_on_signals(seconds) as stop:
+
+                def loop() -> None:
+                    try:
+                        follower.run(stop)
+                    except BaseException as exc:  # handed to the main thread
+                        failure.append(exc)
+                        stop.set()
+
+                # The loop runs in a thread so Ctrl-C is not held up by a long poll:
+                # after a stop it gets a few seconds to finish an order in flight.
+                worker = threading.Thread(target=loop, name="follower", daemon=True)
+                worker.start()
+                while not stop.wait(0.5):
+                    pass
+                worker.join(5.0)
             if failure:
                 raise failure[0]
         finally:
-            if timer is not None:
-                timer.cancel()
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
             client.close()
         err_console.print("stopped; the account is left as it is", highlight=False)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mtponte.cli._common import err_console, run_safely, setup_logging
+from mtponte.cli._common import err_console, run_safely, setup_logging, stop_on_signals
 from mtponte.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -49,26 +47,15 @@ def publish(
         broker = make_broker(cfg.broker)
         client = _client(cfg)
         pub = Publisher(broker, client, cfg.master_id, cfg.state_dir, cfg)
-        stop = threading.Event()
-        old: dict[signal.Signals, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
-        timer = threading.Timer(seconds, stop.set) if seconds is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
         err_console.print(
             f"publishing master {cfg.master_id} to {cfg.server_url} "
             f"(state {cfg.state_dir}); Ctrl-C stops",
             highlight=False,
         )
         try:
-            pub.run(stop)
+            with stop_on_signals(seconds) as stop:
+                pub.run(stop)
         finally:
-            if timer is not None:
-                timer.cancel()
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
             pending = pub.outbox.pending_count()
             dead = len(pub.outbox.dead())
             pub.close()

@@ -22,13 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from mtponte.copy._config import BrokerSection, read_toml, resolve_broker, validate
+from mtponte.copy._config import (
+    BrokerSection,
+    EnvFirstSettings,
+    read_toml,
+    resolve_broker,
+    validate,
+)
 from mtponte.copy.follower.follower import FollowerOptions
 
 
-class FollowerSettings(BaseSettings):
+class FollowerSettings(EnvFirstSettings):
     """Everything ``mtponte follow`` needs.
 
     Attributes
@@ -76,17 +82,6 @@ class FollowerSettings(BaseSettings):
     deviation_points: int = Field(50, ge=0, le=1_000_000)
     http_timeout_s: float = Field(10.0, gt=0)
     broker: BrokerSection = BrokerSection()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)
 
     def options(self) -> FollowerOptions:
         """The follower's run options."""

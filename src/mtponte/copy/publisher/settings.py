@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from mtponte.copy._config import (
     BrokerSection,
+    EnvFirstSettings,
     make_broker,
     read_toml,
     resolve_broker,
@@ -35,7 +36,7 @@ from mtponte.copy._config import (
 __all__ = ["BrokerSection", "PublisherSettings", "load_settings", "make_broker"]
 
 
-class PublisherSettings(BaseSettings):
+class PublisherSettings(EnvFirstSettings):
     """Everything ``mtponte publish`` needs (see the module docstring).
 
     Attributes
@@ -83,18 +84,6 @@ class PublisherSettings(BaseSettings):
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
     broker: BrokerSection = BrokerSection()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's values arrive as init arguments; the environment overrides them.
-        return (env_settings, init_settings)
 
 
 def load_settings(path: Path | None, data: dict[str, Any] | None = None) -> PublisherSettings:
