@@ -102,6 +102,11 @@ class Server:
         self.proc.kill()
         self.proc.wait(10)
 
+    def stop(self) -> None:
+        """Kill the process if it still runs (the test's finalizer)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
 
 def paper(name: str, mode: str = "hedging", balance: float = 10_000.0) -> PaperBroker:
     b = PaperBroker(
@@ -192,7 +197,7 @@ def diff(got: dict[str, object], want: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def test_random_master_three_followers_with_chaos_end_exact(tmp_path):
+def test_random_master_three_followers_with_chaos_end_exact(tmp_path, request):
     db = f"sqlite:///{tmp_path / 'copy.db'}"
     engine = open_database(db)
     with session_factory(engine)() as s:
@@ -210,6 +215,7 @@ def test_random_master_three_followers_with_chaos_end_exact(tmp_path):
     engine.dispose()
     mid = ids[0]
     server = Server(db, free_port())
+    request.addfinalizer(server.stop)  # stopped even when an assertion fails
     server.start()
     client = httpx.Client(base_url=server.base, timeout=10)
     dup = Duplicating(random.Random(7))
