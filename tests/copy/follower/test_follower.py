@@ -289,3 +289,24 @@ def test_netting_never_trades_over_a_position_it_did_not_open(net):
     f.cycle()
     assert [(int(p.side), p.volume, p.magic) for p in b.positions()] == [(1, 1.0, 0)]
     assert "did not open" in link.reports[-1]["reason"]
+
+
+def test_reports_made_during_an_outage_are_sent_when_the_server_is_back(world):
+    b, link, f = world
+    link.set(T("s1t10"))
+    real = link.report
+    calls = {"n": 0}
+
+    def flaky(reports):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise LinkError("connection reset")
+        real(reports)
+
+    link.report = flaky  # type: ignore[method-assign]
+    with pytest.raises(LinkError):
+        f.cycle()  # executed, then the report failed
+    assert len(b.positions()) == 1 and link.reports == []
+    f.cycle()
+    assert [r["status"] for r in link.reports] == ["copied"]
+    assert len(b.positions()) == 1  # and nothing executed twice

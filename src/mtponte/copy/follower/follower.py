@@ -133,6 +133,7 @@ class Follower:
         )
         self.book: TargetBook | None = None
         self._said: set[tuple[str, str]] = set()  # (target, reason) already reported
+        self._unsent: list[dict[str, Any]] = []  # reports the server has not taken yet
         self._last_beat = 0.0
         self._netting = self._is_netting()
 
@@ -215,8 +216,12 @@ class Follower:
         actions = self.plan(self.book)
         reports = [r for a in actions if (r := self._do(a, self.book, received)) is not None]
         self._forget_gone()
-        if reports:
-            self.link.report(reports)
+        self._unsent += reports
+        if self._unsent:
+            # Kept until the server takes them: an outage right after an execution
+            # loses no report (they are sent, oldest first, on the next cycle).
+            self.link.report(self._unsent[:500])
+            del self._unsent[:500]
         if self.clock() - self._last_beat >= self.opt.heartbeat_interval_s:
             self.heartbeat()
         return CycleResult(self.book.version, actions, reports)
