@@ -11,7 +11,6 @@
 #property version   "1.00"
 #property strict
 
-#include <Trade\Trade.mqh>
 #include <Mtponte\Protocol.mqh>
 #include <Mtponte\Json.mqh>
 
@@ -21,6 +20,7 @@ input bool   UseCommonFolder  = false;
 input int    TimerMs          = 10;       // MT5's timer floor is 10-16 ms
 input int    StateEveryMs     = 1000;
 input int    RecoverySettleMs = 3000;     // re-check history this long before "not executed"
+input int    TimeoutGraceMs   = 5000;     // after a 10012 timeout, look for the tag this long (never re-sent)
 input string BarsSubscriptions = "";      // e.g. "WIN$:M5,WDO$:M5" -> state\bars-WIN$-M5.json
 input int    BarsCount        = 200;
 //--- ExecutorLimits (same names and defaults as src/mtponte/bridge/checks.py)
@@ -39,7 +39,6 @@ input ENUM_TIMEFRAMES AtrTimeframe = PERIOD_M5;
 input int    FutureToleranceMs = 2000;
 input long   Magic            = MTP_DEFAULT_MAGIC;
 
-CTrade g_trade;
 string g_root;
 int    g_flags;
 long   g_state_seq = 0;
@@ -88,7 +87,43 @@ void OnTimer()
      }
   }
 
-long NowMs() { return (long)TimeGMT() * 1000; }  // 1 s resolution on the EA side
+//+------------------------------------------------------------------+
+//| NowMs: UTC epoch milliseconds (review #25). TimeGMT() has whole  |
+//| seconds only, so GetTickCount64() carries the milliseconds; the   |
+//| base is corrected whenever TimeGMT() is seen to tick (that        |
+//| instant is a whole second), so the clock never lags UTC by more   |
+//| than one timer period and never runs backwards.                   |
+//+------------------------------------------------------------------+
+long     g_clock_base_ms = 0;   // UTC ms at g_clock_base_tick
+ulong    g_clock_base_tick = 0;
+datetime g_clock_last_sec = 0;
+long     g_clock_last = 0;
+
+long NowMs()
+  {
+   ulong tick = GetTickCount64();
+   datetime sec = TimeGMT();
+   if(g_clock_base_tick == 0)
+     {
+      g_clock_base_ms = (long)sec * 1000;
+      g_clock_base_tick = tick;
+     }
+   else if(sec != g_clock_last_sec)
+     {
+      long est = g_clock_base_ms + (long)(tick - g_clock_base_tick);
+      long edge = (long)sec * 1000;  // TimeGMT() just ticked: true time is a little after edge
+      if(est < edge || est > edge + 1000)
+        {
+         g_clock_base_ms = edge;
+         g_clock_base_tick = tick;
+        }
+     }
+   g_clock_last_sec = sec;
+   long now = g_clock_base_ms + (long)(tick - g_clock_base_tick);
+   if(now < g_clock_last) now = g_clock_last;
+   g_clock_last = now;
+   return now;
+  }
 
 //+------------------------------------------------------------------+
 //| ProcessInbox ↔ process_inbox                                     |
@@ -136,7 +171,7 @@ void ProcessFile(const string name)
       if(g_done_seqs[done] != cmd.seq)
         {
          // duplicate id: the id's outbox file keeps the original result
-         WriteFileAtomic(g_root + "journal\\rejected\\" + name + ".result.json",
+         WriteFileAtomic(g_root + "journal\\rejected\\" + StringSubstr(name, 0, StringLen(name) - 5) + ".result.json",
                          ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_DUPLICATE_ID,
                                     "id already used by another command", 0, 0, 0, 0, 0, 0, seen));
          Archive(name, "rejected");
@@ -174,12 +209,9 @@ void ProcessFile(const string name)
    JournalBegin(cmd);  // durable before acting
    WriteResult(cmd.id, ResultJson(cmd.id, cmd.seq, MTP_STATUS_ACCEPTED, "", "", 0, 0, 0, 0, 0, 0, seen, false));
    PrintFormat("execute %s %s strategy=%s confidence=%.2f", cmd.kind, cmd.id, cmd.strategy, cmd.confidence);
-   uint retcode = Execute(cmd);
-   string res;
-   if(retcode == TRADE_RETCODE_TIMEOUT)
-      res = Resolve(cmd, seen);
-   else
-      res = TradeResultJson(cmd, retcode, seen);
+   MqlTradeResult tr;
+   string pre = Execute(cmd, tr);
+   string res = tr.retcode == TRADE_RETCODE_TIMEOUT ? SettleTimeout(cmd, seen) : TradeResultJson(cmd, tr, pre, seen);
    Finish(name, cmd, res);
   }
 
@@ -367,92 +399,187 @@ long PythonHeartbeatAgeMs()
    CJsonObject o;
    string err;
    if(!JsonParseFlat(CharArrayToString(b, 0, n, CP_UTF8), o, err)) return -1;
-   return NowMs() - o.Long("time");
+   if(o.Type("time") != JSON_NUMBER || o.Long("time") <= 0) return -1;
+   long age = NowMs() - o.Long("time");
+   return age < 0 ? 0 : age;  // written a moment ago (review #23): fresh, not "negative"
   }
 
 //+------------------------------------------------------------------+
 //| Execute ↔ execute (comment = the command's tag)                  |
+//| Raw MqlTradeRequest, no CTrade: the result is zeroed before every |
+//| request (no stale deal, review #2), closes and partial closes are |
+//| tagged opposite deals naming the position (netting and hedging,   |
+//| review #1 and #5), filling comes from the symbol (review #14).    |
+//| Returns the protocol reason of a failure found before sending     |
+//| ("" when a request was sent or nothing had to be sent).           |
 //+------------------------------------------------------------------+
-uint Execute(const Command &cmd)
+string Execute(const Command &cmd, MqlTradeResult &res)
   {
-   g_trade.SetExpertMagicNumber((ulong)cmd.magic);
-   g_trade.SetDeviationInPoints((ulong)cmd.deviation);
-   if(cmd.symbol != "") g_trade.SetTypeFillingBySymbol(cmd.symbol);  // never hard-coded
+   MqlTradeRequest rq;
+   ZeroMemory(rq);
+   ZeroMemory(res);
    bool buy = cmd.side == "buy";
    if(cmd.kind == MTP_KIND_OPEN)
      {
-      if(buy) g_trade.Buy(cmd.volume, cmd.symbol, 0, cmd.sl, cmd.tp, cmd.tag);
-      else g_trade.Sell(cmd.volume, cmd.symbol, 0, cmd.sl, cmd.tp, cmd.tag);
+      rq.action = TRADE_ACTION_DEAL;
+      rq.symbol = cmd.symbol;
+      rq.volume = cmd.volume;
+      rq.type = buy ? ORDER_TYPE_BUY : ORDER_TYPE_SELL;
+      rq.price = SymbolInfoDouble(cmd.symbol, buy ? SYMBOL_ASK : SYMBOL_BID);
+      rq.sl = cmd.sl;
+      rq.tp = cmd.tp;
+      rq.deviation = (ulong)cmd.deviation;
+      rq.magic = (ulong)cmd.magic;
+      rq.comment = cmd.tag;
+      rq.type_filling = Filling(cmd.symbol);
      }
    else if(cmd.kind == MTP_KIND_PLACE)
      {
-      datetime exp = (datetime)(cmd.expiry / 1000);
-      if(cmd.order_type == MTP_ORDER_STOP)
-        {
-         if(buy) g_trade.BuyStop(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
-         else g_trade.SellStop(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
-        }
-      else
-        {
-         if(buy) g_trade.BuyLimit(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
-         else g_trade.SellLimit(cmd.volume, cmd.price, cmd.symbol, cmd.sl, cmd.tp, ORDER_TIME_SPECIFIED, exp, cmd.tag);
-        }
+      rq.action = TRADE_ACTION_PENDING;
+      rq.symbol = cmd.symbol;
+      rq.volume = cmd.volume;
+      if(cmd.order_type == MTP_ORDER_STOP) rq.type = buy ? ORDER_TYPE_BUY_STOP : ORDER_TYPE_SELL_STOP;
+      else rq.type = buy ? ORDER_TYPE_BUY_LIMIT : ORDER_TYPE_SELL_LIMIT;
+      rq.price = cmd.price;
+      rq.sl = cmd.sl;
+      rq.tp = cmd.tp;
+      rq.type_time = ORDER_TIME_SPECIFIED;
+      rq.expiration = (datetime)(cmd.expiry / 1000 + ServerOffsetSeconds());  // UTC ms -> server time (review #9)
+      rq.magic = (ulong)cmd.magic;
+      rq.comment = cmd.tag;
+      rq.type_filling = ORDER_FILLING_RETURN;
      }
-   else if(cmd.kind == MTP_KIND_CANCEL) g_trade.OrderDelete(StringToInteger(cmd.ticket));
+   else if(cmd.kind == MTP_KIND_CANCEL)
+     {
+      ulong t = (ulong)StringToInteger(cmd.ticket);
+      if(!OrderSelect(t)) return MTP_REASON_NO_SUCH_ORDER;
+      rq.action = TRADE_ACTION_REMOVE;
+      rq.order = t;
+     }
    else if(cmd.kind == MTP_KIND_CLOSE)
      {
       ulong t = (ulong)StringToInteger(cmd.ticket);
-      if(cmd.volume > 0) g_trade.PositionClosePartial(t, cmd.volume, cmd.deviation);
-      else g_trade.PositionClose(t, cmd.deviation);
+      if(!PositionSelectByTicket(t)) return MTP_REASON_NO_SUCH_POSITION;
+      double pv = PositionGetDouble(POSITION_VOLUME);
+      CloseRequest(rq, t, cmd.volume > 0 && cmd.volume < pv ? cmd.volume : pv, (ulong)cmd.deviation, cmd.tag);
      }
    else if(cmd.kind == MTP_KIND_MODIFY)
      {
       ulong t = (ulong)StringToInteger(cmd.ticket);
-      double sl = cmd.sl, tp = cmd.tp;
-      if(PositionSelectByTicket(t))
-        {
-         if(sl <= 0) sl = PositionGetDouble(POSITION_SL);
-         if(tp <= 0) tp = PositionGetDouble(POSITION_TP);
-        }
-      g_trade.PositionModify(t, sl, tp);
+      if(!PositionSelectByTicket(t)) return MTP_REASON_NO_SUCH_POSITION;
+      rq.action = TRADE_ACTION_SLTP;
+      rq.position = t;
+      rq.symbol = PositionGetString(POSITION_SYMBOL);
+      rq.sl = cmd.sl > 0 ? cmd.sl : PositionGetDouble(POSITION_SL);
+      rq.tp = cmd.tp > 0 ? cmd.tp : PositionGetDouble(POSITION_TP);
      }
-   else if(cmd.kind == MTP_KIND_CLOSE_ALL) return CloseAll(cmd.symbol);
-   else return TRADE_RETCODE_DONE;  // ping
-   return g_trade.ResultRetcode();
+   else if(cmd.kind == MTP_KIND_CLOSE_ALL)
+     {
+      res.retcode = CloseAll(cmd.symbol, cmd.tag) ? TRADE_RETCODE_DONE : TRADE_RETCODE_REJECT;
+      res.comment = res.retcode == TRADE_RETCODE_DONE ? "closed all" : "some positions could not be closed";
+      return "";
+     }
+   else
+     {
+      res.retcode = TRADE_RETCODE_DONE;  // ping
+      res.comment = "pong";
+      return "";
+     }
+   if(!OrderSend(rq, res) && res.retcode == 0)
+      res.retcode = TRADE_RETCODE_ERROR;
+   return "";
+  }
+
+//--- an opposite deal naming the position: a full or partial close on any account
+void CloseRequest(MqlTradeRequest &rq, const ulong ticket, const double volume, const ulong deviation, const string tag)
+  {
+   string sym = PositionGetString(POSITION_SYMBOL);
+   bool buy = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY;
+   rq.action = TRADE_ACTION_DEAL;
+   rq.position = ticket;
+   rq.symbol = sym;
+   rq.volume = volume;
+   rq.type = buy ? ORDER_TYPE_SELL : ORDER_TYPE_BUY;
+   rq.price = SymbolInfoDouble(sym, buy ? SYMBOL_BID : SYMBOL_ASK);
+   rq.deviation = deviation;
+   rq.magic = (ulong)PositionGetInteger(POSITION_MAGIC);
+   rq.comment = tag;
+   rq.type_filling = Filling(sym);
+  }
+
+//--- FOK or IOC when the symbol allows one, else RETURN (exchange execution)
+ENUM_ORDER_TYPE_FILLING Filling(const string symbol)
+  {
+   long modes = SymbolInfoInteger(symbol, SYMBOL_FILLING_MODE);
+   if((modes & SYMBOL_FILLING_FOK) != 0) return ORDER_FILLING_FOK;
+   if((modes & SYMBOL_FILLING_IOC) != 0) return ORDER_FILLING_IOC;
+   return ORDER_FILLING_RETURN;
+  }
+
+//--- TimeTradeServer() - TimeGMT(), rounded to 15 minutes
+long ServerOffsetSeconds()
+  {
+   long d = (long)(TimeTradeServer() - TimeGMT());
+   return (long)MathRound(d / 900.0) * 900;
   }
 
 //+------------------------------------------------------------------+
 //| CloseAll / ApplyKillSwitch ↔ close_all / apply_kill_switch       |
 //+------------------------------------------------------------------+
-uint CloseAll(const string symbol)
+bool CloseAll(const string symbol, const string tag)
   {
-   uint worst = TRADE_RETCODE_DONE;
+   bool ok = true;
    for(int i = OrdersTotal() - 1; i >= 0; i--)
      {
       ulong t = OrderGetTicket(i);
       if(t > 0 && OrderGetInteger(ORDER_MAGIC) == Magic && (symbol == "" || OrderGetString(ORDER_SYMBOL) == symbol))
-         g_trade.OrderDelete(t);
+        {
+         MqlTradeRequest rq;
+         MqlTradeResult rs;
+         ZeroMemory(rq);
+         ZeroMemory(rs);
+         rq.action = TRADE_ACTION_REMOVE;
+         rq.order = t;
+         if(!OrderSend(rq, rs)) ok = false;
+        }
      }
    for(int i = PositionsTotal() - 1; i >= 0; i--)
      {
       ulong t = PositionGetTicket(i);
       if(t > 0 && PositionGetInteger(POSITION_MAGIC) == Magic && (symbol == "" || PositionGetString(POSITION_SYMBOL) == symbol))
-         if(!g_trade.PositionClose(t)) worst = g_trade.ResultRetcode();
+        {
+         MqlTradeRequest rq;
+         MqlTradeResult rs;
+         ZeroMemory(rq);
+         ZeroMemory(rs);
+         CloseRequest(rq, t, PositionGetDouble(POSITION_VOLUME), 10000, tag);
+         if(!OrderSend(rq, rs)) ok = false;
+        }
      }
-   return worst;
+   return ok;
   }
 
 bool KillSwitchActive() { return FileIsExist(g_root + "KILL_SWITCH", g_flags); }
 
+ulong g_last_kill = 0;
 void ApplyKillSwitch()
   {
-   if(KillSwitchActive() && (OurPositions() > 0 || OrdersTotal() > 0))
+   if(!KillSwitchActive() || (g_last_kill > 0 && GetTickCount64() - g_last_kill < 1000)) return;  // at most once a second
+   if(OurPositions() > 0 || OurOrders() > 0)
      {
+      g_last_kill = GetTickCount64();
       Print("KILL SWITCH ACTIVE: closing all positions");
-      CloseAll("");
+      CloseAll("", MTP_TAG_PREFIX + "kill");
      }
   }
 
+int OurOrders()
+  {
+   int n = 0;
+   for(int i = OrdersTotal() - 1; i >= 0; i--)
+      if(OrderGetTicket(i) > 0 && OrderGetInteger(ORDER_MAGIC) == Magic) n++;
+   return n;
+  }
 //+------------------------------------------------------------------+
 //| Recover / Resolve ↔ recover / resolve: never a blind retry       |
 //+------------------------------------------------------------------+
@@ -487,22 +614,28 @@ bool ParseJournaled(const string raw, Command &cmd)
    return true;
   }
 
-string Resolve(const Command &cmd, const long seen)
+//--- an open/close/place found by its tag among deals (or, pending, live orders) ↔ _find
+string FindByTag(const Command &cmd, const long seen)
   {
-   // Look for the tag in deals, pending orders and positions; give the terminal
-   // RecoverySettleMs to synchronise its history before concluding "not executed".
-   ulong until = GetTickCount64() + (ulong)RecoverySettleMs;
-   while(true)
+   if(HistorySelect(TimeCurrent() - 7 * 86400, TimeCurrent() + 3600))
      {
-      if(HistorySelect(TimeCurrent() - 7 * 86400, TimeCurrent() + 3600))
-         for(int i = HistoryDealsTotal() - 1; i >= 0; i--)
+      ulong first = 0;
+      double vol = 0;
+      for(int i = 0; i < HistoryDealsTotal(); i++)
+        {
+         ulong d = HistoryDealGetTicket(i);
+         if(d > 0 && HistoryDealGetString(d, DEAL_COMMENT) == cmd.tag)
            {
-            ulong d = HistoryDealGetTicket(i);
-            if(HistoryDealGetString(d, DEAL_COMMENT) == cmd.tag)
-               return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "found in deals after a crash",
-                                 TRADE_RETCODE_DONE, HistoryDealGetInteger(d, DEAL_POSITION_ID), HistoryDealGetInteger(d, DEAL_ORDER), d,
-                                 HistoryDealGetDouble(d, DEAL_PRICE), HistoryDealGetDouble(d, DEAL_VOLUME), seen);
+            if(first == 0) first = d;
+            vol += HistoryDealGetDouble(d, DEAL_VOLUME);  // partial fills: every deal of the tag
            }
+        }
+      if(first > 0)
+         return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "found in deals after a crash",
+                           TRADE_RETCODE_DONE, (ulong)HistoryDealGetInteger(first, DEAL_POSITION_ID),
+                           (ulong)HistoryDealGetInteger(first, DEAL_ORDER), first, HistoryDealGetDouble(first, DEAL_PRICE), vol, seen);
+     }
+   if(cmd.kind == MTP_KIND_PLACE)
       for(int i = OrdersTotal() - 1; i >= 0; i--)
         {
          ulong t = OrderGetTicket(i);
@@ -510,35 +643,86 @@ string Resolve(const Command &cmd, const long seen)
             return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "found pending after a crash",
                               TRADE_RETCODE_PLACED, 0, t, 0, OrderGetDouble(ORDER_PRICE_OPEN), OrderGetDouble(ORDER_VOLUME_CURRENT), seen);
         }
-      if(GetTickCount64() >= until) break;
-      Sleep(100);
+   return "";
+  }
+
+string Resolve(const Command &cmd, const long seen)
+  {
+   if(cmd.kind == MTP_KIND_OPEN || cmd.kind == MTP_KIND_PLACE || cmd.kind == MTP_KIND_CLOSE)
+     {
+      // give the terminal RecoverySettleMs to synchronise its history before concluding "not executed"
+      ulong until = GetTickCount64() + (ulong)RecoverySettleMs;
+      while(true)
+        {
+         string found = FindByTag(cmd, seen);
+         if(found != "") return found;
+         if(GetTickCount64() >= until) break;
+         Sleep(100);
+        }
+      if(NowMs() > cmd.created_at + cmd.ttl_ms)
+         return ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_EXPIRED, "not executed before a crash; expired since",
+                           0, 0, 0, 0, 0, 0, seen);
      }
-   if((cmd.kind == MTP_KIND_OPEN || cmd.kind == MTP_KIND_PLACE || cmd.kind == MTP_KIND_CLOSE) && NowMs() > cmd.created_at + cmd.ttl_ms)
-      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_EXPIRED, "not executed before a crash; expired since",
-                        0, 0, 0, 0, 0, 0, seen);
-   return TradeResultJson(cmd, Execute(cmd), seen);  // proven not executed: execute now
+   if(cmd.kind == MTP_KIND_CANCEL && !OrderSelect((ulong)StringToInteger(cmd.ticket)))
+      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "", TRADE_RETCODE_DONE, 0,
+                        (ulong)StringToInteger(cmd.ticket), 0, 0, 0, seen);
+   MqlTradeResult tr;
+   string pre = Execute(cmd, tr);  // proven not executed (or idempotent): execute now
+   return TradeResultJson(cmd, tr, pre, seen);
+  }
+
+//+------------------------------------------------------------------+
+//| SettleTimeout ↔ settle_timeout: after 10012 the order may still  |
+//| execute, so it is never sent again (review #3): looked for by its |
+//| tag for TimeoutGraceMs; found → filled, else unknown.             |
+//+------------------------------------------------------------------+
+string SettleTimeout(const Command &cmd, const long seen)
+  {
+   if(cmd.kind != MTP_KIND_OPEN && cmd.kind != MTP_KIND_PLACE && cmd.kind != MTP_KIND_CLOSE)
+      return Resolve(cmd, seen);
+   ulong until = GetTickCount64() + (ulong)TimeoutGraceMs;
+   while(true)
+     {
+      string found = FindByTag(cmd, seen);
+      if(found != "") return found;
+      if(GetTickCount64() >= until) break;
+      Sleep(50);
+     }
+   PrintFormat("command %s timed out and left no trace by its tag: not re-sent", cmd.id);
+   return ResultJson(cmd.id, cmd.seq, MTP_STATUS_UNKNOWN, "",
+                     "broker timed out; no order, deal or position with tag " + cmd.tag + "; not re-sent (check the terminal)",
+                     TRADE_RETCODE_TIMEOUT, 0, 0, 0, 0, 0, seen);
   }
 
 //+------------------------------------------------------------------+
 //| Results ↔ _result / write_result / _finish / _reject             |
 //+------------------------------------------------------------------+
-string TradeResultJson(const Command &cmd, const uint retcode, const long seen)
+string TradeResultJson(const Command &cmd, const MqlTradeResult &res, const string pre, const long seen)
   {
-   bool ok = retcode == TRADE_RETCODE_DONE || retcode == TRADE_RETCODE_PLACED || retcode == TRADE_RETCODE_DONE_PARTIAL;
-   if(ok)
-      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", g_trade.ResultComment(), retcode,
-                        cmd.kind == MTP_KIND_OPEN ? g_trade.ResultOrder() : (ulong)StringToInteger(cmd.ticket),
-                        g_trade.ResultOrder(), g_trade.ResultDeal(), g_trade.ResultPrice(), g_trade.ResultVolume(), seen);
-   string reason = retcode == TRADE_RETCODE_PRICE_OFF ? MTP_REASON_NO_QUOTE :
-                   (retcode == TRADE_RETCODE_POSITION_CLOSED ? MTP_REASON_NO_SUCH_POSITION : MTP_REASON_BROKER_ERROR);
-   if(cmd.kind == MTP_KIND_CANCEL && !OrderSelect((ulong)StringToInteger(cmd.ticket)))
-      reason = MTP_REASON_NO_SUCH_ORDER;
-   return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, reason, g_trade.ResultComment(), retcode, 0, 0, 0, 0, 0, seen);
+   if(pre != "")  // refused before sending: nothing was sent
+      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, pre, cmd.kind + ": ticket " + cmd.ticket + " not found",
+                        0, 0, 0, 0, 0, 0, seen);
+   uint rc = res.retcode;
+   if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_PLACED || rc == TRADE_RETCODE_DONE_PARTIAL)
+     {
+      ulong ticket = 0;
+      if(cmd.kind == MTP_KIND_CLOSE || cmd.kind == MTP_KIND_MODIFY) ticket = (ulong)StringToInteger(cmd.ticket);
+      if(cmd.kind == MTP_KIND_OPEN)
+        {
+         ticket = res.order;  // the position id when the deal is known (netting: an existing position)
+         if(res.deal > 0 && HistoryDealSelect(res.deal)) ticket = (ulong)HistoryDealGetInteger(res.deal, DEAL_POSITION_ID);
+        }
+      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", res.comment, rc, ticket, res.order, res.deal, res.price,
+                        res.volume, seen);
+     }
+   string reason = rc == TRADE_RETCODE_PRICE_OFF ? MTP_REASON_NO_QUOTE :
+                   (rc == TRADE_RETCODE_POSITION_CLOSED ? MTP_REASON_NO_SUCH_POSITION : MTP_REASON_BROKER_ERROR);
+   return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, reason, res.comment, rc, 0, 0, 0, 0, 0, seen);
   }
 
 string ResultJson(const string id, const long seq, const string status, const string reason, const string message,
                   const uint retcode, const ulong ticket, const ulong order, const ulong deal, const double price,
-                  const double volume, const long seen, const bool final = true)
+                  const double volume, const long seen, const bool is_final = true)
   {
    CJsonWriter w;
    w.Int(MTP_RES_F_V, MTP_PROTOCOL_VERSION);
@@ -554,7 +738,7 @@ string ResultJson(const string id, const long seq, const string status, const st
    if(price > 0) w.Num(MTP_RES_F_PRICE, price);
    if(volume > 0) w.Num(MTP_RES_F_VOLUME, volume);
    w.Int(MTP_RES_F_SEEN_AT, seen);
-   if(final) w.Int(MTP_RES_F_DONE_AT, NowMs());
+   if(is_final) w.Int(MTP_RES_F_DONE_AT, NowMs());
    return w.Done();
   }
 

@@ -159,6 +159,7 @@ struct SimTerminal {
   std::vector<SimHOrder> horders;
   std::vector<SimDeal> deals;
   std::map<std::string, int> faults;  // name -> remaining count
+  long long requests = 0;            // OrderSend calls that reached the server
   int history_delay = 0;              // deals booked under a timeout appear after N HistorySelect calls
   std::vector<SimDeal> delayed;
 
@@ -191,6 +192,7 @@ inline void sim_record(const std::vector<std::string> &f) {
   else if (k == "server_offset_s") mql5_clk().server_offset_s = sim_l(at(1));
   else if (k == "comment_rewrite") t.comment_rewrite = at(1);
   else if (k == "history_delay") t.history_delay = (int)sim_l(at(1));
+  else if (k == "requests") t.requests = sim_l(at(1));
   else if (k == "symbol") {
     SimSymbol s;
     s.name = at(1); s.digits = (int)sim_l(at(2)); s.point = sim_d(at(3)); s.tick_size = sim_d(at(4));
@@ -225,6 +227,7 @@ inline void sim_save() {
   o << "server_offset_s\t" << mql5_clk().server_offset_s << "\n";
   o << "comment_rewrite\t" << t.comment_rewrite << "\n";
   o << "history_delay\t" << t.history_delay << "\n";
+  o << "requests\t" << t.requests << "\n";
   for (auto &s : t.symbols)
     o << "symbol\t" << s.name << "\t" << s.digits << "\t" << sim_g(s.point) << "\t" << sim_g(s.tick_size) << "\t"
       << sim_g(s.tick_value) << "\t" << sim_g(s.contract) << "\t" << sim_g(s.vmin) << "\t" << sim_g(s.vstep) << "\t"
@@ -351,8 +354,13 @@ inline bool sim_stops_ok(const SimSymbol &s, int dir, double ref, double sl, dou
 inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
   SimTerminal &t = T();
   res = MqlTradeResult();
-  auto fail = [&](uint code, const char *msg) { res.retcode = code; res.comment = msg; mql5_last_error() = ERR_TRADE_SEND_FAILED; return false; };
+  auto fail = [&](uint code, const char *msg) {
+    res.retcode = code; res.comment = msg; mql5_last_error() = ERR_TRADE_SEND_FAILED;
+    sim_save();
+    return false;
+  };
   if (!sim_online()) return fail(TRADE_RETCODE_CONNECTION, "No connection with the trade server");
+  t.requests++;
   std::string sym = narrow(rq.symbol), comment = narrow(rq.comment);
   if (comment.size() > 31) comment.resize(31);
   long long now = sim_server_ms();

@@ -51,6 +51,8 @@ def to_cpp(src: str) -> str:
     src = re.sub(
         r"^s?input\s+(\w+)\s+(\w+)\s*=\s*([^;]+);", r"\1 \2 = \3; MQL5_INPUT(\2)", src, flags=re.M
     )
+    # a string constant (macro) + a literal: MQL5 concatenates, C++ would add pointers
+    src = re.sub(r"\b([A-Z][A-Z0-9_]*)(\s*\+\s*\")", r"string(\1)\2", src)
     src = re.sub(r"\b(const\s+)?(\w+)\s*&\s*(\w+)\[\]", r"\1MqlArray<\2> &\3", src)
     src = re.sub(r"\b(\w+)(\s+)(\w+)\[\]\s*(;|=)", r"MqlArray<\1>\2\3 \4", src)
     protos = []

@@ -1,0 +1,432 @@
+"""One conformance suite, two executors: every test here runs against the Python twin
+(``bridge/executor.py`` on the paper broker, as in ``tests/bridge``) **and** against the
+compiled MQL5 EA (``mql5/Experts/MtponteBridge.mq5`` built with g++ against
+``mql5/harness``, running as its own process on a simulated terminal), through the same
+folder protocol and the same Python client. A divergence between them is a failure.
+
+Tests named after a review item (``../shared/reviews/mql5-bridge-review.md``, ``#n``)
+were each checked to fail against the EA before its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mtponte.bridge import BridgeClient, Executor, ExecutorLimits, Reason, Status
+from mtponte.bridge.fileio import atomic_write_bytes, now_ms
+from mtponte.bridge.protocol import Command, Result
+from mtponte.brokers.base import TIMEOUT
+from mtponte.brokers.paper import PaperBroker
+from mtponte.domain.orders import ExecutionReport
+from tests.mql5 import _harness as h
+
+BID, ASK = 120_000.0, 120_005.0
+ENTRY = {"in": 0, "out": 1, "inout": 2}
+
+
+@dataclass
+class Pos:
+    ticket: str
+    symbol: str
+    side: str
+    volume: float
+    sl: float | None
+    comment: str
+
+
+@dataclass
+class DealRow:
+    entry: str
+    volume: float
+    price: float
+    position: str
+    comment: str
+
+
+class FaultyPaper(PaperBroker):
+    """The paper broker answering queued market orders with a timeout (10012): ``book``
+    executes the order anyway, ``nobook`` drops it. Counts the requests it receives."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.faults: list[str] = []
+        self.requests = 0
+
+    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
+        self.requests += 1
+        if self.faults:
+            if self.faults.pop(0) == "book":
+                super().market_order(*a, **kw)
+            return ExecutionReport(False, TIMEOUT, "request canceled by timeout")
+        return super().market_order(*a, **kw)
+
+    def close_position(self, *a: Any, **kw: Any) -> ExecutionReport:
+        self.requests += 1
+        return super().close_position(*a, **kw)
+
+
+class PyExec:
+    """The Python twin on the paper broker."""
+
+    name = "python"
+
+    def __init__(self, tmp: Path, mode: str, limits: dict[str, Any]) -> None:
+        self.root = tmp / "bridge"
+        self.broker = FaultyPaper(tmp / "paper.sqlite", account_mode=mode)
+        self.broker.set_quote("WIN", BID, ASK)
+        self.ex = Executor(self.root, self.broker, ExecutorLimits(**limits))
+        self.ex.timeout_grace_ms = 300
+        self.client = BridgeClient(self.root)
+        self.client.heartbeat()
+
+    def deliver(self) -> None:
+        self.ex.process_inbox()
+
+    def set_quote(self, bid: float, ask: float) -> None:
+        self.broker.set_quote("WIN", bid, ask)
+
+    def fault(self, kind: str) -> None:
+        self.broker.faults.append(kind)
+
+    def requests(self) -> int:
+        return self.broker.requests
+
+    def positions(self) -> list[Pos]:
+        return [
+            Pos(p.ticket, p.symbol, p.side.name.lower(), p.volume, p.sl, p.comment)
+            for p in self.broker.positions()
+        ]
+
+    def deals(self) -> list[DealRow]:
+        return [
+            DealRow(d.entry, d.volume, d.price, d.position, d.comment) for d in self.broker.deals()
+        ]
+
+    def close(self) -> None:
+        self.ex.close()
+        self.client.close()
+        self.broker.close()
+
+
+class EaExec:
+    """The compiled EA on the simulated terminal."""
+
+    name = "ea"
+
+    def __init__(self, exe: Path, tmp: Path, mode: str, limits: dict[str, Any]) -> None:
+        inputs = {
+            "DeadManMs": str(limits.get("dead_man_ms", 30_000)),
+            "MaxPositions": str(limits.get("max_positions", 1)),
+            "LogOnly": "true" if limits.get("log_only") else "false",
+            "MaxVolume": str(limits.get("max_volume", 10.0)),
+        }
+        account = h.Account(margin_mode=h.NETTING if mode == "netting" else h.HEDGING)
+        self.ea = h.EaProcess(exe, tmp / "sandbox", account, inputs)
+        self.ea.start()
+        self.root = self.ea.bridge
+        self.client = BridgeClient(self.root, journal_path=tmp / "client.sqlite")
+        self.client.heartbeat()
+
+    def deliver(self) -> None:
+        deadline = time.monotonic() + 10
+        while any(not p.name.startswith(".") for p in (self.root / "inbox").iterdir()):
+            assert time.monotonic() < deadline, "the EA left a command in its inbox"
+            time.sleep(0.002)
+
+    def set_quote(self, bid: float, ask: float) -> None:
+        self.ea.control(f"quote\tWIN\t{bid}\t{ask}")
+
+    def fault(self, kind: str) -> None:
+        self.ea.control(f"fault\ttimeout_{kind}\t1")
+
+    def requests(self) -> int:
+        return int(self.ea.terminal()["requests"][0][0])
+
+    def positions(self) -> list[Pos]:
+        rows = self.ea.terminal().get("position", [])
+        return [
+            Pos(
+                r[0],
+                r[2],
+                "buy" if r[3] == "0" else "sell",
+                float(r[4]),
+                float(r[6]) or None,
+                r[10],
+            )
+            for r in rows
+        ]
+
+    def deals(self) -> list[DealRow]:
+        rows = self.ea.terminal().get("deal", [])
+        names = {v: k for k, v in ENTRY.items()}
+        return [DealRow(names[int(r[4])], float(r[5]), float(r[6]), r[9], r[11]) for r in rows]
+
+    def close(self) -> None:
+        if self.ea.proc is not None:
+            self.ea.stop()
+        self.client.close()
+
+
+Executor_ = PyExec | EaExec
+
+
+@pytest.fixture(scope="session")
+def ea_exe() -> Path:
+    return h.build()
+
+
+def make(which: str, tmp: Path, exe: Path | None, mode: str = "hedging", **limits: Any) -> Any:
+    limits = {"dead_man_ms": 0, "max_positions": 5} | limits
+    if which == "python":
+        return PyExec(tmp, mode, limits)
+    assert exe is not None
+    return EaExec(exe, tmp, mode, limits)
+
+
+BOTH = pytest.mark.parametrize("which", ["python", "ea"])
+MODES = pytest.mark.parametrize("mode", ["hedging", "netting"])
+
+
+@pytest.fixture
+def execs(request, tmp_path):  # type: ignore[no-untyped-def]
+    made: list[Any] = []
+
+    def factory(which: str, mode: str = "hedging", **limits: Any) -> Any:
+        exe = request.getfixturevalue("ea_exe") if which == "ea" else None
+        e = make(which, tmp_path / f"{which}{len(made)}", exe, mode, **limits)
+        made.append(e)
+        return e
+
+    yield factory
+    for e in made:
+        e.close()
+
+
+def send(e: Any, kind: str, **fields: Any) -> Result:
+    cmd = e.client.command(kind, **fields)
+    return send_cmd(e, cmd)
+
+
+def send_cmd(e: Any, cmd: Command) -> Result:
+    e.client.send(cmd)
+    if isinstance(e, PyExec):
+        e.deliver()
+        res = e.client.result(cmd.id)
+        assert res is not None
+        return res
+    return e.client.wait(cmd.id, timeout_s=10)
+
+
+def open_(e: Any, **over: Any) -> Result:
+    fields = {"symbol": "WIN", "side": "buy", "volume": 1, "sl": 119_000.0, "tp": 121_000.0}
+    return send(e, "open", **(fields | over))
+
+
+def entries(e: Any) -> list[DealRow]:
+    return [d for d in e.deals() if d.entry in ("in", "inout")]
+
+
+# ---------------------------------------------------------------------- basics
+@BOTH
+@MODES
+def test_open_with_sl_tp_fills_with_deal_and_price(execs, which, mode):
+    e = execs(which, mode)
+    res = open_(e)
+    assert res.status is Status.FILLED, res
+    assert res.deal and res.order and res.ticket and res.price == ASK and res.volume == 1
+    (p,) = e.positions()
+    assert p.side == "buy" and p.volume == 1 and p.sl == 119_000
+    assert p.comment.startswith("mtp:") and len(p.comment) == 24
+    (d,) = e.deals()
+    assert d.entry == "in" and d.comment == p.comment
+
+
+@BOTH
+@MODES
+def test_close_flattens_and_its_deal_carries_the_tag(execs, which, mode):
+    """Review #5: a close is tagged like every order the bridge sends."""
+    e = execs(which, mode)
+    t = open_(e).ticket
+    cmd = e.client.command("close", ticket=t)
+    res = send_cmd(e, cmd)
+    assert res.status is Status.FILLED and res.price == BID, res
+    assert e.positions() == []
+    out = [d for d in e.deals() if d.entry == "out"]
+    assert [d.comment for d in out] == [cmd.tag]
+
+
+@BOTH
+def test_ping_and_failed_close_carry_no_stale_deal(execs, which):
+    """Review #2: a result never carries the previous command's deal."""
+    e = execs(which)
+    assert open_(e).status is Status.FILLED
+    pong = send(e, "ping")
+    assert pong.status is Status.FILLED and pong.deal is None and pong.order is None
+    bad = send(e, "close", ticket="999999")
+    assert bad.status is Status.FAILED and bad.reason is Reason.NO_SUCH_POSITION, bad
+    assert bad.deal is None
+    bad_mod = send(e, "modify", ticket="999999", sl=119_500.0)
+    assert bad_mod.status is Status.FAILED and bad_mod.reason is Reason.NO_SUCH_POSITION, bad_mod
+    assert len(e.positions()) == 1
+
+
+@BOTH
+def test_modify_place_cancel(execs, which):
+    e = execs(which)
+    t = open_(e).ticket
+    assert send(e, "modify", ticket=t, sl=119_500.0).status is Status.FILLED
+    assert e.positions()[0].sl == 119_500
+    placed = send(
+        e,
+        "place",
+        symbol="WIN",
+        side="buy",
+        order_type="stop",
+        price=120_500.0,
+        volume=1,
+        sl=120_000.0,
+        expiry=now_ms() + 3_600_000,
+    )
+    assert placed.status is Status.FILLED and placed.order, placed
+    assert send(e, "cancel", ticket=placed.order).status is Status.FILLED
+    gone = send(e, "cancel", ticket=placed.order)
+    assert gone.status is Status.FAILED and gone.reason is Reason.NO_SUCH_ORDER, gone
+
+
+# ---------------------------------------------------------------------- checks
+@BOTH
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"symbol": "PETR4"}, Reason.UNKNOWN_SYMBOL),
+        ({"volume": 1.5}, Reason.INVALID_VOLUME),
+        ({"volume": 50.0}, Reason.MAX_VOLUME),
+        ({"sl": 120_100.0}, Reason.SL_WRONG_SIDE),
+        ({"tp": 119_900.0}, Reason.TP_WRONG_SIDE),
+        ({"sl": None}, Reason.MISSING_SL),
+    ],
+)
+def test_checks_reject_with_the_same_reason(execs, which, over, reason):
+    e = execs(which)
+    fields = {"symbol": "WIN", "side": "buy", "volume": 1, "sl": 119_000.0, "tp": 121_000.0}
+    fields = {k: v for k, v in (fields | over).items() if v is not None}
+    res = send(e, "open", **fields)
+    assert res.status is Status.REJECTED and res.reason is reason, res
+    assert e.deals() == []
+
+
+@BOTH
+def test_expired_and_future_commands_are_refused(execs, which):
+    e = execs(which)
+    base = {"symbol": "WIN", "side": "buy", "volume": 1, "sl": 119_000.0}
+    old = e.client.command("open", **base).model_copy(update={"created_at": now_ms() - 60_000})
+    assert send_cmd(e, old).reason is Reason.EXPIRED
+    fut = e.client.command("open", **base).model_copy(update={"created_at": now_ms() + 60_000})
+    assert send_cmd(e, fut).reason is Reason.FUTURE_TIMESTAMP
+    assert e.deals() == []
+
+
+@BOTH
+def test_duplicate_id_never_executes_twice(execs, which):
+    e = execs(which)
+    cmd = e.client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    assert send_cmd(e, cmd).status is Status.FILLED
+    # the same file again (a replay) and the same id under another seq
+    atomic_write_bytes(e.root / "inbox" / cmd.file_name, cmd.model_dump_json().encode())
+    e.deliver()
+    other = cmd.model_copy(update={"seq": cmd.seq + 100})
+    atomic_write_bytes(e.root / "inbox" / other.file_name, other.model_dump_json().encode())
+    e.deliver()
+    assert len(entries(e)) == 1
+    res = e.client.result(cmd.id)
+    assert res is not None and res.status is Status.FILLED and res.seq == cmd.seq
+    dup = json.loads(
+        (e.root / "journal" / "rejected" / f"{other.file_name[:-5]}.result.json").read_text()
+    )
+    assert dup["reason"] == "duplicate_id"
+
+
+@BOTH
+def test_kill_switch_flattens_and_refuses(execs, which):
+    e = execs(which)
+    assert open_(e).status is Status.FILLED
+    (e.root / "KILL_SWITCH").write_text("now")
+    assert open_(e).reason is Reason.KILL_SWITCH
+    assert e.positions() == []
+    (e.root / "KILL_SWITCH").unlink()
+    assert open_(e).status is Status.FILLED
+
+
+@BOTH
+def test_log_only_sends_nothing(execs, which):
+    e = execs(which, log_only=True)
+    res = open_(e)
+    assert res.status is Status.DRY_RUN and e.deals() == []
+
+
+@BOTH
+def test_invalid_files_are_rejected_by_name(execs, which):
+    e = execs(which)
+    cid = str(uuid.uuid4())
+    atomic_write_bytes(e.root / "inbox" / f"{1:012d}-{cid}.json", b'{"v":1,')
+    e.deliver()
+    res = e.client.result(cid)
+    assert res is not None and res.status is Status.REJECTED and res.reason is Reason.INVALID_JSON
+
+
+# ---------------------------------------------------------------------- dead-man (#23)
+@BOTH
+def test_dead_man_accepts_a_fresh_heartbeat_and_refuses_a_stale_one(execs, which):
+    """Review #23: a heartbeat written just before the command (Python's BridgeBroker
+    does exactly that) is fresh, never 'negative age'."""
+    e = execs(which, dead_man_ms=30_000)
+    for _ in range(4):
+        e.client.heartbeat()
+        res = open_(e)
+        assert res.status is Status.FILLED, res
+    hb = json.loads((e.root / "state" / "python-heartbeat.json").read_text())
+    hb["time"] -= 60_000
+    (e.root / "state" / "python-heartbeat.json").write_text(json.dumps(hb))
+    assert open_(e).reason is Reason.DEAD_MAN
+
+
+# ---------------------------------------------------------------------- netting (#1)
+@BOTH
+@MODES
+def test_partial_close_reduces_the_position(execs, which, mode):
+    """Review #1: a partial close (close with volume) really reduces the position, on
+    netting accounts too, and is tagged."""
+    e = execs(which, mode)
+    t = open_(e, volume=3).ticket
+    cmd = e.client.command("close", ticket=t, volume=1)
+    res = send_cmd(e, cmd)
+    assert res.status is Status.FILLED and res.volume == 1, res
+    (p,) = e.positions()
+    assert p.volume == 2
+    out = [d for d in e.deals() if d.entry == "out"]
+    assert [(d.volume, d.comment) for d in out] == [(1.0, cmd.tag)]
+
+
+# ---------------------------------------------------------------------- 10012 (#3)
+@BOTH
+@pytest.mark.parametrize("book", [True, False])
+def test_timeout_is_never_sent_again(execs, which, book):
+    """Review #3: a 10012 answer is settled by looking for the tag, never by sending
+    the order again: booked → filled (recovered), not booked → unknown."""
+    e = execs(which)
+    e.fault("book" if book else "nobook")
+    res = open_(e)
+    assert e.requests() == 1
+    if book:
+        assert res.status is Status.FILLED and res.reason is Reason.RECOVERED, res
+        assert len(entries(e)) == 1
+    else:
+        assert res.status is Status.UNKNOWN and res.retcode == 10012, res
+        assert entries(e) == []
