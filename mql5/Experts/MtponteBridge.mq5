@@ -48,6 +48,7 @@ string g_done_results[]; // their result JSON
 long   g_done_seqs[];
 string g_exec_ids[];     // journal: ids journaled "executing" and not finished
 string g_exec_cmds[];
+bool   g_recovered = false;  // interrupted commands resolved (after the terminal connected)
 
 struct Command
   {
@@ -70,16 +71,32 @@ int OnInit()
    FolderCreate(g_root + "journal\\done", g_flags);
    FolderCreate(g_root + "journal\\rejected", g_flags);
    LoadJournal();
-   Recover();
-   EventSetMillisecondTimer(TimerMs);
+   g_recovered = false;  // Recover() runs from OnTimer once the terminal is connected (review #4)
+   if(!EventSetMillisecondTimer(TimerMs)) { Print("cannot set the timer"); return INIT_FAILED; }
    return INIT_SUCCEEDED;
   }
 
 void OnDeinit(const int reason) { EventKillTimer(); }
 
+//--- the terminal is connected and synchronised: positions, orders and history are real
+bool TerminalReady()
+  {
+   return TerminalInfoInteger(TERMINAL_CONNECTED) != 0 && AccountInfoInteger(ACCOUNT_LOGIN) != 0 &&
+          HistorySelect(TimeCurrent() - 86400, TimeCurrent() + 3600);
+  }
+
 void OnTimer()
   {
-   ProcessInbox();
+   if(!g_recovered)
+     {
+      // no inbox file is processed before every interrupted command is resolved
+      if(TerminalReady())
+        {
+         Recover();
+         g_recovered = true;
+        }
+     }
+   if(g_recovered) ProcessInbox();
    if(GetTickCount64() - g_last_state >= (ulong)StateEveryMs)
      {
       WriteState();

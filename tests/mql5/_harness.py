@@ -30,7 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MQL5 = ROOT / "mql5"
 HARNESS = MQL5 / "harness"
-EA = MQL5 / "Experts" / "MtponteBridge.mq5"
+# MTPONTE_EA_SOURCE: build another copy of the EA (e.g. an older commit's, to check that
+# a test fails without a fix)
+EA = Path(os.environ.get("MTPONTE_EA_SOURCE") or MQL5 / "Experts" / "MtponteBridge.mq5")
 GXX_FLAGS = ["-std=c++17", "-O0", "-w"]
 
 _KEYWORDS = {"return", "else", "if", "for", "while", "do", "switch", "case", "class", "struct"}
@@ -158,14 +160,16 @@ class Account:
     balance: float = 100_000.0
     server_offset_s: int = 0
     comment_rewrite: str = ""
+    connected: bool = True
+    records: list[str] = field(default_factory=list)  # raw terminal.tsv lines (deals ...)
 
     def text(self) -> str:
         lines = [
-            f"account\t{self.margin_mode}\t1001\tBRL\t{self.balance}\t1\t1",
+            f"account\t{self.margin_mode}\t1001\tBRL\t{self.balance}\t{int(self.connected)}\t1",
             f"server_offset_s\t{self.server_offset_s}",
             f"comment_rewrite\t{self.comment_rewrite}",
         ]
-        return "\n".join(lines + [s.line() for s in self.symbols]) + "\n"
+        return "\n".join(lines + [s.line() for s in self.symbols] + self.records) + "\n"
 
 
 def read_terminal(sandbox: Path) -> dict[str, list[list[str]]]:

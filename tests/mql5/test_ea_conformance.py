@@ -430,3 +430,93 @@ def test_timeout_is_never_sent_again(execs, which, book):
     else:
         assert res.status is Status.UNKNOWN and res.retcode == 10012, res
         assert entries(e) == []
+
+
+# ---------------------------------------------------------------------- EA only
+# What the paper broker has no notion of (a terminal that connects late, server time,
+# symbol filling flags) is checked on the EA alone.
+
+
+def _bridge(tmp: Path) -> Path:
+    return tmp / "sandbox" / "MQL5" / "Files" / "mtponte"
+
+
+def test_recovery_waits_for_the_terminal_connection(ea_exe, tmp_path):
+    """Review #4: after a restart the EA resolves interrupted commands only once the
+    terminal is connected: an order that was filled is found by its tag, not sent again
+    (and not reported expired)."""
+    client = BridgeClient(_bridge(tmp_path), journal_path=tmp_path / "client.sqlite")
+    cmd = client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    raw = cmd.model_dump_json(exclude_none=True)
+    journal = _bridge(tmp_path) / "journal" / "ea-journal.txt"
+    journal.write_text(f"B\t{cmd.id}\t{cmd.seq}\t{raw}\n", encoding="utf-8")
+    t = now_ms()
+    account = h.Account(
+        margin_mode=h.NETTING,
+        connected=False,
+        records=[
+            f"deal\t5001\t5000\tWIN\t0\t0\t1\t120005\t0\t20251103\t5000\t{t}\t{cmd.tag}",
+            f"position\t5000\t5000\tWIN\t0\t1\t120005\t119000\t0\t20251103\t{t}\t{cmd.tag}",
+        ],
+    )
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", account, {})
+    ea.start()
+    try:
+        time.sleep(0.4)  # the terminal is still connecting
+        ea.control("connected\t1")
+        res = client.wait(cmd.id, timeout_s=10)
+        assert res.status is Status.FILLED and res.reason is Reason.RECOVERED, res
+        assert ea.terminal()["requests"] == [["0"]]
+        assert len(ea.terminal()["deal"]) == 1
+    finally:
+        ea.stop()
+        client.close()
+
+
+def test_pending_expiry_is_sent_in_server_time(ea_exe, tmp_path):
+    """Review #9: the protocol's expiry is UTC; MT5 expects server time. On a UTC-3
+    server the order must expire at the UTC instant asked, not three hours later."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(server_offset_s=-10_800), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        expiry = now_ms() + 2_500
+        res = client.call(
+            "place",
+            symbol="WIN",
+            side="buy",
+            order_type="stop",
+            price=120_500.0,
+            volume=1,
+            sl=120_000.0,
+            expiry=expiry,
+            timeout_s=10,
+        )
+        assert res.status is Status.FILLED, res
+        (order,) = ea.terminal()["order"]
+        assert int(order[8]) == expiry // 1000 - 10_800  # ORDER_TIME_EXPIRATION, server time
+        deadline = time.monotonic() + 6
+        while ea.terminal().get("order"):
+            assert time.monotonic() < deadline, "the pending order outlived its expiry"
+            time.sleep(0.05)
+        assert [r[5] for r in ea.terminal()["horder"]] == ["6"]  # ORDER_STATE_EXPIRED
+    finally:
+        ea.stop()
+        client.close()
+
+
+def test_return_only_symbol_fills_entries_and_closes(ea_exe, tmp_path):
+    """Review #14: a symbol that allows neither FOK nor IOC (exchange execution) is
+    traded with RETURN, for entries and for closes."""
+    account = h.Account(symbols=[h.SymbolSpec(filling=0)])
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", account, {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        res = client.call("open", symbol="WIN", side="sell", volume=2, sl=121_000.0, timeout_s=10)
+        assert res.status is Status.FILLED, res
+        assert client.call("close", ticket=res.ticket, timeout_s=10).status is Status.FILLED
+        assert "position" not in ea.terminal()
+    finally:
+        ea.stop()
+        client.close()
