@@ -26,7 +26,13 @@ inline void harness_apply_controls(const std::string &dir) {
   }
 }
 
+inline void harness_on_move(const std::string &src, const std::string &dst) {
+  if (dst.find("/outbox/") != std::string::npos) sim_crashpoint("crash_outbox_move");
+  if (src.find("/inbox/") != std::string::npos) sim_crashpoint("crash_archive_move");
+}
+
 int main(int argc, char **argv) {
+  mql5_prog().on_move = harness_on_move;
   if (argc < 3) { std::fprintf(stderr, "usage: %s <sandbox_dir> <config>\n", argv[0]); return 2; }
   std::string sandbox = argv[1];
   mql5_prog().sandbox = sandbox;

@@ -321,6 +321,7 @@ struct mql5_program {
   int timer_ms = 0;
   bool stop = false;
   std::string sandbox;
+  void (*on_move)(const std::string &src, const std::string &dst) = nullptr;  // crash points
 };
 inline mql5_program &mql5_prog() { static mql5_program p; return p; }
 inline bool EventSetMillisecondTimer(int ms) { if (ms <= 0) return false; mql5_prog().timer_ms = ms; return true; }
@@ -421,6 +422,7 @@ inline bool FileMove(const string &src, int common_flag, const string &dst, int 
   std::string s = mql5_path(src, common_flag), d = mql5_path(dst, mode_flags);
   struct stat st;
   if (::stat(s.c_str(), &st) != 0) { mql5_last_error() = ERR_FILE_NOT_EXIST; return false; }
+  if (mql5_prog().on_move) mql5_prog().on_move(s, d);
   if (!(mode_flags & FILE_REWRITE) && ::stat(d.c_str(), &st) == 0) { mql5_last_error() = ERR_FILE_CANNOT_REWRITE; return false; }
   size_t slash = d.rfind('/');
   if (slash != std::string::npos) mql5_mkdirs(d.substr(0, slash));

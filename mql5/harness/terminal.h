@@ -294,6 +294,18 @@ inline bool sim_fault(const char *name) {
   it->second--;
   return true;
 }
+// crash points: the EA process dies like under kill -9 (no OnDeinit); the server's state
+// (this file) is saved first, as a real trade server keeps what it executed.
+// `fault crash_X N` dies at the N-th occurrence of X from now.
+inline void sim_crashpoint(const char *name) {
+  auto it = T().faults.find(name);
+  if (it == T().faults.end() || it->second <= 0) return;
+  if (--it->second > 0) return;
+  sim_save();
+  std::fprintf(stderr, "[harness] crash at %s\n", name);
+  std::fflush(stderr);
+  ::_exit(137);
+}
 
 // book one market deal; netting/exchange accounts keep one position per symbol
 inline void sim_book_deal(const SimSymbol &s, int type, double volume, double price, double sl, double tp, long long magic,
@@ -360,6 +372,7 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
     return false;
   };
   if (!sim_online()) return fail(TRADE_RETCODE_CONNECTION, "No connection with the trade server");
+  sim_crashpoint("crash_before_send");  // the request never left the terminal
   t.requests++;
   std::string sym = narrow(rq.symbol), comment = narrow(rq.comment);
   if (comment.size() > 31) comment.resize(31);
@@ -450,6 +463,7 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
     return fail(TRADE_RETCODE_INVALID, "Invalid request (action not simulated)");
   }
   sim_save();
+  if (ok) sim_crashpoint("crash_after_send");
   return ok;
 }
 

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
+from mtponte._faults import crashpoint as _real_crashpoint
 from mtponte.bridge import BridgeClient, Executor, ExecutorLimits, Reason, Status
+from mtponte.bridge import executor as executor_module
 from mtponte.bridge.fileio import atomic_write_bytes, now_ms
 from mtponte.bridge.protocol import Command, Result
 from mtponte.brokers.base import TIMEOUT
@@ -48,6 +50,10 @@ class DealRow:
     price: float
     position: str
     comment: str
+
+
+class Crash(BaseException):
+    """A simulated kill -9 inside the Python executor."""
 
 
 class FaultyPaper(PaperBroker):
@@ -81,12 +87,36 @@ class PyExec:
         self.root = tmp / "bridge"
         self.broker = FaultyPaper(tmp / "paper.sqlite", account_mode=mode)
         self.broker.set_quote("WIN", BID, ASK)
-        self.ex = Executor(self.root, self.broker, ExecutorLimits(**limits))
+        self.limits = ExecutorLimits(**limits)
+        self.ex = Executor(self.root, self.broker, self.limits)
         self.ex.timeout_grace_ms = 300
         self.client = BridgeClient(self.root)
         self.client.heartbeat()
 
     def deliver(self) -> None:
+        self.ex.process_inbox()
+
+    def crash_at(self, point: str) -> None:
+        """Die (a BaseException, as SIGKILL would) at ``executor.<point>``, once."""
+        armed = [f"executor.{point}"]
+
+        def crashpoint(name: str) -> None:
+            if armed and name == armed[0]:
+                armed.clear()
+                raise Crash(name)
+
+        executor_module.crashpoint = crashpoint  # type: ignore[attr-defined]
+
+    def run_until_crash(self) -> None:
+        with pytest.raises(Crash):
+            self.ex.process_inbox()
+        executor_module.crashpoint = _real_crashpoint  # type: ignore[attr-defined]
+
+    def restart(self) -> None:
+        self.ex.close()
+        self.ex = Executor(self.root, self.broker, self.limits)
+        self.ex.timeout_grace_ms = 300
+        self.ex.recover()  # what Executor.run() does first
         self.ex.process_inbox()
 
     def set_quote(self, bid: float, ask: float) -> None:
@@ -110,6 +140,7 @@ class PyExec:
         ]
 
     def close(self) -> None:
+        executor_module.crashpoint = _real_crashpoint  # type: ignore[attr-defined]
         self.ex.close()
         self.client.close()
         self.broker.close()
@@ -142,6 +173,25 @@ class EaExec:
 
     def set_quote(self, bid: float, ask: float) -> None:
         self.ea.control(f"quote\tWIN\t{bid}\t{ask}")
+
+    # the Python twin's crash points, as harness faults (the process exits 137, no OnDeinit)
+    CRASH = {
+        "after_begin": "crash_before_send\t1",  # journaled B and accepted, nothing sent
+        "after_execute": "crash_after_send\t1",  # executed, not journaled D
+        "after_finish": "crash_outbox_move\t2",  # journaled D, final result not written
+        "after_result": "crash_archive_move\t1",  # result written, inbox file not archived
+    }
+
+    def crash_at(self, point: str) -> None:
+        self.ea.control("fault\t" + self.CRASH[point])
+
+    def run_until_crash(self) -> None:
+        assert self.ea.proc is not None
+        assert self.ea.proc.wait(timeout=10) == 137, self.ea.log_text()
+        self.ea.proc = None
+
+    def restart(self) -> None:
+        self.ea.start()
 
     def fault(self, kind: str) -> None:
         self.ea.control(f"fault\ttimeout_{kind}\t1")
@@ -430,6 +480,25 @@ def test_timeout_is_never_sent_again(execs, which, book):
     else:
         assert res.status is Status.UNKNOWN and res.retcode == 10012, res
         assert entries(e) == []
+
+
+# ---------------------------------------------------------------------- crashes
+@BOTH
+@pytest.mark.parametrize("point", ["after_begin", "after_execute", "after_finish", "after_result"])
+def test_a_crash_at_every_point_executes_exactly_once(execs, which, point):
+    """Kill the executor inside each window exactly-once depends on, restart it: the
+    command ends with one final result and exactly one execution."""
+    e = execs(which)
+    e.crash_at(point)
+    cmd = e.client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    e.client.send(cmd)
+    e.run_until_crash()
+    e.restart()
+    e.deliver()
+    res = e.client.wait(cmd.id, timeout_s=10)
+    assert res.status is Status.FILLED, res
+    assert len(entries(e)) == 1 and e.requests() == 1
+    assert not any(p for p in (e.root / "inbox").iterdir() if not p.name.startswith("."))
 
 
 # ---------------------------------------------------------------------- EA only
