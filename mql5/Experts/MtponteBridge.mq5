@@ -272,8 +272,23 @@ bool ParseCommand(const string name, Command &cmd, string &cid, long &seq, strin
       for(int j = 0; j < ArraySize(known); j++) if(o.keys[k] == known[j]) ok = true;
       if(!ok) { message = o.keys[k] + ": extra field"; return false; }
      }
-   if(o.Type(MTP_CMD_F_ID) != JSON_STRING || StringLen(o.Str(MTP_CMD_F_ID)) != 36) { message = "id"; return false; }
-   if(o.Type(MTP_CMD_F_SEQ) != JSON_NUMBER || o.Long(MTP_CMD_F_SEQ) < 0) { message = "seq"; return false; }
+   if(o.Type(MTP_CMD_F_ID) != JSON_STRING || !IsUuid4(o.Str(MTP_CMD_F_ID))) { message = "id: not a canonical uuid4"; return false; }
+   if(o.Type(MTP_CMD_F_SEQ) != JSON_NUMBER || o.Long(MTP_CMD_F_SEQ) < 0 || o.Long(MTP_CMD_F_SEQ) > 999999999999)
+     { message = "seq"; return false; }
+   // the pydantic model's ranges, field by field (review #28)
+   if(!NumberIn(o, MTP_CMD_F_TTL_MS, 1, 86400000)) { message = "ttl_ms"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_MAX_DEVIATION_POINTS, 0, 100000)) { message = "max_deviation_points"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_MAGIC, 0, 9.2e18)) { message = "magic"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_CONFIDENCE, 0, 1)) { message = "confidence"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_EXPIRY, 1, 9.2e18)) { message = "expiry"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_PRICE, 1e-300, 1e300)) { message = "price"; return false; }
+   if(!StringIn(o, MTP_CMD_F_SYMBOL, 1, 32)) { message = "symbol"; return false; }
+   if(!StringIn(o, MTP_CMD_F_STRATEGY, 0, 64)) { message = "strategy"; return false; }
+   if(!StringIn(o, MTP_CMD_F_COMMENT, 0, 31)) { message = "comment"; return false; }
+   if(o.Has(MTP_CMD_F_TICKET) && (o.Type(MTP_CMD_F_TICKET) != JSON_STRING || !IsDigits(o.Str(MTP_CMD_F_TICKET), 20)))
+     { message = "ticket"; return false; }
+   if(o.Has(MTP_CMD_F_ORDER_TYPE) && o.Str(MTP_CMD_F_ORDER_TYPE) != MTP_ORDER_STOP && o.Str(MTP_CMD_F_ORDER_TYPE) != MTP_ORDER_LIMIT)
+     { message = "order_type"; return false; }
    if(o.Type(MTP_CMD_F_CREATED_AT) != JSON_NUMBER || o.Long(MTP_CMD_F_CREATED_AT) <= 0) { message = "created_at"; return false; }
    cmd.id = o.Str(MTP_CMD_F_ID);
    cmd.seq = o.Long(MTP_CMD_F_SEQ);
@@ -312,6 +327,53 @@ bool ParseCommand(const string name, Command &cmd, string &cid, long &seq, strin
    if(!name_ok || cmd.id != cid || cmd.seq != seq)
      { reason = MTP_REASON_INVALID_NAME; message = "file name does not match seq and id"; return false; }
    return true;
+  }
+
+//--- a present (non-null) field is a number within [lo, hi]
+bool NumberIn(const CJsonObject &o, const string key, const double lo, const double hi)
+  {
+   if(!o.Has(key)) return true;
+   if(o.Type(key) != JSON_NUMBER) return false;
+   double v = o.Num(key);
+   return v >= lo && v <= hi;
+  }
+
+//--- a present (non-null) field is a string of lo..hi characters
+bool StringIn(const CJsonObject &o, const string key, const int lo, const int hi)
+  {
+   if(!o.Has(key)) return true;
+   if(o.Type(key) != JSON_STRING) return false;
+   int n = StringLen(o.Str(key));
+   return n >= lo && n <= hi;
+  }
+
+bool IsDigits(const string s, const int maxlen)
+  {
+   int n = StringLen(s);
+   if(n < 1 || n > maxlen) return false;
+   for(int i = 0; i < n; i++)
+     {
+      ushort c = StringGetCharacter(s, i);
+      if(c < '0' || c > '9') return false;
+     }
+   return true;
+  }
+
+//--- lower-case canonical uuid4 (8-4-4-4-12 hex, version 4, variant 8/9/a/b)
+bool IsUuid4(const string id)
+  {
+   if(StringLen(id) != 36) return false;
+   for(int i = 0; i < 36; i++)
+     {
+      ushort c = StringGetCharacter(id, i);
+      if(i == 8 || i == 13 || i == 18 || i == 23)
+        {
+         if(c != '-') return false;
+        }
+      else if(!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+     }
+   ushort r = StringGetCharacter(id, 19);
+   return StringGetCharacter(id, 14) == '4' && (r == '8' || r == '9' || r == 'a' || r == 'b');
   }
 
 string Tag(const string id)

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -175,7 +175,7 @@ class EaExec:
         self.ea.control(f"quote\tWIN\t{bid}\t{ask}")
 
     # the Python twin's crash points, as harness faults (the process exits 137, no OnDeinit)
-    CRASH = {
+    CRASH: ClassVar[dict[str, str]] = {
         "after_begin": "crash_before_send\t1",  # journaled B and accepted, nothing sent
         "after_execute": "crash_after_send\t1",  # executed, not journaled D
         "after_finish": "crash_outbox_move\t2",  # journaled D, final result not written
@@ -429,6 +429,52 @@ def test_invalid_files_are_rejected_by_name(execs, which):
     e.deliver()
     res = e.client.result(cid)
     assert res is not None and res.status is Status.REJECTED and res.reason is Reason.INVALID_JSON
+
+
+def raw_open(**over: Any) -> dict[str, Any]:
+    base = {
+        "v": 1,
+        "id": str(uuid.uuid4()),
+        "seq": 1,
+        "created_at": now_ms(),
+        "ttl_ms": 10_000,
+        "kind": "open",
+        "symbol": "WIN",
+        "side": "buy",
+        "volume": 1.0,
+        "sl": 119_000.0,
+    }
+    return {k: v for k, v in (base | over).items() if v is not None}
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"max_deviation_points": -5},  # review #28: (ulong)-5 = unlimited slippage
+        {"max_deviation_points": 100_001},
+        {"ttl_ms": 86_400_001},
+        {"kind": "close", "ticket": "12abc", "symbol": None, "side": None, "volume": None},
+        {"confidence": 1.5},
+        {"strategy": "x" * 65},
+        {"symbol": ""},
+        {"magic": -1},
+        {"id": str(uuid.uuid1())},
+        {"expiry": -1},
+    ],
+    ids=lambda o: ",".join(o)[:30],
+)
+def test_fields_out_of_range_are_refused_by_both(execs, which, over):
+    """Review #28: the EA validates every field like the pydantic model (invalid_field),
+    never executes what the Python twin refuses."""
+    e = execs(which)
+    cmd = raw_open(seq=7, **over)
+    atomic_write_bytes(e.root / "inbox" / f"{7:012d}-{cmd['id']}.json", json.dumps(cmd).encode())
+    e.deliver()
+    res = e.client.result(cmd["id"])
+    assert res is not None and res.status is Status.REJECTED, res
+    assert res.reason is Reason.INVALID_FIELD, res
+    assert e.deals() == []
 
 
 # ---------------------------------------------------------------------- dead-man (#23)
