@@ -48,6 +48,7 @@ string g_done_results[]; // their result JSON
 long   g_done_seqs[];
 string g_exec_ids[];     // journal: ids journaled "executing" and not finished
 string g_exec_cmds[];
+int    g_lock = INVALID_HANDLE;  // journal\ea.lock, held while the EA runs
 bool   g_recovered = false;  // interrupted commands resolved (after the terminal connected)
 
 struct Command
@@ -70,13 +71,27 @@ int OnInit()
    FolderCreate(g_root + "journal", g_flags);
    FolderCreate(g_root + "journal\\done", g_flags);
    FolderCreate(g_root + "journal\\rejected", g_flags);
+   // one EA per bridge folder (review #7): a lock file held open, without sharing, for the EA's life
+   g_lock = FileOpen(g_root + "journal\\ea.lock", FILE_WRITE | FILE_BIN | g_flags);
+   if(g_lock == INVALID_HANDLE)
+     {
+      PrintFormat("another MtponteBridge holds %sjournal\\ea.lock: refusing to start", g_root);
+      return INIT_FAILED;
+     }
+   ArrayFree(g_done_ids); ArrayFree(g_done_results); ArrayFree(g_done_seqs);  // OnInit again after a chart change (#29)
+   ArrayFree(g_exec_ids); ArrayFree(g_exec_cmds);
    LoadJournal();
    g_recovered = false;  // Recover() runs from OnTimer once the terminal is connected (review #4)
    if(!EventSetMillisecondTimer(TimerMs)) { Print("cannot set the timer"); return INIT_FAILED; }
    return INIT_SUCCEEDED;
   }
 
-void OnDeinit(const int reason) { EventKillTimer(); }
+void OnDeinit(const int reason)
+  {
+   EventKillTimer();
+   if(g_lock != INVALID_HANDLE) FileClose(g_lock);
+   g_lock = INVALID_HANDLE;
+  }
 
 //--- the terminal is connected and synchronised: positions, orders and history are real
 bool TerminalReady()
@@ -693,6 +708,14 @@ bool ParseJournaled(const string raw, Command &cmd)
    return true;
   }
 
+//--- the broker may append to a comment or cut it (review #6): a comment that starts
+//--- with the tag, or a cut tag of at least "mtp:" + 12 hex digits, is ours
+bool TagMatch(const string comment, const string tag)
+  {
+   if(comment == tag || StringFind(comment, tag) == 0) return true;
+   return StringLen(comment) >= 16 && StringFind(tag, comment) == 0;
+  }
+
 //--- an open/close/place found by its tag among deals (or, pending, live orders) ↔ _find
 string FindByTag(const Command &cmd, const long seen)
   {
@@ -703,7 +726,7 @@ string FindByTag(const Command &cmd, const long seen)
       for(int i = 0; i < HistoryDealsTotal(); i++)
         {
          ulong d = HistoryDealGetTicket(i);
-         if(d > 0 && HistoryDealGetString(d, DEAL_COMMENT) == cmd.tag)
+         if(d > 0 && TagMatch(HistoryDealGetString(d, DEAL_COMMENT), cmd.tag))
            {
             if(first == 0) first = d;
             vol += HistoryDealGetDouble(d, DEAL_VOLUME);  // partial fills: every deal of the tag
@@ -714,11 +737,20 @@ string FindByTag(const Command &cmd, const long seen)
                            TRADE_RETCODE_DONE, (ulong)HistoryDealGetInteger(first, DEAL_POSITION_ID),
                            (ulong)HistoryDealGetInteger(first, DEAL_ORDER), first, HistoryDealGetDouble(first, DEAL_PRICE), vol, seen);
      }
+   if(cmd.kind == MTP_KIND_PLACE && HistorySelect(TimeCurrent() - 7 * 86400, TimeCurrent() + 3600))
+      for(int i = HistoryOrdersTotal() - 1; i >= 0; i--)
+        {
+         ulong t = HistoryOrderGetTicket(i);
+         if(t > 0 && TagMatch(HistoryOrderGetString(t, ORDER_COMMENT), cmd.tag))  // placed, then expired or cancelled
+            return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "found in history orders after a crash",
+                              TRADE_RETCODE_PLACED, 0, t, 0, HistoryOrderGetDouble(t, ORDER_PRICE_OPEN),
+                              HistoryOrderGetDouble(t, ORDER_VOLUME_INITIAL), seen);
+        }
    if(cmd.kind == MTP_KIND_PLACE)
       for(int i = OrdersTotal() - 1; i >= 0; i--)
         {
          ulong t = OrderGetTicket(i);
-         if(t > 0 && OrderGetString(ORDER_COMMENT) == cmd.tag)
+         if(t > 0 && TagMatch(OrderGetString(ORDER_COMMENT), cmd.tag))
             return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, MTP_REASON_RECOVERED, "found pending after a crash",
                               TRADE_RETCODE_PLACED, 0, t, 0, OrderGetDouble(ORDER_PRICE_OPEN), OrderGetDouble(ORDER_VOLUME_CURRENT), seen);
         }
@@ -939,8 +971,20 @@ void LoadJournal()
          ArrayResize(g_exec_ids, k + 1); ArrayResize(g_exec_cmds, k + 1);
          g_exec_ids[k] = f[1]; g_exec_cmds[k] = f[3];
         }
-      else if(f[0] == "D") RememberDone(f[1], StringToInteger(f[2]), f[3]);
+      else if(f[0] == "D" && FinalResult(f[3])) RememberDone(f[1], StringToInteger(f[2]), f[3]);
+      // a torn D line (power cut mid-write) is ignored: the id stays executing and is resolved (review #20)
      }
+  }
+
+//--- a complete result JSON with a final status
+bool FinalResult(const string json)
+  {
+   CJsonObject r;
+   string err;
+   if(!JsonParseFlat(json, r, err)) return false;
+   string st = r.Str(MTP_RES_F_STATUS);
+   return st == MTP_STATUS_FILLED || st == MTP_STATUS_REJECTED || st == MTP_STATUS_FAILED || st == MTP_STATUS_UNKNOWN ||
+          st == MTP_STATUS_DRY_RUN;
   }
 
 int FindDone(const string id) { for(int i = ArraySize(g_done_ids) - 1; i >= 0; i--) if(g_done_ids[i] == id) return i; return -1; }

@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
     }
   }
   sim_load(sandbox + "/terminal.tsv");
+  sim_save();  // normalised: every record present from the start
   harness_apply_controls(sandbox + "/control");
   int rc = OnInit();
   if (rc != INIT_SUCCEEDED) { std::fprintf(stderr, "OnInit failed (%d)\n", rc); OnDeinit(8); sim_save(); return 3; }

@@ -6,6 +6,8 @@
 // a configurable server offset). The trading functions are in terminal.h.
 #pragma once
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -373,9 +375,20 @@ inline int FileOpen(const string &p, int flags, short delim = '\t', uint codepag
   std::string path = mql5_path(p, flags);
   FILE *f = nullptr;
   bool rd = flags & FILE_READ, wr = flags & FILE_WRITE;
-  if (wr && !rd) f = std::fopen(path.c_str(), "wb");
-  else if (wr && rd) { f = std::fopen(path.c_str(), "r+b"); if (!f) f = std::fopen(path.c_str(), "w+b"); }
-  else f = std::fopen(path.c_str(), "rb");
+  if (wr) {
+    // Windows share modes, as MT5 opens files: a file open for writing without
+    // FILE_SHARE_WRITE cannot be opened for writing again until it is closed (flock
+    // between handles and processes; taken before truncating)
+    int fd = ::open(path.c_str(), (rd ? O_RDWR : O_WRONLY) | O_CREAT, 0666);
+    if (fd < 0) { mql5_last_error() = ERR_CANNOT_OPEN_FILE; return INVALID_HANDLE; }
+    if (::flock(fd, ((flags & FILE_SHARE_WRITE) ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+      ::close(fd);
+      mql5_last_error() = ERR_CANNOT_OPEN_FILE;
+      return INVALID_HANDLE;
+    }
+    if (!rd && ::ftruncate(fd, 0) != 0) { ::close(fd); return INVALID_HANDLE; }
+    f = ::fdopen(fd, rd ? "r+b" : "wb");
+  } else f = std::fopen(path.c_str(), "rb");
   if (!f) { mql5_last_error() = ERR_CANNOT_OPEN_FILE; return INVALID_HANDLE; }
   static int next = 1;
   int h = next++;

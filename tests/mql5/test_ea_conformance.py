@@ -635,3 +635,70 @@ def test_return_only_symbol_fills_entries_and_closes(ea_exe, tmp_path):
     finally:
         ea.stop()
         client.close()
+
+
+def _journaled_open(tmp: Path, torn_done: bool = False) -> tuple[BridgeClient, Command, list[str]]:
+    """A command the EA journaled (B) and sent before it died, and its deal at the broker."""
+    client = BridgeClient(_bridge(tmp), journal_path=tmp / "client.sqlite")
+    cmd = client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    raw = cmd.model_dump_json(exclude_none=True)
+    lines = f"B\t{cmd.id}\t{cmd.seq}\t{raw}\n"
+    if torn_done:  # a power cut in the middle of the D line
+        lines += f'D\t{cmd.id}\t{cmd.seq}\t{{"v":1,"id":"{cmd.id}","seq":{cmd.seq},"sta'
+    (_bridge(tmp) / "journal" / "ea-journal.txt").write_text(lines, encoding="utf-8")
+    t = now_ms()
+    records = [
+        f"deal\t5001\t5000\tWIN\t0\t0\t1\t120005\t0\t20251103\t5000\t{t}\t{cmd.tag}",
+        f"position\t5000\t5000\tWIN\t0\t1\t120005\t119000\t0\t20251103\t{t}\t{cmd.tag}",
+    ]
+    return client, cmd, records
+
+
+def test_a_torn_journal_line_is_resolved_not_published(ea_exe, tmp_path):
+    """Review #20: a D line cut by a power cut is not a final result: the command is
+    resolved from the broker's records and a complete result is published."""
+    client, cmd, records = _journaled_open(tmp_path, torn_done=True)
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(records=records), {})
+    ea.start()
+    try:
+        res = client.wait(cmd.id, timeout_s=3)
+        assert res.status is Status.FILLED and res.reason is Reason.RECOVERED, res
+        assert ea.terminal()["requests"] == [["0"]]
+    finally:
+        ea.stop()
+        client.close()
+
+
+@pytest.mark.parametrize("rewrite", ["suffix: [b3]", "truncate:18"])
+def test_a_timed_out_order_is_found_under_a_rewritten_comment(ea_exe, tmp_path, rewrite):
+    """Review #6: the broker may append to or cut the comment; the tag is still found,
+    so a 10012 whose order executed is reported filled, never sent again."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(comment_rewrite=rewrite), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        ea.control("fault\ttimeout_book\t1")
+        res = client.call("open", symbol="WIN", side="buy", volume=1, sl=119_000.0, timeout_s=10)
+        assert res.status is Status.FILLED and res.reason is Reason.RECOVERED, res
+        assert ea.terminal()["requests"] == [["1"]]
+    finally:
+        ea.stop()
+        client.close()
+
+
+def test_a_second_ea_on_the_same_folder_refuses_to_start(ea_exe, tmp_path):
+    """Review #7: two EAs on one bridge folder would both execute every command; the
+    second one fails OnInit (journal/ea.lock is held by the first)."""
+    first = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), {})
+    first.start()
+    try:
+        second = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), {})
+        second.start(wait=False)
+        assert second.proc is not None
+        assert second.proc.wait(timeout=10) == 3, second.log_text()  # OnInit failed
+        second.proc = None
+        client = BridgeClient(first.bridge, journal_path=tmp_path / "client.sqlite")
+        assert client.call("ping", timeout_s=10).status is Status.FILLED
+        client.close()
+    finally:
+        first.stop()
