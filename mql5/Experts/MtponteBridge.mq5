@@ -469,12 +469,21 @@ int OurPositions()
 
 double DailyPnl()
   {
-   datetime day0 = iTime(_Symbol, PERIOD_D1, 0);
+   // today = since 00:00 server time; trades only: deposits, withdrawals and credit are
+   // DEAL_TYPE_BALANCE/CREDIT deals whose profit is not P&L (review #15)
+   MqlDateTime day;
+   TimeToStruct(TimeTradeServer(), day);
+   day.hour = 0;
+   day.min = 0;
+   day.sec = 0;
+   datetime day0 = StructToTime(day);
    double pnl = 0;
-   if(HistorySelect(day0, TimeCurrent() + 60))
+   if(HistorySelect(day0, TimeTradeServer() + 60))
       for(int i = HistoryDealsTotal() - 1; i >= 0; i--)
         {
          ulong d = HistoryDealGetTicket(i);
+         long type = HistoryDealGetInteger(d, DEAL_TYPE);
+         if(type != DEAL_TYPE_BUY && type != DEAL_TYPE_SELL) continue;
          pnl += HistoryDealGetDouble(d, DEAL_PROFIT) + HistoryDealGetDouble(d, DEAL_COMMISSION) + HistoryDealGetDouble(d, DEAL_SWAP);
         }
    for(int i = PositionsTotal() - 1; i >= 0; i--)
@@ -814,7 +823,8 @@ string TradeResultJson(const Command &cmd, const MqlTradeResult &res, const stri
       return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, pre, cmd.kind + ": ticket " + cmd.ticket + " not found",
                         0, 0, 0, 0, 0, 0, seen);
    uint rc = res.retcode;
-   if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_PLACED || rc == TRADE_RETCODE_DONE_PARTIAL)
+   bool unchanged = cmd.kind == MTP_KIND_MODIFY && rc == TRADE_RETCODE_NO_CHANGES;  // idempotent (review #27)
+   if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_PLACED || rc == TRADE_RETCODE_DONE_PARTIAL || unchanged)
      {
       ulong ticket = 0;
       if(cmd.kind == MTP_KIND_CLOSE || cmd.kind == MTP_KIND_MODIFY) ticket = (ulong)StringToInteger(cmd.ticket);
@@ -1016,7 +1026,7 @@ void WriteBars(const long t)
       for(int i = 0; i < got; i++)
         {
          CJsonWriter b;
-         b.Int("time", (long)r[i].time); b.Num("open", r[i].open); b.Num("high", r[i].high);
+         b.Int("time", (long)r[i].time - ServerOffsetSeconds());  // server wall time -> UTC epoch s (#26) b.Num("open", r[i].open); b.Num("high", r[i].high);
          b.Num("low", r[i].low); b.Num("close", r[i].close); b.Int("tick_volume", (long)r[i].tick_volume);
          b.Int("real_volume", (long)r[i].real_volume); b.Int("spread", r[i].spread);
          items += (items == "" ? "" : ",") + b.Done();
@@ -1035,6 +1045,7 @@ void WriteState()
   {
    g_state_seq++;
    long t = NowMs();
+   long offset_ms = ServerOffsetSeconds() * 1000;
    WriteBars(t);
    CJsonWriter a;
    a.Int("v", MTP_PROTOCOL_VERSION); a.Int("seq", g_state_seq); a.Int("time", t);
@@ -1053,9 +1064,11 @@ void WriteState()
       p.Ticket(MTP_POS_F_TICKET, tk); p.Str(MTP_POS_F_SYMBOL, PositionGetString(POSITION_SYMBOL));
       p.Str(MTP_POS_F_SIDE, PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY ? "buy" : "sell");
       p.Num(MTP_POS_F_VOLUME, PositionGetDouble(POSITION_VOLUME)); p.Num(MTP_POS_F_OPEN_PRICE, PositionGetDouble(POSITION_PRICE_OPEN));
-      p.Num(MTP_POS_F_SL, PositionGetDouble(POSITION_SL)); p.Num(MTP_POS_F_TP, PositionGetDouble(POSITION_TP));
+      if(PositionGetDouble(POSITION_SL) > 0) p.Num(MTP_POS_F_SL, PositionGetDouble(POSITION_SL));  // none: null (#32)
+      if(PositionGetDouble(POSITION_TP) > 0) p.Num(MTP_POS_F_TP, PositionGetDouble(POSITION_TP));
       p.Int(MTP_POS_F_MAGIC, PositionGetInteger(POSITION_MAGIC)); p.Str(MTP_POS_F_COMMENT, PositionGetString(POSITION_COMMENT));
-      p.Num(MTP_POS_F_PROFIT, PositionGetDouble(POSITION_PROFIT)); p.Int(MTP_POS_F_OPEN_TIME, (long)PositionGetInteger(POSITION_TIME_MSC));
+      p.Num(MTP_POS_F_PROFIT, PositionGetDouble(POSITION_PROFIT));
+      p.Int(MTP_POS_F_OPEN_TIME, (long)PositionGetInteger(POSITION_TIME_MSC) - offset_ms);  // server -> UTC (#26)
       items += (items == "" ? "" : ",") + p.Done();
      }
    CJsonWriter ps;
@@ -1073,8 +1086,10 @@ void WriteState()
       o.Str("side", (type == ORDER_TYPE_BUY_STOP || type == ORDER_TYPE_BUY_LIMIT) ? "buy" : "sell");
       o.Str("order_type", (type == ORDER_TYPE_BUY_STOP || type == ORDER_TYPE_SELL_STOP) ? MTP_ORDER_STOP : MTP_ORDER_LIMIT);
       o.Num("volume", OrderGetDouble(ORDER_VOLUME_CURRENT)); o.Num("price", OrderGetDouble(ORDER_PRICE_OPEN));
-      o.Num("sl", OrderGetDouble(ORDER_SL)); o.Num("tp", OrderGetDouble(ORDER_TP));
-      o.Int("expiry", (long)OrderGetInteger(ORDER_TIME_EXPIRATION) * 1000);
+      if(OrderGetDouble(ORDER_SL) > 0) o.Num("sl", OrderGetDouble(ORDER_SL));
+      if(OrderGetDouble(ORDER_TP) > 0) o.Num("tp", OrderGetDouble(ORDER_TP));
+      long exp = OrderGetInteger(ORDER_TIME_EXPIRATION);
+      if(exp > 0) o.Int("expiry", exp * 1000 - offset_ms);  // server -> UTC (#26); 0 = none
       o.Int("magic", OrderGetInteger(ORDER_MAGIC)); o.Str("comment", OrderGetString(ORDER_COMMENT));
       orders += (orders == "" ? "" : ",") + o.Done();
      }
@@ -1082,11 +1097,40 @@ void WriteState()
    os.Int("v", MTP_PROTOCOL_VERSION); os.Int("seq", g_state_seq); os.Int("time", t); os.Raw("orders", "[" + orders + "]");
    WriteFileAtomic(g_root + "state\\orders.json", os.Done());
 
+   // symbols.json ↔ snapshots: lot grid, tick value, filling modes (review #24)
+   string syms = "";
+   for(int i = 0; i < SymbolsTotal(true); i++)
+     {
+      string name = SymbolName(i, true);
+      long fill = SymbolInfoInteger(name, SYMBOL_FILLING_MODE);
+      string modes = "";
+      if((fill & SYMBOL_FILLING_FOK) != 0) modes += "\"fok\"";
+      if((fill & SYMBOL_FILLING_IOC) != 0) modes += (modes == "" ? "" : ",") + string("\"ioc\"");
+      if(SymbolInfoInteger(name, SYMBOL_TRADE_EXEMODE) != SYMBOL_TRADE_EXECUTION_MARKET)
+         modes += (modes == "" ? "" : ",") + string("\"return\"");
+      CJsonWriter sw;
+      sw.Str("name", name);
+      sw.Num("tick_size", SymbolInfoDouble(name, SYMBOL_TRADE_TICK_SIZE));
+      sw.Num("tick_value", SymbolInfoDouble(name, SYMBOL_TRADE_TICK_VALUE));
+      sw.Num("contract_size", SymbolInfoDouble(name, SYMBOL_TRADE_CONTRACT_SIZE));
+      sw.Int("digits", SymbolInfoInteger(name, SYMBOL_DIGITS));
+      sw.Num("lot_min", SymbolInfoDouble(name, SYMBOL_VOLUME_MIN));
+      sw.Num("lot_max", SymbolInfoDouble(name, SYMBOL_VOLUME_MAX));
+      sw.Num("lot_step", SymbolInfoDouble(name, SYMBOL_VOLUME_STEP));
+      sw.Raw("filling_modes", "[" + modes + "]");
+      syms += (syms == "" ? "" : ",") + sw.Done();
+     }
+   CJsonWriter ss;
+   ss.Int("v", MTP_PROTOCOL_VERSION); ss.Int("seq", g_state_seq); ss.Int("time", t); ss.Raw("symbols", "[" + syms + "]");
+   WriteFileAtomic(g_root + "state\\symbols.json", ss.Done());
+
    CJsonWriter hb;
    long age = PythonHeartbeatAgeMs();
    hb.Int("v", MTP_PROTOCOL_VERSION); hb.Int("seq", g_state_seq); hb.Int("time", t); hb.Str("executor", "mql5");
    hb.Bool("ea_alive", true); hb.Bool("terminal_connected", (bool)TerminalInfoInteger(TERMINAL_CONNECTED));
-   hb.Bool("trade_allowed", (bool)TerminalInfoInteger(TERMINAL_TRADE_ALLOWED)); hb.Bool("log_only", LogOnly);
+   hb.Bool("trade_allowed", TerminalInfoInteger(TERMINAL_TRADE_ALLOWED) != 0 && MQLInfoInteger(MQL_TRADE_ALLOWED) != 0 &&
+           AccountInfoInteger(ACCOUNT_TRADE_EXPERT) != 0);  // every switch that gates trading (#32)
+   hb.Bool("log_only", LogOnly);
    hb.Bool("kill_switch", KillSwitchActive());
    if(age >= 0) hb.Int("python_heartbeat_age_ms", age);
    WriteFileAtomic(g_root + "state\\heartbeat.json", hb.Done());

@@ -543,6 +543,11 @@ inline double AccountInfoDouble(ENUM_ACCOUNT_INFO_DOUBLE p) {
 }
 inline string AccountInfoString(ENUM_ACCOUNT_INFO_STRING p) { return p == ACCOUNT_CURRENCY ? string(T().currency.c_str()) : string("sim"); }
 
+inline int SymbolsTotal(bool selected) { (void)selected; return (int)T().symbols.size(); }
+inline string SymbolName(int i, bool selected) {
+  (void)selected;
+  return i >= 0 && i < (int)T().symbols.size() ? widen_utf8(T().symbols[i].name) : string();
+}
 inline bool SymbolSelect(const string &name, bool select) { (void)select; return sim_symbol(narrow(name)) != nullptr; }
 inline double SymbolInfoDouble(const string &name, ENUM_SYMBOL_INFO_DOUBLE p) {
   SimSymbol *s = sim_symbol(narrow(name));

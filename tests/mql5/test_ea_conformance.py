@@ -23,7 +23,15 @@ from mtponte._faults import crashpoint as _real_crashpoint
 from mtponte.bridge import BridgeClient, Executor, ExecutorLimits, Reason, Status
 from mtponte.bridge import executor as executor_module
 from mtponte.bridge.fileio import atomic_write_bytes, now_ms
-from mtponte.bridge.protocol import Command, Result
+from mtponte.bridge.protocol import (
+    AccountState,
+    Command,
+    Heartbeat,
+    OrdersState,
+    PositionsState,
+    Result,
+    SymbolsState,
+)
 from mtponte.brokers.base import TIMEOUT
 from mtponte.brokers.paper import PaperBroker
 from mtponte.domain.orders import ExecutionReport
@@ -157,8 +165,16 @@ class EaExec:
             "MaxPositions": str(limits.get("max_positions", 1)),
             "LogOnly": "true" if limits.get("log_only") else "false",
             "MaxVolume": str(limits.get("max_volume", 10.0)),
+            "DailyLossLimit": str(limits.get("daily_loss_limit", 0.0)),
         }
-        account = h.Account(margin_mode=h.NETTING if mode == "netting" else h.HEDGING)
+        # a B3-like server (UTC-3) with a deposit made today in its history: neither may
+        # change anything the protocol publishes or decides (review #15, #26)
+        t = now_ms() - 10_800_000
+        account = h.Account(
+            margin_mode=h.NETTING if mode == "netting" else h.HEDGING,
+            server_offset_s=-10_800,
+            records=[f"deal\t900\t0\t\t2\t0\t0\t0\t50000\t0\t0\t{t}\tdeposit"],
+        )
         self.ea = h.EaProcess(exe, tmp / "sandbox", account, inputs)
         self.ea.start()
         self.root = self.ea.bridge
@@ -216,7 +232,11 @@ class EaExec:
     def deals(self) -> list[DealRow]:
         rows = self.ea.terminal().get("deal", [])
         names = {v: k for k, v in ENTRY.items()}
-        return [DealRow(names[int(r[4])], float(r[5]), float(r[6]), r[9], r[11]) for r in rows]
+        return [  # trades only (DEAL_TYPE_BUY/SELL), not the deposit
+            DealRow(names[int(r[4])], float(r[5]), float(r[6]), r[9], r[11])
+            for r in rows
+            if r[3] in ("0", "1")
+        ]
 
     def close(self) -> None:
         if self.ea.proc is not None:
@@ -348,6 +368,76 @@ def test_modify_place_cancel(execs, which):
     assert send(e, "cancel", ticket=placed.order).status is Status.FILLED
     gone = send(e, "cancel", ticket=placed.order)
     assert gone.status is Status.FAILED and gone.reason is Reason.NO_SUCH_ORDER, gone
+
+
+@BOTH
+def test_modify_is_idempotent(execs, which):
+    """Review #27: modify is idempotent (a replay after a crash sends the same levels):
+    the same SL twice is 'filled' twice, never a broker error."""
+    e = execs(which)
+    t = open_(e).ticket
+    assert send(e, "modify", ticket=t, sl=119_500.0).status is Status.FILLED
+    again = send(e, "modify", ticket=t, sl=119_500.0)
+    assert again.status is Status.FILLED, again
+
+
+@BOTH
+def test_daily_loss_limit_counts_trades_only(execs, which):
+    """Review #15: today's P&L is trading P&L; a deposit in the history does not hide a
+    loss."""
+    e = execs(which, daily_loss_limit=50)
+    t = open_(e).ticket
+    e.set_quote(119_600, 119_605)  # -405 points = -R$81 on WIN
+    assert open_(e, sl=118_000.0).reason is Reason.DAILY_LOSS_LIMIT
+    assert send(e, "close", ticket=t).status is Status.FILLED
+
+
+@BOTH
+def test_state_snapshots_read_like_the_twins(execs, which):
+    """Review #24, #26, #32: every state file parses with the protocol's models; times
+    are UTC whatever the server's offset; missing SL/TP/expiry are null, not 0;
+    symbols.json is published."""
+    e = execs(which)
+    before = now_ms()
+    assert open_(e, tp=None).status is Status.FILLED
+    expiry = now_ms() + 3_600_000
+    placed = send(
+        e,
+        "place",
+        symbol="WIN",
+        side="sell",
+        order_type="limit",
+        price=120_500.0,
+        volume=1,
+        sl=121_000.0,
+        expiry=expiry,
+    )
+    assert placed.status is Status.FILLED, placed
+    st = e.root / "state"
+    if isinstance(e, PyExec):
+        e.ex.write_state()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            orders = OrdersState.model_validate_json((st / "orders.json").read_text())
+            if orders.orders:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        assert time.monotonic() < deadline, "no orders.json with the pending order"
+        time.sleep(0.02)
+    (o,) = orders.orders
+    assert (o.side, o.order_type, o.price, o.sl, o.tp) == ("sell", "limit", 120_500, 121_000, None)
+    assert o.expiry is not None and abs(o.expiry - expiry) < 1_000  # MT5: whole seconds
+    (p,) = PositionsState.model_validate_json((st / "positions.json").read_text()).positions
+    assert (p.side, p.sl, p.tp) == ("buy", 119_000, None)
+    assert before - 2_000 <= p.open_time <= now_ms() + 1_000
+    syms = SymbolsState.model_validate_json((st / "symbols.json").read_text()).symbols
+    win = next(s for s in syms if s.name == "WIN")
+    assert (win.tick_size, win.lot_min, win.lot_step) == (5, 1, 1) and "fok" in win.filling_modes
+    hb = Heartbeat.model_validate_json((st / "heartbeat.json").read_text())
+    assert abs(hb.time - now_ms()) < 5_000
+    AccountState.model_validate_json((st / "account.json").read_text())
 
 
 # ---------------------------------------------------------------------- checks
