@@ -532,7 +532,7 @@ string Execute(const Command &cmd, MqlTradeResult &res)
       rq.sl = cmd.sl;
       rq.tp = cmd.tp;
       rq.deviation = (ulong)cmd.deviation;
-      rq.magic = (ulong)cmd.magic;
+      rq.magic = (ulong)Magic;  // the magic the kill switch and limits count (review #8)
       rq.comment = cmd.tag;
       rq.type_filling = Filling(cmd.symbol);
      }
@@ -548,7 +548,7 @@ string Execute(const Command &cmd, MqlTradeResult &res)
       rq.tp = cmd.tp;
       rq.type_time = ORDER_TIME_SPECIFIED;
       rq.expiration = (datetime)(cmd.expiry / 1000 + ServerOffsetSeconds());  // UTC ms -> server time (review #9)
-      rq.magic = (ulong)cmd.magic;
+      rq.magic = (ulong)Magic;  // the magic the kill switch and limits count (review #8)
       rq.comment = cmd.tag;
       rq.type_filling = ORDER_FILLING_RETURN;
      }
@@ -781,6 +781,11 @@ string Resolve(const Command &cmd, const long seen)
         }
       if(NowMs() > cmd.created_at + cmd.ttl_ms)
          return ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_EXPIRED, "not executed before a crash; expired since",
+                           0, 0, 0, 0, 0, 0, seen);
+      // not executed: sending it now is a new decision, so it passes every check again (review #21)
+      string reason, message;
+      if(!CheckCommand(cmd, reason, message))
+         return ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, reason, "not executed before a crash; now refused: " + message,
                            0, 0, 0, 0, 0, 0, seen);
      }
    if(cmd.kind == MTP_KIND_CANCEL && !OrderSelect((ulong)StringToInteger(cmd.ticket)))

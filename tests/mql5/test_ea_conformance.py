@@ -637,6 +637,35 @@ def test_a_crash_at_every_point_executes_exactly_once(execs, which, point):
     assert not any(p for p in (e.root / "inbox").iterdir() if not p.name.startswith("."))
 
 
+@BOTH
+def test_a_crashed_entry_is_checked_again_before_it_is_sent(execs, which):
+    """Review #21: an entry interrupted before it was sent, and not found at the broker,
+    is a new decision on restart: a kill switch set meanwhile refuses it. (Both
+    executors sent it blindly before.)"""
+    e = execs(which)
+    e.crash_at("after_begin")
+    cmd = e.client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    e.client.send(cmd)
+    e.run_until_crash()
+    (e.root / "KILL_SWITCH").write_text("operator")
+    e.restart()
+    e.deliver()
+    res = e.client.wait(cmd.id, timeout_s=10)
+    assert res.status is Status.REJECTED and res.reason is Reason.KILL_SWITCH, res
+    assert entries(e) == [] and e.requests() == 0
+
+
+@BOTH
+def test_kill_switch_flattens_whatever_magic_the_command_named(execs, which):
+    """Review #8: an order sent with another magic than the executor's is still closed
+    by the kill switch and counted by the limits."""
+    e = execs(which)
+    assert open_(e, magic=123).status is Status.FILLED
+    (e.root / "KILL_SWITCH").write_text("now")
+    assert open_(e).reason is Reason.KILL_SWITCH
+    assert e.positions() == []
+
+
 # ---------------------------------------------------------------------- EA only
 # What the paper broker has no notion of (a terminal that connects late, server time,
 # symbol filling flags) is checked on the EA alone.

@@ -376,9 +376,9 @@ class Executor:
         """Establish the outcome of an interrupted command from the broker's records.
 
         Found among deals / orders / positions by its tag → ``filled``. Not found →
-        it was not executed: execute it now if it is still within its TTL, else
-        ``rejected/expired``. Idempotent kinds (modify, cancel, close_all, ping) are
-        simply applied again.
+        it was not executed: execute it now if it is still within its TTL and passes
+        every check again, else ``rejected`` (``expired`` or the check's reason).
+        Idempotent kinds (modify, cancel, close_all, ping) are simply applied again.
         """
         b = self.broker
         if cmd.kind in (Kind.OPEN, Kind.CLOSE, Kind.PLACE):
@@ -392,6 +392,17 @@ class Executor:
                     Status.REJECTED,
                     reason=Reason.EXPIRED,
                     message="not executed before a crash; expired since",
+                )
+            # not executed: sending it now is a new decision, so it passes every check
+            # again (a kill switch, the daily loss or max positions set meanwhile)
+            rej = check_command(cmd, self.context(), self.limits)
+            if rej is not None:
+                return self._final(
+                    cmd,
+                    seen,
+                    Status.REJECTED,
+                    reason=rej[0],
+                    message=f"not executed before a crash; now refused: {rej[1]}",
                 )
         if (
             cmd.kind is Kind.CANCEL
