@@ -49,6 +49,7 @@ long   g_done_seqs[];
 string g_exec_ids[];     // journal: ids journaled "executing" and not finished
 string g_exec_cmds[];
 int    g_lock = INVALID_HANDLE;  // journal\ea.lock, held while the EA runs
+bool   g_journal_broken = false;  // a journal line could not be written: the EA stops
 bool   g_recovered = false;  // interrupted commands resolved (after the terminal connected)
 
 struct Command
@@ -111,7 +112,7 @@ void OnTimer()
          g_recovered = true;
         }
      }
-   if(g_recovered) ProcessInbox();
+   if(g_recovered && !g_journal_broken) ProcessInbox();
    if(GetTickCount64() - g_last_state >= (ulong)StateEveryMs)
      {
       WriteState();
@@ -179,7 +180,7 @@ void ProcessInbox()
    while(FileFindNext(h, name));
    FileFindClose(h);
    ArraySort(names);  // <seq:012d>-<id>.json: name order = seq order
-   for(int i = 0; i < ArraySize(names); i++)
+   for(int i = 0; i < ArraySize(names) && !g_journal_broken; i++)
       ProcessFile(names[i]);
   }
 
@@ -238,12 +239,17 @@ void ProcessFile(const string name)
       Archive(name, "done");
       return;
      }
-   JournalBegin(cmd);  // durable before acting
+   if(!JournalBegin(cmd)) return;  // durable before acting: no record, no order (the EA stops)
    WriteResult(cmd.id, ResultJson(cmd.id, cmd.seq, MTP_STATUS_ACCEPTED, "", "", 0, 0, 0, 0, 0, 0, seen, false));
    PrintFormat("execute %s %s strategy=%s confidence=%.2f", cmd.kind, cmd.id, cmd.strategy, cmd.confidence);
    MqlTradeResult tr;
    string pre = Execute(cmd, tr);
-   string res = tr.retcode == TRADE_RETCODE_TIMEOUT ? SettleTimeout(cmd, seen) : TradeResultJson(cmd, tr, pre, seen);
+   string res;
+   if(tr.retcode == TRADE_RETCODE_TIMEOUT) res = SettleTimeout(cmd, seen);
+   else if(pre == "" && (cmd.kind == MTP_KIND_OPEN || cmd.kind == MTP_KIND_CLOSE) &&
+           (tr.retcode == TRADE_RETCODE_PLACED || (tr.retcode == TRADE_RETCODE_DONE && tr.deal == 0)))
+      res = AwaitDeals(cmd, tr, seen);  // exchange execution: the deal comes after the answer (review #17)
+   else res = TradeResultJson(cmd, tr, pre, seen);
    Finish(name, cmd, res);
   }
 
@@ -796,6 +802,48 @@ string Resolve(const Command &cmd, const long seen)
    return TradeResultJson(cmd, tr, pre, seen);
   }
 
+//--- a market order answered "placed" (10008) or without a deal: its deals arrive later.
+//--- Wait (TimeoutGraceMs) for the deals of that order; never report a fill without one.
+string AwaitDeals(const Command &cmd, const MqlTradeResult &tr, const long seen)
+  {
+   ulong until = GetTickCount64() + (ulong)TimeoutGraceMs;
+   while(true)
+     {
+      if(HistorySelect(TimeCurrent() - 86400, TimeCurrent() + 3600))
+        {
+         ulong first = 0;
+         double vol = 0;
+         for(int i = 0; i < HistoryDealsTotal(); i++)
+           {
+            ulong d = HistoryDealGetTicket(i);
+            if(d > 0 && (ulong)HistoryDealGetInteger(d, DEAL_ORDER) == tr.order)
+              {
+               if(first == 0) first = d;
+               vol += HistoryDealGetDouble(d, DEAL_VOLUME);
+              }
+           }
+         if(first > 0)
+           {
+            ulong ticket = cmd.kind == MTP_KIND_OPEN ? (ulong)HistoryDealGetInteger(first, DEAL_POSITION_ID) :
+                           (ulong)StringToInteger(cmd.ticket);
+            return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", "deal received after the order was placed", TRADE_RETCODE_DONE,
+                              ticket, tr.order, first, HistoryDealGetDouble(first, DEAL_PRICE), vol, seen);
+           }
+         if(HistoryOrderSelect(tr.order))
+           {
+            long state = HistoryOrderGetInteger(tr.order, ORDER_STATE);
+            if(state == ORDER_STATE_CANCELED || state == ORDER_STATE_REJECTED || state == ORDER_STATE_EXPIRED)
+               return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, MTP_REASON_BROKER_ERROR, "order ended without a deal",
+                                 tr.retcode, 0, tr.order, 0, 0, 0, seen);
+           }
+        }
+      if(GetTickCount64() >= until) break;
+      Sleep(50);
+     }
+   return ResultJson(cmd.id, cmd.seq, MTP_STATUS_UNKNOWN, "", "order placed, no deal yet: not re-sent (check the terminal)",
+                     tr.retcode, 0, tr.order, 0, 0, 0, seen);
+  }
+
 //+------------------------------------------------------------------+
 //| SettleTimeout ↔ settle_timeout: after 10012 the order may still  |
 //| execute, so it is never sent again (review #3): looked for by its |
@@ -926,24 +974,35 @@ void WriteFileAtomic(const string path, const string text)
 //|   B<TAB>id<TAB>seq<TAB>command-json   (executing)                |
 //|   D<TAB>id<TAB>seq<TAB>result-json    (done)                     |
 //+------------------------------------------------------------------+
-void JournalAppend(const string line)
+//--- false (and the EA stops) when the line could not be written: nothing is sent
+//--- without its durable record (review #19)
+bool JournalAppend(const string line)
   {
    int fh = FileOpen(g_root + "journal\\ea-journal.txt", FILE_READ | FILE_WRITE | FILE_BIN | g_flags);
-   if(fh == INVALID_HANDLE) { Print("JOURNAL UNAVAILABLE: refusing to trade"); ExpertRemove(); return; }
+   if(fh == INVALID_HANDLE)
+     {
+      Print("JOURNAL UNAVAILABLE: refusing to trade");
+      g_journal_broken = true;
+      ExpertRemove();
+      return false;
+     }
    FileSeek(fh, 0, SEEK_END);
    uchar b[];
    int n = StringToCharArray(line + "\n", b, 0, WHOLE_ARRAY, CP_UTF8) - 1;
-   FileWriteArray(fh, b, 0, n);
+   bool ok = FileWriteArray(fh, b, 0, n) == (uint)n;
    FileFlush(fh);
    FileClose(fh);
+   if(!ok) { Print("JOURNAL WRITE FAILED: refusing to trade"); g_journal_broken = true; ExpertRemove(); }
+   return ok;
   }
 
-void JournalBegin(const Command &cmd)
+bool JournalBegin(const Command &cmd)
   {
-   JournalAppend("B\t" + cmd.id + "\t" + IntegerToString(cmd.seq) + "\t" + cmd.raw);
+   if(!JournalAppend("B\t" + cmd.id + "\t" + IntegerToString(cmd.seq) + "\t" + cmd.raw)) return false;
    int n = ArraySize(g_exec_ids);
    ArrayResize(g_exec_ids, n + 1); ArrayResize(g_exec_cmds, n + 1);
    g_exec_ids[n] = cmd.id; g_exec_cmds[n] = cmd.raw;
+   return true;
   }
 
 void JournalDone(const string id, const long seq, const string res)

@@ -31,8 +31,20 @@ inline void harness_on_move(const std::string &src, const std::string &dst) {
   if (src.find("/inbox/") != std::string::npos) sim_crashpoint("crash_archive_move");
 }
 
+// `fault fail_open:<part of a path> N`: the next N FileOpen of such a path fail
+inline bool harness_fail_open(const std::string &path) {
+  for (auto &f : T().faults)
+    if (f.first.rfind("fail_open:", 0) == 0 && f.second > 0 && path.find(f.first.substr(10)) != std::string::npos) {
+      f.second--;
+      sim_save();
+      return true;
+    }
+  return false;
+}
+
 int main(int argc, char **argv) {
   mql5_prog().on_move = harness_on_move;
+  mql5_prog().fail_open = harness_fail_open;
   if (argc < 3) { std::fprintf(stderr, "usage: %s <sandbox_dir> <config>\n", argv[0]); return 2; }
   std::string sandbox = argv[1];
   mql5_prog().sandbox = sandbox;

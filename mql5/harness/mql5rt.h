@@ -324,6 +324,7 @@ struct mql5_program {
   bool stop = false;
   std::string sandbox;
   void (*on_move)(const std::string &src, const std::string &dst) = nullptr;  // crash points
+  bool (*fail_open)(const std::string &path) = nullptr;                       // injected open failures
 };
 inline mql5_program &mql5_prog() { static mql5_program p; return p; }
 inline bool EventSetMillisecondTimer(int ms) { if (ms <= 0) return false; mql5_prog().timer_ms = ms; return true; }
@@ -373,6 +374,7 @@ inline std::map<int, mql5_file> &mql5_files() { static std::map<int, mql5_file> 
 inline int FileOpen(const string &p, int flags, short delim = '\t', uint codepage = CP_ACP) {
   (void)delim; (void)codepage;
   std::string path = mql5_path(p, flags);
+  if (mql5_prog().fail_open && mql5_prog().fail_open(path)) { mql5_last_error() = ERR_CANNOT_OPEN_FILE; return INVALID_HANDLE; }
   FILE *f = nullptr;
   bool rd = flags & FILE_READ, wr = flags & FILE_WRITE;
   if (wr) {

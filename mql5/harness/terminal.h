@@ -409,8 +409,16 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
     if (sim_fault("timeout_nobook")) return fail(TRADE_RETCODE_TIMEOUT, "Request canceled by timeout");
     long long order = t.next_ticket++;
     bool late = sim_fault("timeout_book");
-    sim_book_deal(*s, rq.type, rq.volume, fill, rq.sl, rq.tp, (long long)rq.magic, comment, order, (long long)rq.position, res, late);
+    bool async = !late && sim_fault("placed_async");  // exchange: 10008 now, the deal later
+    sim_book_deal(*s, rq.type, rq.volume, fill, rq.sl, rq.tp, (long long)rq.magic, comment, order, (long long)rq.position, res,
+                  late || async);
     if (late) { sim_save(); res = MqlTradeResult(); return fail(TRADE_RETCODE_TIMEOUT, "Request canceled by timeout"); }
+    if (async) {
+      res = MqlTradeResult();
+      res.retcode = TRADE_RETCODE_PLACED; res.order = order; res.volume = rq.volume; res.comment = "Order placed";
+      sim_save();
+      return true;
+    }
     res.retcode = TRADE_RETCODE_DONE; res.comment = "Request executed"; res.bid = s->bid; res.ask = s->ask;
     ok = true;
   } else if (rq.action == TRADE_ACTION_PENDING) {

@@ -821,3 +821,43 @@ def test_a_second_ea_on_the_same_folder_refuses_to_start(ea_exe, tmp_path):
         client.close()
     finally:
         first.stop()
+
+
+def test_no_order_without_its_journal_line(ea_exe, tmp_path):
+    """Review #19: when the journal cannot be written the command is not sent and the
+    EA stops (ExpertRemove), instead of trading without its durable record."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        ea.control("fault\tfail_open:ea-journal.txt\t1")
+        cmd = client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+        client.send(cmd)
+        assert ea.proc is not None
+        assert ea.proc.wait(timeout=10) == 0  # ExpertRemove: OnDeinit, then exit
+        ea.proc = None
+        assert ea.terminal()["requests"] == [["0"]]
+        assert "JOURNAL UNAVAILABLE" in ea.log_text()
+    finally:
+        if ea.proc is not None:
+            ea.stop()
+        client.close()
+
+
+def test_a_placed_market_order_reports_its_real_deal(ea_exe, tmp_path):
+    """Review #17: on exchange execution a market order may be answered 10008 (placed)
+    with its deal arriving later; the result waits for the deal and reports it, never a
+    'filled' without deal or price."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(margin_mode=h.NETTING), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        ea.control("history_delay\t3", "fault\tplaced_async\t1")
+        res = client.call("open", symbol="WIN", side="buy", volume=2, sl=119_000.0, timeout_s=10)
+        assert res.status is Status.FILLED, res
+        (deal,) = ea.terminal()["deal"]
+        assert (res.deal, res.price, res.volume) == (deal[0], ASK, 2.0)
+        assert ea.terminal()["requests"] == [["1"]]
+    finally:
+        ea.stop()
+        client.close()
