@@ -434,6 +434,9 @@ bool CheckCommand(const Command &cmd, string &reason, string &message)
    double ref = cmd.kind == MTP_KIND_PLACE ? cmd.price :
                 (cmd.price > 0 ? cmd.price : (sign > 0 ? SymbolInfoDouble(cmd.symbol, SYMBOL_ASK) : SymbolInfoDouble(cmd.symbol, SYMBOL_BID)));
    if(RequireSl && cmd.sl <= 0) { reason = MTP_REASON_MISSING_SL; message = "entries must carry a stop loss"; return false; }
+   long order_mode = SymbolInfoInteger(cmd.symbol, SYMBOL_ORDER_MODE);
+   if(cmd.sl > 0 && (order_mode & SYMBOL_ORDER_SL) == 0)  // it would be dropped or refused (review #11)
+     { reason = MTP_REASON_MISSING_SL; message = cmd.symbol + " does not accept a stop loss on orders"; return false; }
    if(cmd.sl > 0 && (cmd.sl - ref) * sign >= 0) { reason = MTP_REASON_SL_WRONG_SIDE; message = "SL"; return false; }
    if(cmd.tp > 0 && (cmd.tp - ref) * sign <= 0) { reason = MTP_REASON_TP_WRONG_SIDE; message = "TP"; return false; }
    double atr = Atr(cmd.symbol);
@@ -535,8 +538,8 @@ string Execute(const Command &cmd, MqlTradeResult &res)
       rq.volume = cmd.volume;
       rq.type = buy ? ORDER_TYPE_BUY : ORDER_TYPE_SELL;
       rq.price = SymbolInfoDouble(cmd.symbol, buy ? SYMBOL_ASK : SYMBOL_BID);
-      rq.sl = cmd.sl;
-      rq.tp = cmd.tp;
+      rq.sl = Snap(cmd.symbol, cmd.sl);  // on the tick grid (review #16)
+      rq.tp = Snap(cmd.symbol, cmd.tp);
       rq.deviation = (ulong)cmd.deviation;
       rq.magic = (ulong)Magic;  // the magic the kill switch and limits count (review #8)
       rq.comment = cmd.tag;
@@ -549,9 +552,9 @@ string Execute(const Command &cmd, MqlTradeResult &res)
       rq.volume = cmd.volume;
       if(cmd.order_type == MTP_ORDER_STOP) rq.type = buy ? ORDER_TYPE_BUY_STOP : ORDER_TYPE_SELL_STOP;
       else rq.type = buy ? ORDER_TYPE_BUY_LIMIT : ORDER_TYPE_SELL_LIMIT;
-      rq.price = cmd.price;
-      rq.sl = cmd.sl;
-      rq.tp = cmd.tp;
+      rq.price = Snap(cmd.symbol, cmd.price);
+      rq.sl = Snap(cmd.symbol, cmd.sl);
+      rq.tp = Snap(cmd.symbol, cmd.tp);
       rq.type_time = ORDER_TIME_SPECIFIED;
       rq.expiration = (datetime)(cmd.expiry / 1000 + ServerOffsetSeconds());  // UTC ms -> server time (review #9)
       rq.magic = (ulong)Magic;  // the magic the kill switch and limits count (review #8)
@@ -579,8 +582,8 @@ string Execute(const Command &cmd, MqlTradeResult &res)
       rq.action = TRADE_ACTION_SLTP;
       rq.position = t;
       rq.symbol = PositionGetString(POSITION_SYMBOL);
-      rq.sl = cmd.sl > 0 ? cmd.sl : PositionGetDouble(POSITION_SL);
-      rq.tp = cmd.tp > 0 ? cmd.tp : PositionGetDouble(POSITION_TP);
+      rq.sl = cmd.sl > 0 ? Snap(rq.symbol, cmd.sl) : PositionGetDouble(POSITION_SL);
+      rq.tp = cmd.tp > 0 ? Snap(rq.symbol, cmd.tp) : PositionGetDouble(POSITION_TP);
      }
    else if(cmd.kind == MTP_KIND_CLOSE_ALL)
      {
@@ -614,6 +617,16 @@ void CloseRequest(MqlTradeRequest &rq, const ulong ticket, const double volume, 
    rq.magic = (ulong)PositionGetInteger(POSITION_MAGIC);
    rq.comment = tag;
    rq.type_filling = Filling(sym);
+  }
+
+//--- a price on the symbol's tick grid, with its digits (0 stays 0)
+double Snap(const string symbol, const double p)
+  {
+   if(p <= 0) return 0;
+   double tick = SymbolInfoDouble(symbol, SYMBOL_TRADE_TICK_SIZE);
+   int digits = (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS);
+   if(tick <= 0) return NormalizeDouble(p, digits);
+   return NormalizeDouble(MathRound(p / tick) * tick, digits);
   }
 
 //--- FOK or IOC when the symbol allows one, else RETURN (exchange execution)

@@ -371,6 +371,22 @@ def test_modify_place_cancel(execs, which):
 
 
 @BOTH
+def test_off_grid_levels_are_traded_on_the_tick_grid(execs, which):
+    """Review #16: an SL/TP computed from an ATR is off the 5-point WIN grid; the order
+    and a later tightening modify still go through (the EA snaps to the grid, which
+    MT5 requires; the paper broker accepts any level)."""
+    e = execs(which)
+    res = open_(e, sl=119_003.0, tp=121_001.0)
+    assert res.status is Status.FILLED, res
+    (p,) = e.positions()
+    assert p.sl is not None and abs(p.sl - 119_003) <= 2.5
+    mod = send(e, "modify", ticket=res.ticket, sl=119_502.0)
+    assert mod.status is Status.FILLED, mod
+    (p,) = e.positions()
+    assert p.sl is not None and abs(p.sl - 119_502) <= 2.5
+
+
+@BOTH
 def test_modify_is_idempotent(execs, which):
     """Review #27: modify is idempotent (a replay after a crash sends the same levels):
     the same SL twice is 'filled' twice, never a broker error."""
@@ -858,6 +874,22 @@ def test_a_placed_market_order_reports_its_real_deal(ea_exe, tmp_path):
         (deal,) = ea.terminal()["deal"]
         assert (res.deal, res.price, res.volume) == (deal[0], ASK, 2.0)
         assert ea.terminal()["requests"] == [["1"]]
+    finally:
+        ea.stop()
+        client.close()
+
+
+def test_a_stop_loss_the_symbol_refuses_is_never_dropped(ea_exe, tmp_path):
+    """Review #11: on a symbol whose SYMBOL_ORDER_MODE lacks SYMBOL_ORDER_SL, an entry
+    with a stop is refused; it never opens a naked position."""
+    account = h.Account(symbols=[h.SymbolSpec(order_mode=127 & ~16)])
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", account, {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        res = client.call("open", symbol="WIN", side="buy", volume=1, sl=119_000.0, timeout_s=10)
+        assert res.status is Status.REJECTED and res.reason is Reason.MISSING_SL, res
+        assert "position" not in ea.terminal()
     finally:
         ea.stop()
         client.close()
