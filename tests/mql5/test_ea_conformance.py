@@ -893,3 +893,32 @@ def test_a_stop_loss_the_symbol_refuses_is_never_dropped(ea_exe, tmp_path):
     finally:
         ea.stop()
         client.close()
+
+
+def test_kill_switch_closes_every_symbol_with_its_own_filling(ea_exe, tmp_path):
+    """Review #13: the kill switch flattens a multi-symbol book, each close with a filling
+    its symbol allows (not whatever the last command left), and it retries at most once
+    a second."""
+    symbols = [
+        h.SymbolSpec(name="WIN", filling=1),  # FOK only
+        h.SymbolSpec(name="WDO", digits=1, tick_size=0.5, filling=2, bid=5_000.0, ask=5_000.5),
+    ]
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(symbols=symbols), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        for sym, sl in (("WIN", 119_000.0), ("WDO", 4_990.0)):
+            res = client.call("open", symbol=sym, side="buy", volume=1, sl=sl, timeout_s=10)
+            assert res.status is Status.FILLED, res
+        (ea.bridge / "KILL_SWITCH").write_text("now")
+        deadline = time.monotonic() + 5
+        while "position" in ea.terminal():
+            assert time.monotonic() < deadline, ea.terminal().get("position")
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert int(ea.terminal()["requests"][0][0]) == 4  # two opens, two closes
+        out = [d for d in ea.terminal()["deal"] if d[4] == "1"]
+        assert sorted(d[11] for d in out) == ["mtp:kill", "mtp:kill"]
+    finally:
+        ea.stop()
+        client.close()
