@@ -216,8 +216,25 @@ void ProcessFile(const string name)
         }
       return;
      }
-   if(FindExecuting(cmd.id) >= 0)
+   int exec = FindExecuting(cmd.id);
+   if(exec >= 0)
      {
+      // resolve what was journaled, never the new file's payload; another seq is a
+      // duplicate id (review #22)
+      Command journaled;
+      if(ParseJournaled(g_exec_cmds[exec], journaled))
+        {
+         if(journaled.seq != cmd.seq)
+           {
+            WriteFileAtomic(g_root + "journal\\rejected\\" + StringSubstr(name, 0, StringLen(name) - 5) + ".result.json",
+                            ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_DUPLICATE_ID,
+                                       "id already used by another command", 0, 0, 0, 0, 0, 0, seen));
+            Archive(name, "rejected");
+            return;
+           }
+         Finish(name, journaled, Resolve(journaled, seen));
+         return;
+        }
       Finish(name, cmd, Resolve(cmd, seen));
       return;
      }
