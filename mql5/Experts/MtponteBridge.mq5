@@ -216,13 +216,13 @@ void ProcessFile(const string name)
         }
       return;
      }
-   int exec = FindExecuting(cmd.id);
-   if(exec >= 0)
+   int executing = FindExecuting(cmd.id);
+   if(executing >= 0)
      {
       // resolve what was journaled, never the new file's payload; another seq is a
       // duplicate id (review #22)
       Command journaled;
-      if(ParseJournaled(g_exec_cmds[exec], journaled))
+      if(ParseJournaled(g_exec_cmds[executing], journaled))
         {
          if(journaled.seq != cmd.seq)
            {
@@ -1198,10 +1198,10 @@ void WriteState()
       string name = SymbolName(i, true);
       long fill = SymbolInfoInteger(name, SYMBOL_FILLING_MODE);
       string modes = "";
-      if((fill & SYMBOL_FILLING_FOK) != 0) modes += "\"fok\"";
-      if((fill & SYMBOL_FILLING_IOC) != 0) modes += (modes == "" ? "" : ",") + string("\"ioc\"");
-      if(SymbolInfoInteger(name, SYMBOL_TRADE_EXEMODE) != SYMBOL_TRADE_EXECUTION_MARKET)
-         modes += (modes == "" ? "" : ",") + string("\"return\"");
+      if((fill & SYMBOL_FILLING_FOK) != 0) modes += ",\"fok\"";
+      if((fill & SYMBOL_FILLING_IOC) != 0) modes += ",\"ioc\"";
+      if(SymbolInfoInteger(name, SYMBOL_TRADE_EXEMODE) != SYMBOL_TRADE_EXECUTION_MARKET) modes += ",\"return\"";
+      modes = StringSubstr(modes, 1);
       CJsonWriter sw;
       sw.Str("name", name);
       sw.Num("tick_size", SymbolInfoDouble(name, SYMBOL_TRADE_TICK_SIZE));
