@@ -290,7 +290,7 @@ bool ParseCommand(const string name, Command &cmd, string &cid, long &seq, strin
    CJsonObject o;
    string err;
    if(!JsonParseFlat(text, o, err)) { reason = MTP_REASON_INVALID_JSON; message = err; return false; }
-   if(o.Type("v") != JSON_NUMBER || o.Long("v") != MTP_PROTOCOL_VERSION)
+   if(!IsIntLiteral(o, "v") || o.Long("v") != MTP_PROTOCOL_VERSION)
      { reason = MTP_REASON_UNKNOWN_VERSION; message = "protocol version " + o.Str("v"); return false; }
    string kind = o.Str(MTP_CMD_F_KIND);
    if(o.Type(MTP_CMD_F_KIND) != JSON_STRING ||
@@ -311,8 +311,12 @@ bool ParseCommand(const string name, Command &cmd, string &cid, long &seq, strin
       if(!ok) { message = o.keys[k] + ": extra field"; return false; }
      }
    if(o.Type(MTP_CMD_F_ID) != JSON_STRING || !IsUuid4(o.Str(MTP_CMD_F_ID))) { message = "id: not a canonical uuid4"; return false; }
-   if(o.Type(MTP_CMD_F_SEQ) != JSON_NUMBER || o.Long(MTP_CMD_F_SEQ) < 0 || o.Long(MTP_CMD_F_SEQ) > 999999999999)
+   if(!IsIntLiteral(o, MTP_CMD_F_SEQ) || o.Long(MTP_CMD_F_SEQ) < 0 || o.Long(MTP_CMD_F_SEQ) > 999999999999)
      { message = "seq"; return false; }
+   // integer fields are integer literals: 600000.0 is not an int (strict, like the twin)
+   string ints[] = {MTP_CMD_F_CREATED_AT, MTP_CMD_F_TTL_MS, MTP_CMD_F_EXPIRY, MTP_CMD_F_MAX_DEVIATION_POINTS, MTP_CMD_F_MAGIC};
+   for(int k = 0; k < ArraySize(ints); k++)
+      if(o.Has(ints[k]) && !IsIntLiteral(o, ints[k])) { message = ints[k] + ": not an integer"; return false; }
    // the pydantic model's ranges, field by field (review #28)
    if(!NumberIn(o, MTP_CMD_F_TTL_MS, 1, 86400000)) { message = "ttl_ms"; return false; }
    if(!NumberIn(o, MTP_CMD_F_MAX_DEVIATION_POINTS, 0, 100000)) { message = "max_deviation_points"; return false; }
@@ -320,6 +324,9 @@ bool ParseCommand(const string name, Command &cmd, string &cid, long &seq, strin
    if(!NumberIn(o, MTP_CMD_F_CONFIDENCE, 0, 1)) { message = "confidence"; return false; }
    if(!NumberIn(o, MTP_CMD_F_EXPIRY, 1, 9.2e18)) { message = "expiry"; return false; }
    if(!NumberIn(o, MTP_CMD_F_PRICE, 1e-300, 1e300)) { message = "price"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_SL, 1e-300, 1e300)) { message = "sl"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_TP, 1e-300, 1e300)) { message = "tp"; return false; }
+   if(!NumberIn(o, MTP_CMD_F_VOLUME, 1e-300, 1e300)) { message = "volume"; return false; }
    if(!StringIn(o, MTP_CMD_F_SYMBOL, 1, 32)) { message = "symbol"; return false; }
    if(!StringIn(o, MTP_CMD_F_STRATEGY, 0, 64)) { message = "strategy"; return false; }
    if(!StringIn(o, MTP_CMD_F_COMMENT, 0, 31)) { message = "comment"; return false; }
@@ -383,6 +390,15 @@ bool StringIn(const CJsonObject &o, const string key, const int lo, const int hi
    if(o.Type(key) != JSON_STRING) return false;
    int n = StringLen(o.Str(key));
    return n >= lo && n <= hi;
+  }
+
+//--- a JSON number written as an integer (optional minus, digits only)
+bool IsIntLiteral(const CJsonObject &o, const string key)
+  {
+   if(o.Type(key) != JSON_NUMBER) return false;
+   string lit = o.Str(key);
+   if(StringGetCharacter(lit, 0) == '-') lit = StringSubstr(lit, 1);
+   return IsDigits(lit, 19);
   }
 
 bool IsDigits(const string s, const int maxlen)

@@ -166,6 +166,7 @@ class EaExec:
             "LogOnly": "true" if limits.get("log_only") else "false",
             "MaxVolume": str(limits.get("max_volume", 10.0)),
             "DailyLossLimit": str(limits.get("daily_loss_limit", 0.0)),
+            "SymbolsAllowed": ",".join(limits.get("symbols_allowed", ())),
         }
         # a B3-like server (UTC-3) with a deposit made today in its history: neither may
         # change anything the protocol publishes or decides (review #15, #26)
@@ -581,6 +582,94 @@ def test_fields_out_of_range_are_refused_by_both(execs, which, over):
     assert res is not None and res.status is Status.REJECTED, res
     assert res.reason is Reason.INVALID_FIELD, res
     assert e.deals() == []
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("{seq:012d}-{id}.json", b'{"v":1,"id":"\xff"}', Reason.INVALID_UTF8),
+        ("{seq:012d}-{id}.json", b'{"v":1,', Reason.INVALID_JSON),
+        ("{seq:012d}-{id}.json", b"[1,2]", Reason.INVALID_JSON),
+        ("{seq:012d}-{id}.json", {"v": 2}, Reason.UNKNOWN_VERSION),
+        ("{seq:012d}-{id}.json", {"kind": "explode"}, Reason.UNKNOWN_KIND),
+        ("{seq:012d}-{id}.json", {"extra": 1}, Reason.INVALID_FIELD),
+        ("{seq:012d}-{id}.json", {"volume": True}, Reason.INVALID_FIELD),  # the twin filled 1 lot
+        ("{seq:012d}-{id}.json", {"sl": "119000"}, Reason.INVALID_FIELD),
+        ("{seq:012d}-{id}.json", {"ttl_ms": 600000.0}, Reason.INVALID_FIELD),
+        ("{seq:012d}-{id}.json", {"created_at": str(now_ms())}, Reason.INVALID_FIELD),
+        ("{seq:012d}-{id}.json", {"v": 1.0}, Reason.UNKNOWN_VERSION),
+        ("{other:012d}-{id}.json", {}, Reason.INVALID_NAME),
+    ],
+    ids=lambda v: v.value if isinstance(v, Reason) else None,
+)
+def test_malformed_files_are_rejected_with_the_same_reason(execs, which, name, data, reason):
+    e = execs(which)
+    cmd = raw_open(seq=3)
+    if isinstance(data, dict):
+        data = json.dumps(cmd | data).encode()
+    fname = name.format(seq=3, other=4, id=cmd["id"])
+    atomic_write_bytes(e.root / "inbox" / fname, data)
+    e.deliver()
+    res = e.client.result(cmd["id"])
+    assert res is not None and res.status is Status.REJECTED and res.reason is reason, res
+    assert e.deals() == []
+    assert (e.root / "journal" / "rejected" / fname).exists()
+
+
+@BOTH
+def test_whitelist_and_max_positions(execs, which):
+    e = execs(which, max_positions=1, symbols_allowed=("WDO",))
+    assert open_(e).reason is Reason.SYMBOL_NOT_ALLOWED
+    e2 = execs(which, max_positions=1)
+    assert open_(e2).status is Status.FILLED
+    assert open_(e2).reason is Reason.MAX_POSITIONS
+
+
+@BOTH
+@MODES
+def test_second_entry_adds_a_position_or_grows_the_one(execs, which, mode):
+    """Netting: one position per symbol, an opposite deal reduces or reverses it;
+    hedging: one position per entry."""
+    e = execs(which, mode)
+    first = open_(e)
+    second = open_(e)
+    assert first.status is second.status is Status.FILLED
+    if mode == "netting":
+        (p,) = e.positions()
+        assert p.volume == 2 and second.ticket == first.ticket
+        rev = open_(e, side="sell", volume=3, sl=121_000.0, tp=119_000.0)
+        assert rev.status is Status.FILLED, rev
+        (p,) = e.positions()
+        assert (p.side, p.volume) == ("sell", 1)
+        assert [d.entry for d in e.deals()] == ["in", "in", "inout"]
+    else:
+        assert sorted(p.volume for p in e.positions()) == [1, 1]
+        assert second.ticket != first.ticket
+
+
+@BOTH
+def test_close_all_flattens_and_cancels(execs, which):
+    e = execs(which)
+    open_(e)
+    open_(e, side="sell", sl=121_000.0, tp=119_000.0)
+    placed = send(
+        e,
+        "place",
+        symbol="WIN",
+        side="buy",
+        order_type="stop",
+        price=120_500.0,
+        volume=1,
+        sl=120_000.0,
+        expiry=now_ms() + 3_600_000,
+    )
+    assert placed.status is Status.FILLED
+    cmd = e.client.command("close_all")
+    res = send_cmd(e, cmd)
+    assert res.status is Status.FILLED and res.deal is None, res
+    assert e.positions() == []
+    assert [d.comment for d in e.deals() if d.entry == "out"] == [cmd.tag, cmd.tag]
 
 
 # ---------------------------------------------------------------------- dead-man (#23)
