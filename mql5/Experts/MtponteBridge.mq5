@@ -258,6 +258,12 @@ void ProcessFile(const string name)
      }
    if(!JournalBegin(cmd)) return;  // durable before acting: no record, no order (the EA stops)
    WriteResult(cmd.id, ResultJson(cmd.id, cmd.seq, MTP_STATUS_ACCEPTED, "", "", 0, 0, 0, 0, 0, 0, seen, false));
+   if(NowMs() > cmd.created_at + cmd.ttl_ms)  // the TTL again, just before sending: never executed late
+     {
+      Finish(name, cmd, ResultJson(cmd.id, cmd.seq, MTP_STATUS_REJECTED, MTP_REASON_EXPIRED, "expired before it could be sent",
+                                   0, 0, 0, 0, 0, 0, seen));
+      return;
+     }
    PrintFormat("execute %s %s strategy=%s confidence=%.2f", cmd.kind, cmd.id, cmd.strategy, cmd.confidence);
    MqlTradeResult tr;
    string pre = Execute(cmd, tr);

@@ -27,7 +27,16 @@ inline void harness_apply_controls(const std::string &dir) {
 }
 
 inline void harness_on_move(const std::string &src, const std::string &dst) {
-  if (dst.find("/outbox/") != std::string::npos) sim_crashpoint("crash_outbox_move");
+  if (dst.find("/outbox/") != std::string::npos) {
+    // `fault skew_outbox_move:<ms> 1`: the clock jumps by <ms> while the result is written
+    for (auto &f : T().faults)
+      if (f.first.rfind("skew_outbox_move:", 0) == 0 && f.second > 0) {
+        f.second--;
+        mql5_clk().gmt_skew_ms += sim_l(f.first.substr(17));
+        sim_save();
+      }
+    sim_crashpoint("crash_outbox_move");
+  }
   if (src.find("/inbox/") != std::string::npos) sim_crashpoint("crash_archive_move");
 }
 

@@ -115,6 +115,18 @@ class PyExec:
 
         executor_module.crashpoint = crashpoint  # type: ignore[attr-defined]
 
+    def stall_after_begin(self, ms: int) -> None:
+        """The clock jumps ``ms`` between journaling a command and sending it."""
+        base = self.ex.clock
+        skew = [0]
+        self.ex.clock = lambda: base() + skew[0]
+
+        def crashpoint(name: str) -> None:
+            if name == "executor.after_begin":
+                skew[0] += ms
+
+        executor_module.crashpoint = crashpoint  # type: ignore[attr-defined]
+
     def run_until_crash(self) -> None:
         with pytest.raises(Crash):
             self.ex.process_inbox()
@@ -201,6 +213,9 @@ class EaExec:
 
     def crash_at(self, point: str) -> None:
         self.ea.control("fault\t" + self.CRASH[point])
+
+    def stall_after_begin(self, ms: int) -> None:
+        self.ea.control(f"fault\tskew_outbox_move:{ms}\t1")  # while `accepted` is written
 
     def run_until_crash(self) -> None:
         assert self.ea.proc is not None
@@ -721,6 +736,17 @@ def test_timeout_is_never_sent_again(execs, which, book):
     else:
         assert res.status is Status.UNKNOWN and res.retcode == 10012, res
         assert entries(e) == []
+
+
+@BOTH
+def test_ttl_is_checked_again_just_before_sending(execs, which):
+    """A command that expires between its checks and its send is never executed late
+    (the chaos check saw fills 1-3 ms after the deadline)."""
+    e = execs(which)
+    e.stall_after_begin(20_000)
+    res = open_(e)
+    assert res.status is Status.REJECTED and res.reason is Reason.EXPIRED, res
+    assert e.deals() == [] and e.requests() == 0
 
 
 # ---------------------------------------------------------------------- crashes

@@ -198,6 +198,19 @@ class Executor:
         self.journal.begin(cmd.id, cmd.seq, path.name, raw, seen)  # durable before acting
         crashpoint("executor.after_begin")
         self.write_result(Result(id=cmd.id, seq=cmd.seq, status=Status.ACCEPTED, seen_at=seen))
+        if self.clock() > cmd.expires_at():  # the TTL again, just before sending: never late
+            self._finish(
+                path,
+                cmd,
+                self._final(
+                    cmd,
+                    seen,
+                    Status.REJECTED,
+                    reason=Reason.EXPIRED,
+                    message="expired before it could be sent",
+                ),
+            )
+            return
         log.info(
             "execute %s %s strategy=%s confidence=%s",
             cmd.kind.value,
