@@ -997,7 +997,18 @@ void Finish(const string name, const Command &cmd, const string res)
 void Reject(const string name, const string cid, const long seq, const string reason, const string message, const long seen)
   {
    PrintFormat("reject %s: %s %s", name, reason, message);
-   WriteResult(cid, ResultJson(cid, seq, MTP_STATUS_REJECTED, reason, message, 0, 0, 0, 0, 0, 0, seen));
+   string res = ResultJson(cid, seq, MTP_STATUS_REJECTED, reason, message, 0, 0, 0, 0, 0, 0, seen);
+   if(seq >= 0 && FindDone(cid) >= 0)
+     {
+      // the id already has its one result: never overwrite it (like a duplicate)
+      WriteFileAtomic(g_root + "journal\\rejected\\" + StringSubstr(name, 0, StringLen(name) - 5) + ".result.json", res);
+      Archive(name, "rejected");
+      return;
+     }
+   // every id that got a result is remembered, also one refused before it could be
+   // parsed: a later file with that id is a replay or a duplicate, never executed
+   if(seq >= 0) JournalDone(cid, seq, res);
+   WriteResult(cid, res);
    Archive(name, "rejected");
   }
 

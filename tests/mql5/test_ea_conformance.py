@@ -633,6 +633,27 @@ def test_malformed_files_are_rejected_with_the_same_reason(execs, which, name, d
 
 
 @BOTH
+def test_an_id_rejected_at_parse_time_is_never_executed_later(execs, which):
+    """A truncated file is rejected under the id in its name; the same file rewritten
+    complete, or the id under another seq, is never executed and never overwrites that
+    result (the chaos check found the twin executing both)."""
+    e = execs(which)
+    cmd = raw_open(seq=3)
+    name = f"{3:012d}-{cmd['id']}.json"
+    atomic_write_bytes(e.root / "inbox" / name, json.dumps(cmd).encode()[:20])
+    e.deliver()
+    first = e.client.result(cmd["id"])
+    assert first is not None and first.reason is Reason.INVALID_JSON, first
+    atomic_write_bytes(e.root / "inbox" / name, json.dumps(cmd).encode())
+    e.deliver()
+    other = cmd | {"seq": 4}
+    atomic_write_bytes(e.root / "inbox" / f"{4:012d}-{cmd['id']}.json", json.dumps(other).encode())
+    e.deliver()
+    assert e.deals() == [] and e.requests() == 0
+    assert e.client.result(cmd["id"]) == first
+
+
+@BOTH
 def test_whitelist_and_max_positions(execs, which):
     e = execs(which, max_positions=1, symbols_allowed=("WDO",))
     assert open_(e).reason is Reason.SYMBOL_NOT_ALLOWED

@@ -546,8 +546,17 @@ class Executor:
             seen_at=seen,
             done_at=self.clock(),
         )
-        if cmd is not None:
-            self.journal.finish(res, path.name, cmd.model_dump_json(exclude_none=True))
+        if cmd is None and seq is not None and self.journal.get(cid) is not None:
+            # the id already has its one result: never overwrite it (like a duplicate)
+            target = self.dir.journal / "rejected" / path.name
+            move(path, target)
+            atomic_write_json(target.with_suffix(".result.json"), res)
+            return
+        if cmd is not None or seq is not None:
+            # every id that got a result is remembered, also one refused before it could
+            # be parsed: a later file with that id is a replay or a duplicate, never run
+            raw = cmd.model_dump_json(exclude_none=True) if cmd is not None else None
+            self.journal.finish(res, path.name, raw)
         if _safe_name(cid):
             self.write_result(res)
         move(path, self.dir.journal / "rejected" / path.name)
