@@ -54,6 +54,10 @@ inline bool harness_fail_open(const std::string &path) {
 int main(int argc, char **argv) {
   mql5_prog().on_move = harness_on_move;
   mql5_prog().fail_open = harness_fail_open;
+  if (const char *p = std::getenv("MTPONTE_EA_CRASH_P")) {  // the crash drill: die at random crash points
+    sim_crash_p() = std::atof(p);
+    std::srand((unsigned)(getpid() ^ mql5_wall_ms()));
+  }
   if (argc < 3) { std::fprintf(stderr, "usage: %s <sandbox_dir> <config>\n", argv[0]); return 2; }
   std::string sandbox = argv[1];
   mql5_prog().sandbox = sandbox;

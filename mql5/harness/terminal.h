@@ -297,10 +297,14 @@ inline bool sim_fault(const char *name) {
 // crash points: the EA process dies like under kill -9 (no OnDeinit); the server's state
 // (this file) is saved first, as a real trade server keeps what it executed.
 // `fault crash_X N` dies at the N-th occurrence of X from now.
+inline double &sim_crash_p() { static double p = 0; return p; }  // MTPONTE_EA_CRASH_P: die at any point
 inline void sim_crashpoint(const char *name) {
   auto it = T().faults.find(name);
-  if (it == T().faults.end() || it->second <= 0) return;
-  if (--it->second > 0) return;
+  bool random_death = sim_crash_p() > 0 && (double)std::rand() / RAND_MAX < sim_crash_p();
+  if (!random_death) {
+    if (it == T().faults.end() || it->second <= 0) return;
+    if (--it->second > 0) return;
+  }
   sim_save();
   std::fprintf(stderr, "[harness] crash at %s\n", name);
   std::fflush(stderr);

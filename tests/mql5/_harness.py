@@ -197,8 +197,16 @@ DEFAULT_INPUTS = {
 class EaProcess:
     """One compiled EA running on ``sandbox`` (``bridge`` = its bridge folder)."""
 
-    def __init__(self, exe: Path, sandbox: Path, account: Account, inputs: dict[str, str]):
+    def __init__(
+        self,
+        exe: Path,
+        sandbox: Path,
+        account: Account,
+        inputs: dict[str, str],
+        env: dict[str, str] | None = None,
+    ):
         self.exe, self.sandbox, self.inputs = exe, sandbox, DEFAULT_INPUTS | inputs
+        self.env = os.environ | (env or {})
         sandbox.mkdir(parents=True, exist_ok=True)
         (sandbox / "terminal.tsv").write_text(account.text(), encoding="utf-8")
         folder = self.inputs.get("BridgeFolder", "mtponte")
@@ -214,6 +222,7 @@ class EaProcess:
         (self.sandbox / "ea.ready").unlink(missing_ok=True)
         self.proc = subprocess.Popen(
             [str(self.exe), str(self.sandbox), str(cfg)],
+            env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "ab"),  # noqa: SIM115 - the child keeps it
         )
@@ -229,6 +238,16 @@ class EaProcess:
         assert self.proc is not None
         (self.sandbox / "STOP").write_text("stop")
         rc = self.proc.wait(timeout=10)
+        self.proc = None
+        return rc
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit code if the process ended (a crash point) within ``timeout``."""
+        assert self.proc is not None
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
         self.proc = None
         return rc
 

@@ -1058,3 +1058,60 @@ def test_kill_switch_closes_every_symbol_with_its_own_filling(ea_exe, tmp_path):
     finally:
         ea.stop()
         client.close()
+
+
+def test_kill_9_at_random_moments_executes_each_command_exactly_once(ea_exe, tmp_path):
+    """The crash drill on the compiled EA: commands stream in while the EA process is
+    SIGKILLed at random moments and restarted, and also dies (exit 137) at random inside
+    the windows exactly-once depends on (each crash point with probability 0.1). Every
+    command ends with one final result; a filled one has exactly one deal with its tag,
+    any other none; no deal is a phantom. ``MTPONTE_EA_DRILL_KILLS`` sets the number of
+    kills (default 15)."""
+    import os
+    import random
+
+    kills = int(os.environ.get("MTPONTE_EA_DRILL_KILLS", "15"))
+    rng = random.Random(16)
+    inputs = {"MaxPositions": "100000", "RecoverySettleMs": "200", "TimeoutGraceMs": "200"}
+    env = {"MTPONTE_EA_CRASH_P": "0.1"}
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), inputs, env)
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    sent: list[Command] = []
+    try:
+        for _k in range(kills):
+            for _ in range(rng.randint(1, 4)):
+                buy = rng.random() < 0.5
+                cmd = client.command(
+                    "open",
+                    ttl_ms=30_000,
+                    symbol="WIN",
+                    side="buy" if buy else "sell",
+                    volume=1,
+                    sl=119_000.0 if buy else 121_000.0,
+                )
+                client.send(cmd)
+                sent.append(cmd)
+            if ea.wait_exit(rng.uniform(0.02, 0.25)) is None:
+                ea.kill9()
+            ea.start()  # (or it died at a crash point by itself)
+        ea.env.pop("MTPONTE_EA_CRASH_P")  # the last run settles everything
+        ea.kill9()
+        ea.start()
+        results = {c.id: client.wait(c.id, timeout_s=20) for c in sent}
+    finally:
+        ea.stop()
+        client.close()
+    deals = [d for d in ea.terminal().get("deal", []) if d[3] in ("0", "1")]
+    by_tag: dict[str, int] = {}
+    for d in deals:
+        by_tag[d[11]] = by_tag.get(d[11], 0) + 1
+    tags = {c.tag: c.id for c in sent}
+    assert set(by_tag) <= set(tags), "phantom deals"
+    for c in sent:
+        n = by_tag.get(c.tag, 0)
+        if results[c.id].status is Status.FILLED:
+            assert n == 1, (c.id, results[c.id], n)
+        else:
+            assert n == 0, (c.id, results[c.id], n)
+    assert sum(r.status is Status.FILLED for r in results.values()) >= len(sent) // 2
