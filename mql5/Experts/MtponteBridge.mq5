@@ -63,6 +63,7 @@ struct Command
 //+------------------------------------------------------------------+
 int OnInit()
   {
+   if(!InputsValid()) return INIT_PARAMETERS_INCORRECT;  // review #31
    g_flags = UseCommonFolder ? FILE_COMMON : 0;
    g_root = BridgeFolder + "\\";
    FolderCreate(BridgeFolder, g_flags);
@@ -85,6 +86,31 @@ int OnInit()
    g_recovered = false;  // Recover() runs from OnTimer once the terminal is connected (review #4)
    if(!EventSetMillisecondTimer(TimerMs)) { Print("cannot set the timer"); return INIT_FAILED; }
    return INIT_SUCCEEDED;
+  }
+
+//--- HH:MM with two-digit hours and minutes (string comparison relies on it), or empty
+bool IsHhMm(const string t)
+  {
+   if(t == "") return true;
+   if(StringLen(t) != 5 || StringGetCharacter(t, 2) != ':') return false;
+   if(!IsDigits(StringSubstr(t, 0, 2), 2) || !IsDigits(StringSubstr(t, 3, 2), 2)) return false;
+   return StringToInteger(StringSubstr(t, 0, 2)) < 24 && StringToInteger(StringSubstr(t, 3, 2)) < 60;
+  }
+
+bool InputsValid()
+  {
+   string bad = "";
+   if(TimerMs <= 0) bad = "TimerMs";
+   else if(StateEveryMs <= 0) bad = "StateEveryMs";
+   else if(AtrPeriod <= 0) bad = "AtrPeriod";
+   else if(MaxVolume <= 0) bad = "MaxVolume";
+   else if(MaxPositions < 0) bad = "MaxPositions";
+   else if(DeadManMs < 0) bad = "DeadManMs";
+   else if(RecoverySettleMs < 0 || TimeoutGraceMs < 0) bad = "RecoverySettleMs/TimeoutGraceMs";
+   else if(!IsHhMm(TradingStart) || !IsHhMm(TradingEnd) || (TradingStart == "") != (TradingEnd == "")) bad = "TradingStart/TradingEnd (HH:MM)";
+   if(bad == "") return true;
+   PrintFormat("invalid input %s", bad);
+   return false;
   }
 
 void OnDeinit(const int reason)
@@ -476,10 +502,11 @@ bool CheckCommand(const Command &cmd, string &reason, string &message)
    long order_mode = SymbolInfoInteger(cmd.symbol, SYMBOL_ORDER_MODE);
    if(cmd.sl > 0 && (order_mode & SYMBOL_ORDER_SL) == 0)  // it would be dropped or refused (review #11)
      { reason = MTP_REASON_MISSING_SL; message = cmd.symbol + " does not accept a stop loss on orders"; return false; }
-   if(cmd.sl > 0 && (cmd.sl - ref) * sign >= 0) { reason = MTP_REASON_SL_WRONG_SIDE; message = "SL"; return false; }
-   if(cmd.tp > 0 && (cmd.tp - ref) * sign <= 0) { reason = MTP_REASON_TP_WRONG_SIDE; message = "TP"; return false; }
+   // no quote (ref 0): the level checks are skipped, like the twin; the send reports no_quote (#32)
+   if(ref > 0 && cmd.sl > 0 && (cmd.sl - ref) * sign >= 0) { reason = MTP_REASON_SL_WRONG_SIDE; message = "SL"; return false; }
+   if(ref > 0 && cmd.tp > 0 && (cmd.tp - ref) * sign <= 0) { reason = MTP_REASON_TP_WRONG_SIDE; message = "TP"; return false; }
    double atr = Atr(cmd.symbol);
-   if(SlTpMaxAtr > 0 && atr > 0)
+   if(SlTpMaxAtr > 0 && atr > 0 && ref > 0)
      {
       if((cmd.sl > 0 && MathAbs(cmd.sl - ref) > SlTpMaxAtr * atr + 1e-9) ||
          (cmd.tp > 0 && MathAbs(cmd.tp - ref) > SlTpMaxAtr * atr + 1e-9))
@@ -746,8 +773,8 @@ int OurOrders()
 //+------------------------------------------------------------------+
 void Recover()
   {
-   for(int i = 0; i < ArraySize(g_done_ids); i++)
-      Publish(g_done_ids[i], g_done_results[i]);  // missing or stale outbox files
+   for(int i = MathMax(0, ArraySize(g_done_ids) - 1000); i < ArraySize(g_done_ids); i++)
+      Publish(g_done_ids[i], g_done_results[i]);  // missing or stale outbox files (the recent 1 000, like the twin)
    for(int i = ArraySize(g_exec_ids) - 1; i >= 0; i--)
      {
       Command cmd;

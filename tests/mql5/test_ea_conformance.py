@@ -140,7 +140,10 @@ class PyExec:
         self.ex.process_inbox()
 
     def set_quote(self, bid: float, ask: float) -> None:
-        self.broker.set_quote("WIN", bid, ask)
+        if bid <= 0:  # no quote at all
+            self.broker._db.execute("DELETE FROM quotes WHERE symbol='WIN'")
+        else:
+            self.broker.set_quote("WIN", bid, ask)
 
     def fault(self, kind: str) -> None:
         self.broker.faults.append(kind)
@@ -400,6 +403,17 @@ def test_off_grid_levels_are_traded_on_the_tick_grid(execs, which):
     assert mod.status is Status.FILLED, mod
     (p,) = e.positions()
     assert p.sl is not None and abs(p.sl - 119_502) <= 2.5
+
+
+@BOTH
+def test_no_quote_fails_as_no_quote(execs, which):
+    """Review #32: without a quote the level checks are skipped (not 'sl_wrong_side'
+    against a price of 0) and the send fails as no_quote."""
+    e = execs(which)
+    e.set_quote(0, 0)
+    res = open_(e)
+    assert res.status is Status.FAILED and res.reason is Reason.NO_QUOTE, res
+    assert e.deals() == []
 
 
 @BOTH
@@ -1115,3 +1129,18 @@ def test_kill_9_at_random_moments_executes_each_command_exactly_once(ea_exe, tmp
         else:
             assert n == 0, (c.id, results[c.id], n)
     assert sum(r.status is Status.FILLED for r in results.values()) >= len(sent) // 2
+
+
+@pytest.mark.parametrize(
+    "bad", [{"AtrPeriod": "0"}, {"TimerMs": "0"}, {"TradingStart": "9:00", "TradingEnd": "17:00"}]
+)
+def test_invalid_inputs_fail_oninit(ea_exe, tmp_path, bad):
+    """Review #31: inputs the EA cannot run with (a zero divide, no timer, "9:00" compared
+    as a string with "09:00") fail OnInit instead of an EA that looks alive."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), bad)
+    ea.start(wait=False)
+    try:
+        assert ea.wait_exit(10) == 3, ea.log_text()
+    finally:
+        if ea.proc is not None:
+            ea.stop()
