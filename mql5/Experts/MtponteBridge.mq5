@@ -221,7 +221,7 @@ void ProcessFile(const string name)
    long seq;
    if(!ParseCommand(name, cmd, cid, seq, reason, message))
      {
-      Reject(name, cid, seq, reason, message, seen);
+      if(reason != "") Reject(name, cid, seq, reason, message, seen);
       return;
      }
    int done = FindDone(cmd.id);
@@ -313,7 +313,8 @@ bool ParseCommand(const string name, Command &cmd, string &cid, long &seq, strin
    seq = name_ok ? StringToInteger(StringSubstr(name, 0, 12)) : -1;
    uchar bytes[];
    int fh = FileOpen(g_root + "inbox\\" + name, FILE_READ | FILE_BIN | g_flags);
-   if(fh == INVALID_HANDLE) { reason = MTP_REASON_INVALID_JSON; message = "cannot open"; return false; }
+   // held by another process (antivirus, indexer) or gone: try again next tick, never reject (review #18)
+   if(fh == INVALID_HANDLE) { reason = ""; message = "cannot open"; return false; }
    int n = (int)FileSize(fh);
    FileReadArray(fh, bytes, 0, n);
    FileClose(fh);
@@ -1055,7 +1056,13 @@ void WriteFileAtomic(const string path, const string text)
    FileWriteArray(fh, b, 0, n);
    FileFlush(fh);
    FileClose(fh);
-   FileMove(tmp, g_flags, path, g_flags | FILE_REWRITE);
+   // the destination may be open in another process for a moment (Windows): retry briefly (review #18)
+   for(int k = 0; k < 20; k++)
+     {
+      if(FileMove(tmp, g_flags, path, g_flags | FILE_REWRITE)) return;
+      Sleep(2);
+     }
+   PrintFormat("cannot replace %s (%d)", path, GetLastError());
   }
 
 //+------------------------------------------------------------------+

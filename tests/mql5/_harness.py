@@ -15,6 +15,7 @@ faults while it runs, ``STOP`` to end it.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -194,6 +195,16 @@ DEFAULT_INPUTS = {
 }
 
 
+_RUNNING: list[EaProcess] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:  # a failed test must not leave an EA process behind
+    for ea in _RUNNING:
+        if ea.proc is not None and ea.proc.poll() is None:
+            ea.proc.kill()
+
+
 class EaProcess:
     """One compiled EA running on ``sandbox`` (``bridge`` = its bridge folder)."""
 
@@ -226,6 +237,7 @@ class EaProcess:
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "ab"),  # noqa: SIM115 - the child keeps it
         )
+        _RUNNING.append(self)
         if wait:
             deadline = time.monotonic() + 10
             while not (self.sandbox / "ea.ready").exists():

@@ -1144,3 +1144,19 @@ def test_invalid_inputs_fail_oninit(ea_exe, tmp_path, bad):
     finally:
         if ea.proc is not None:
             ea.stop()
+
+
+def test_an_inbox_file_that_cannot_be_opened_is_retried_not_rejected(ea_exe, tmp_path):
+    """Review #18: a command file another process holds for a moment (antivirus,
+    indexer) is read on a later tick; it is never answered 'rejected' (which Python
+    would take as final while the file may still execute)."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        ea.control("fault\tfail_open:/inbox/\t3")
+        res = client.call("open", symbol="WIN", side="buy", volume=1, sl=119_000.0, timeout_s=10)
+        assert res.status is Status.FILLED, res
+    finally:
+        ea.stop()
+        client.close()
