@@ -1187,7 +1187,8 @@ void WriteBars(const long t)
       for(int i = 0; i < got; i++)
         {
          CJsonWriter b;
-         b.Int("time", (long)r[i].time - ServerOffsetSeconds());  // server wall time -> UTC epoch s (#26) b.Num("open", r[i].open); b.Num("high", r[i].high);
+         b.Int("time", (long)r[i].time - ServerOffsetSeconds());  // server wall time -> UTC epoch s (#26)
+         b.Num("open", r[i].open); b.Num("high", r[i].high);
          b.Num("low", r[i].low); b.Num("close", r[i].close); b.Int("tick_volume", (long)r[i].tick_volume);
          b.Int("real_volume", (long)r[i].real_volume); b.Int("spread", r[i].spread);
          items += (items == "" ? "" : ",") + b.Done();

@@ -141,6 +141,7 @@ struct SimSymbol {
 struct SimPosition { long long ticket, identifier; std::string symbol; int type; double volume, price, sl, tp; long long magic, time_msc; std::string comment; };
 struct SimOrder { long long ticket; std::string symbol; int type; double volume, price, sl, tp; int type_time; long long expiration, magic, time_setup_msc; std::string comment; };
 struct SimHOrder { long long ticket; std::string symbol; int type; double volume, price; int state; long long magic, setup_msc, done_msc, position_id; std::string comment; };
+struct SimBar { std::string symbol; int tf; long long time; double open, high, low, close; long long tick_volume; };
 struct SimDeal { long long ticket, order; std::string symbol; int type, entry; double volume, price, profit; long long magic, position_id, time_msc; std::string comment; };
 
 struct SimTerminal {
@@ -158,6 +159,7 @@ struct SimTerminal {
   std::vector<SimOrder> orders;
   std::vector<SimHOrder> horders;
   std::vector<SimDeal> deals;
+  std::vector<SimBar> bars;  // server-time bar opens, any order
   std::map<std::string, int> faults;  // name -> remaining count
   long long requests = 0;            // OrderSend calls that reached the server
   int history_delay = 0;              // deals booked under a timeout appear after N HistorySelect calls
@@ -215,6 +217,8 @@ inline void sim_record(const std::vector<std::string> &f) {
               sim_d(at(8)), sim_l(at(9)), sim_l(at(10)), sim_l(at(11)), at(12)};
     (k == "deal" ? t.deals : t.delayed).push_back(d);
   } else if (k == "fault") t.faults[at(1)] = (int)sim_l(at(2));
+  else if (k == "bar")
+    t.bars.push_back({at(1), (int)sim_l(at(2)), sim_l(at(3)), sim_d(at(4)), sim_d(at(5)), sim_d(at(6)), sim_d(at(7)), sim_l(at(8))});
 }
 
 inline void sim_save() {
@@ -253,6 +257,9 @@ inline void sim_save() {
   for (auto &d : t.deals) deal("deal", d);
   for (auto &d : t.delayed) deal("delayed", d);
   for (auto &f : t.faults) o << "fault\t" << f.first << "\t" << f.second << "\n";
+  for (auto &b : t.bars)
+    o << "bar\t" << b.symbol << "\t" << b.tf << "\t" << b.time << "\t" << sim_g(b.open) << "\t" << sim_g(b.high) << "\t"
+      << sim_g(b.low) << "\t" << sim_g(b.close) << "\t" << b.tick_volume << "\n";
   std::string tmp = t.path + ".tmp";
   { std::ofstream f(tmp, std::ios::binary | std::ios::trunc); f << o.str(); }
   std::rename(tmp.c_str(), t.path.c_str());
@@ -595,8 +602,19 @@ inline long long SymbolInfoInteger(const string &name, ENUM_SYMBOL_INFO_INTEGER 
 }
 inline string _Symbol_init() { return string("WIN"); }
 static string _Symbol = _Symbol_init();
-// bars are not simulated: CopyRates finds none (the EA's ATR check and bar snapshots are off)
-inline int CopyRates(const string &, ENUM_TIMEFRAMES, int, int, MqlArray<MqlRates> &r) { r.clear(); return 0; }
+// bars the test wrote (`bar` records): start_pos counts back from the newest bar (0),
+// the copy is oldest first, as MQL5's CopyRates fills a non-series array
+inline int CopyRates(const string &symbol, ENUM_TIMEFRAMES tf, int start_pos, int count, MqlArray<MqlRates> &r) {
+  r.clear();
+  std::vector<SimBar> bs;
+  for (auto &b : T().bars) if (b.symbol == narrow(symbol) && b.tf == (int)tf) bs.push_back(b);
+  std::sort(bs.begin(), bs.end(), [](const SimBar &a, const SimBar &b) { return a.time < b.time; });
+  int n = (int)bs.size(), end = n - start_pos, begin = std::max(0, end - count);
+  if (end <= 0) return bs.empty() ? -1 : 0;
+  for (int i = begin; i < end; i++)
+    r.push_back({(datetime)bs[i].time, bs[i].open, bs[i].high, bs[i].low, bs[i].close, bs[i].tick_volume, 0, 0});
+  return (int)r.size();
+}
 inline datetime iTime(const string &, ENUM_TIMEFRAMES, int) { return 0; }
 
 // positions (the selected one is read live by ticket)

@@ -25,6 +25,7 @@ from mtponte.bridge import executor as executor_module
 from mtponte.bridge.fileio import atomic_write_bytes, now_ms
 from mtponte.bridge.protocol import (
     AccountState,
+    BarsState,
     Command,
     Heartbeat,
     OrdersState,
@@ -91,13 +92,15 @@ class PyExec:
 
     name = "python"
 
-    def __init__(self, tmp: Path, mode: str, limits: dict[str, Any]) -> None:
+    def __init__(self, tmp: Path, mode: str, limits: dict[str, Any], atr: float | None) -> None:
         self.root = tmp / "bridge"
         self.broker = FaultyPaper(tmp / "paper.sqlite", account_mode=mode)
         self.broker.set_quote("WIN", BID, ASK)
         self.limits = ExecutorLimits(**limits)
         self.ex = Executor(self.root, self.broker, self.limits)
         self.ex.timeout_grace_ms = 300
+        if atr is not None:
+            self.ex.atr["WIN"] = atr
         self.client = BridgeClient(self.root)
         self.client.heartbeat()
 
@@ -174,7 +177,9 @@ class EaExec:
 
     name = "ea"
 
-    def __init__(self, exe: Path, tmp: Path, mode: str, limits: dict[str, Any]) -> None:
+    def __init__(
+        self, exe: Path, tmp: Path, mode: str, limits: dict[str, Any], atr: float | None
+    ) -> None:
         inputs = {
             "DeadManMs": str(limits.get("dead_man_ms", 30_000)),
             "MaxPositions": str(limits.get("max_positions", 1)),
@@ -182,6 +187,7 @@ class EaExec:
             "MaxVolume": str(limits.get("max_volume", 10.0)),
             "DailyLossLimit": str(limits.get("daily_loss_limit", 0.0)),
             "SymbolsAllowed": ",".join(limits.get("symbols_allowed", ())),
+            "SlTpMaxAtr": str(limits.get("sl_tp_max_atr", 5.0)),
         }
         # a B3-like server (UTC-3) with a deposit made today in its history: neither may
         # change anything the protocol publishes or decides (review #15, #26)
@@ -189,7 +195,8 @@ class EaExec:
         account = h.Account(
             margin_mode=h.NETTING if mode == "netting" else h.HEDGING,
             server_offset_s=-10_800,
-            records=[f"deal\t900\t0\t\t2\t0\t0\t0\t50000\t0\t0\t{t}\tdeposit"],
+            records=[f"deal\t900\t0\t\t2\t0\t0\t0\t50000\t0\t0\t{t}\tdeposit"]
+            + (m5_bars(atr, -10_800) if atr is not None else []),
         )
         self.ea = h.EaProcess(exe, tmp / "sandbox", account, inputs)
         self.ea.start()
@@ -271,12 +278,29 @@ def ea_exe() -> Path:
     return h.build()
 
 
-def make(which: str, tmp: Path, exe: Path | None, mode: str = "hedging", **limits: Any) -> Any:
+def m5_bars(atr: float, offset_s: int, n: int = 20) -> list[str]:
+    """``n`` M5 bars (server time) whose true range is ``atr`` each, the newest forming."""
+    now = (now_ms() // 1000 + offset_s) // 300 * 300
+    lo, hi = 120_000 - atr / 2, 120_000 + atr / 2
+    return [
+        f"bar\tWIN\t5\t{now - (n - 1 - i) * 300}\t120000\t{hi}\t{lo}\t120000\t{100 + i}"
+        for i in range(n)
+    ]
+
+
+def make(
+    which: str,
+    tmp: Path,
+    exe: Path | None,
+    mode: str = "hedging",
+    atr: float | None = None,
+    **limits: Any,
+) -> Any:
     limits = {"dead_man_ms": 0, "max_positions": 5} | limits
     if which == "python":
-        return PyExec(tmp, mode, limits)
+        return PyExec(tmp, mode, limits, atr)
     assert exe is not None
-    return EaExec(exe, tmp, mode, limits)
+    return EaExec(exe, tmp, mode, limits, atr)
 
 
 BOTH = pytest.mark.parametrize("which", ["python", "ea"])
@@ -287,9 +311,9 @@ MODES = pytest.mark.parametrize("mode", ["hedging", "netting"])
 def execs(request, tmp_path):  # type: ignore[no-untyped-def]
     made: list[Any] = []
 
-    def factory(which: str, mode: str = "hedging", **limits: Any) -> Any:
+    def factory(which: str, mode: str = "hedging", atr: float | None = None, **limits: Any) -> Any:
         exe = request.getfixturevalue("ea_exe") if which == "ea" else None
-        e = make(which, tmp_path / f"{which}{len(made)}", exe, mode, **limits)
+        e = make(which, tmp_path / f"{which}{len(made)}", exe, mode, atr, **limits)
         made.append(e)
         return e
 
@@ -665,6 +689,15 @@ def test_an_id_rejected_at_parse_time_is_never_executed_later(execs, which):
     e.deliver()
     assert e.deals() == [] and e.requests() == 0
     assert e.client.result(cmd["id"]) == first
+
+
+@BOTH
+def test_sl_tp_within_the_atr_limit(execs, which):
+    """SL/TP farther than sl_tp_max_atr × ATR are refused (the EA computes the ATR from
+    M5 bars whose true range is 100; the twin is given ATR 100)."""
+    e = execs(which, atr=100.0, sl_tp_max_atr=2.0)
+    assert open_(e).reason is Reason.SL_TP_TOO_FAR  # SL 1 005 points away > 2 × 100
+    assert open_(e, sl=119_850.0, tp=120_150.0).status is Status.FILLED
 
 
 @BOTH
@@ -1160,3 +1193,26 @@ def test_an_inbox_file_that_cannot_be_opened_is_retried_not_rejected(ea_exe, tmp
     finally:
         ea.stop()
         client.close()
+
+
+def test_bar_snapshots_are_closed_bars_in_utc(ea_exe, tmp_path):
+    """Review #26: bars-<SYMBOL>-<TF>.json holds the last closed bars, complete, with
+    times in UTC epoch seconds although MT5 stamps them in server time (UTC-3 here)."""
+    account = h.Account(server_offset_s=-10_800, records=m5_bars(100.0, -10_800, n=6))
+    inputs = {"BarsSubscriptions": "WIN:M5", "BarsCount": "3"}
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", account, inputs)
+    ea.start()
+    try:
+        path = ea.bridge / "state" / "bars-WIN-M5.json"
+        deadline = time.monotonic() + 5
+        while not path.exists():
+            assert time.monotonic() < deadline, "no bar snapshot"
+            time.sleep(0.02)
+        bars = BarsState.model_validate_json(path.read_text()).bars
+    finally:
+        ea.stop()
+    forming_utc = (now_ms() // 1000 - 10_800) // 300 * 300 + 10_800
+    assert [b.time for b in bars] == [forming_utc - 900, forming_utc - 600, forming_utc - 300]
+    assert all(
+        (b.open, b.high, b.low, b.close) == (120_000, 120_050, 119_950, 120_000) for b in bars
+    )
