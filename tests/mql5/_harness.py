@@ -86,11 +86,15 @@ def _sources() -> list[Path]:
     )
 
 
-def build(cache: Path | None = None) -> Path:
-    """The compiled EA, built once per source hash (cached in a temporary folder)."""
+def build(cache: Path | None = None, source: Path | None = None) -> Path:
+    """The compiled EA (or ``source``: an MQL5 program), built once per source hash
+    (cached in a temporary folder). A script (``OnStart``) gets a main that runs it once."""
     gxx = shutil.which("g++")
     assert gxx is not None, "g++ is needed to compile the EA (apt-get install g++)"
-    h = hashlib.sha256(" ".join(GXX_FLAGS).encode())
+    source = source or EA
+    text = source.read_text(encoding="utf-8")
+    is_script = re.search(r"^void\s+OnStart\s*\(", text, re.M) is not None
+    h = hashlib.sha256(" ".join(GXX_FLAGS).encode() + text.encode())
     for p in _sources():
         h.update(p.read_bytes())
     cache = cache or Path(tempfile.gettempdir()) / "mtponte-mql5-harness"
@@ -105,10 +109,9 @@ def build(cache: Path | None = None) -> Path:
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(to_cpp(mqh.read_text(encoding="utf-8")), encoding="utf-8")
     main = work / "ea.cpp"
+    runner = "harness_script_main.h" if is_script else "harness_main.h"
     main.write_text(
-        '#include "Trade.h"\n'
-        + to_cpp(EA.read_text(encoding="utf-8"))
-        + '\n#include "harness_main.h"\n',
+        '#include "Trade.h"\n' + to_cpp(text) + f'\n#include "{runner}"\n',
         encoding="utf-8",
     )
     proc = subprocess.run(
@@ -116,7 +119,7 @@ def build(cache: Path | None = None) -> Path:
         capture_output=True,
         text=True,
     )
-    assert proc.returncode == 0, f"g++ failed on the EA:\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, f"g++ failed on {source.name}:\n{proc.stderr[-6000:]}"
     out.mkdir(parents=True, exist_ok=True)
     os.replace(work / "ea", exe)
     shutil.rmtree(work, ignore_errors=True)
