@@ -521,6 +521,10 @@ bool CheckCommand(const Command &cmd, string &reason, string &message)
       if(hm < TradingStart || hm > TradingEnd) { reason = MTP_REASON_OUTSIDE_TRADING_HOURS; message = hm; return false; }
      }
    if(OurPositions() >= MaxPositions) { reason = MTP_REASON_MAX_POSITIONS; message = "max positions"; return false; }
+   // netting/exchange: one position per symbol; an entry would merge into (or reverse) a
+   // position someone else opened (review #12)
+   if(AccountInfoInteger(ACCOUNT_MARGIN_MODE) != ACCOUNT_MARGIN_MODE_RETAIL_HEDGING && ForeignPosition(cmd.symbol))
+     { reason = MTP_REASON_MAX_POSITIONS; message = "netting: " + cmd.symbol + " has a position with another magic"; return false; }
    if(DailyLossLimit > 0 && DailyPnl() <= -DailyLossLimit) { reason = MTP_REASON_DAILY_LOSS_LIMIT; message = "daily loss"; return false; }
    return true;
   }
@@ -533,6 +537,14 @@ double Atr(const string symbol)
    for(int i = 1; i <= AtrPeriod; i++)
       s += MathMax(r[i].high - r[i].low, MathMax(MathAbs(r[i].high - r[i - 1].close), MathAbs(r[i].low - r[i - 1].close)));
    return s / AtrPeriod;
+  }
+
+bool ForeignPosition(const string symbol)
+  {
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+      if(PositionGetTicket(i) > 0 && PositionGetString(POSITION_SYMBOL) == symbol && PositionGetInteger(POSITION_MAGIC) != Magic)
+         return true;
+   return false;
   }
 
 int OurPositions()

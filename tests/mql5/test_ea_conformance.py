@@ -1216,3 +1216,22 @@ def test_bar_snapshots_are_closed_bars_in_utc(ea_exe, tmp_path):
     assert all(
         (b.open, b.high, b.low, b.close) == (120_000, 120_050, 119_950, 120_000) for b in bars
     )
+
+
+def test_netting_entries_never_merge_into_a_foreign_position(ea_exe, tmp_path):
+    """Review #12: on a netting account an entry on a symbol where a manual (or another
+    EA's) position exists would add to or reverse it; it is refused."""
+    t = now_ms() - 10_800_000
+    foreign = f"position\t777\t777\tWIN\t1\t2\t120500\t0\t0\t0\t{t}\tmanual"
+    account = h.Account(margin_mode=h.NETTING, records=[foreign])
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", account, {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        res = client.call("open", symbol="WIN", side="buy", volume=1, sl=119_000.0, timeout_s=10)
+        assert res.status is Status.REJECTED and res.reason is Reason.MAX_POSITIONS, res
+        (p,) = ea.terminal()["position"]
+        assert (p[0], p[4]) == ("777", "2")  # untouched
+    finally:
+        ea.stop()
+        client.close()
