@@ -786,7 +786,7 @@ int OurOrders()
 //+------------------------------------------------------------------+
 void Recover()
   {
-   for(int i = MathMax(0, ArraySize(g_done_ids) - 1000); i < ArraySize(g_done_ids); i++)
+   for(int i = (int)MathMax(0, ArraySize(g_done_ids) - 1000); i < ArraySize(g_done_ids); i++)
       Publish(g_done_ids[i], g_done_results[i]);  // missing or stale outbox files (the recent 1 000, like the twin)
    for(int i = ArraySize(g_exec_ids) - 1; i >= 0; i--)
      {
