@@ -193,6 +193,7 @@ DEFAULT_INPUTS = {
     "TimerMs": "10",
     "StateEveryMs": "200",
     "RecoverySettleMs": "300",
+    "TimeoutGraceMs": "300",  # the twin's tests use 300 ms too
     "DeadManMs": "0",
     "MaxPositions": "5",
 }
