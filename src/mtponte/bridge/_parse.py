@@ -52,7 +52,9 @@ def parse_command(path: Path) -> Parsed | None:
     if not isinstance(obj.get("kind"), str) or obj["kind"] not in {k.value for k in Kind}:
         return Parsed(None, cid, seq, Reason.UNKNOWN_KIND, f"unknown kind {obj.get('kind')!r}")
     try:
-        cmd = Command.model_validate(obj)
+        # strict: JSON types as the schema says (no "1" for 1, no true for 1.0, no
+        # 600000.0 for an integer), as the EA reads them
+        cmd = Command.model_validate_json(text, strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "command"

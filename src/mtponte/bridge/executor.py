@@ -198,6 +198,19 @@ class Executor:
         self.journal.begin(cmd.id, cmd.seq, path.name, raw, seen)  # durable before acting
         crashpoint("executor.after_begin")
         self.write_result(Result(id=cmd.id, seq=cmd.seq, status=Status.ACCEPTED, seen_at=seen))
+        if self.clock() > cmd.expires_at():  # the TTL again, just before sending: never late
+            self._finish(
+                path,
+                cmd,
+                self._final(
+                    cmd,
+                    seen,
+                    Status.REJECTED,
+                    reason=Reason.EXPIRED,
+                    message="expired before it could be sent",
+                ),
+            )
+            return
         log.info(
             "execute %s %s strategy=%s confidence=%s",
             cmd.kind.value,
@@ -376,9 +389,9 @@ class Executor:
         """Establish the outcome of an interrupted command from the broker's records.
 
         Found among deals / orders / positions by its tag → ``filled``. Not found →
-        it was not executed: execute it now if it is still within its TTL, else
-        ``rejected/expired``. Idempotent kinds (modify, cancel, close_all, ping) are
-        simply applied again.
+        it was not executed: execute it now if it is still within its TTL and passes
+        every check again, else ``rejected`` (``expired`` or the check's reason).
+        Idempotent kinds (modify, cancel, close_all, ping) are simply applied again.
         """
         b = self.broker
         if cmd.kind in (Kind.OPEN, Kind.CLOSE, Kind.PLACE):
@@ -392,6 +405,17 @@ class Executor:
                     Status.REJECTED,
                     reason=Reason.EXPIRED,
                     message="not executed before a crash; expired since",
+                )
+            # not executed: sending it now is a new decision, so it passes every check
+            # again (a kill switch, the daily loss or max positions set meanwhile)
+            rej = check_command(cmd, self.context(), self.limits)
+            if rej is not None:
+                return self._final(
+                    cmd,
+                    seen,
+                    Status.REJECTED,
+                    reason=rej[0],
+                    message=f"not executed before a crash; now refused: {rej[1]}",
                 )
         if (
             cmd.kind is Kind.CANCEL
@@ -522,8 +546,17 @@ class Executor:
             seen_at=seen,
             done_at=self.clock(),
         )
-        if cmd is not None:
-            self.journal.finish(res, path.name, cmd.model_dump_json(exclude_none=True))
+        if cmd is None and seq is not None and self.journal.get(cid) is not None:
+            # the id already has its one result: never overwrite it (like a duplicate)
+            target = self.dir.journal / "rejected" / path.name
+            move(path, target)
+            atomic_write_json(target.with_suffix(".result.json"), res)
+            return
+        if cmd is not None or seq is not None:
+            # every id that got a result is remembered, also one refused before it could
+            # be parsed: a later file with that id is a replay or a duplicate, never run
+            raw = cmd.model_dump_json(exclude_none=True) if cmd is not None else None
+            self.journal.finish(res, path.name, raw)
         if _safe_name(cid):
             self.write_result(res)
         move(path, self.dir.journal / "rejected" / path.name)
