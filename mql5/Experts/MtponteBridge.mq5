@@ -1307,6 +1307,7 @@ void WriteState()
    hb.Bool("log_only", LogOnly);
    hb.Bool("kill_switch", KillSwitchActive());
    if(age >= 0) hb.Int("python_heartbeat_age_ms", age);
+   hb.Int("server_offset_s", ServerOffsetSeconds());  // the offset every published time was converted with
    WriteFileAtomic(g_root + "state\\heartbeat.json", hb.Done());
   }
 //+------------------------------------------------------------------+

@@ -302,3 +302,29 @@ def test_internal_error_never_stops_the_executor(rig, monkeypatch):
     assert res.status is Status.UNKNOWN and "terminal disconnected" in res.message
     monkeypatch.undo()
     assert rig.send("ping").status is Status.FILLED  # still serving
+
+
+def test_a_client_refuses_an_executor_of_another_protocol_version(tmp_path):
+    """Issue 16 #6: a half-upgraded install (new mtponte, old EA or the reverse) is
+    refused before anything is written to the inbox, with what to do."""
+    import json
+
+    import pytest
+
+    from mtponte.bridge.client import BridgeClient, BridgeError
+
+    client = BridgeClient(tmp_path)
+    state = tmp_path / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    hb = {"v": 2, "seq": 1, "time": 1, "executor": "mql5"}
+    (state / "heartbeat.json").write_text(json.dumps(hb))
+    cmd = client.command("ping")
+    with pytest.raises(
+        BridgeError, match=r"mql5 .* speaks bridge protocol v2; this mtponte speaks v1"
+    ):
+        client.send(cmd)
+    assert list((tmp_path / "inbox").glob("*.json")) == []
+    hb["v"] = 1
+    (state / "heartbeat.json").write_text(json.dumps(hb))
+    client.send(client.command("ping"))
+    assert len(list((tmp_path / "inbox").glob("*.json"))) == 1

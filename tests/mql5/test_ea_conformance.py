@@ -507,6 +507,8 @@ def test_state_snapshots_read_like_the_twins(execs, which):
     assert (win.tick_size, win.lot_min, win.lot_step) == (5, 1, 1) and "fok" in win.filling_modes
     hb = Heartbeat.model_validate_json((st / "heartbeat.json").read_text())
     assert abs(hb.time - now_ms()) < 5_000
+    # The EA says its server's offset (issue 16 #6); the paper twin has no server clock.
+    assert hb.server_offset_s == (-10_800 if which == "ea" else None)
     AccountState.model_validate_json((st / "account.json").read_text())
 
 

@@ -27,6 +27,7 @@ from mtponte.bridge.fileio import BridgeDir, atomic_write_json, now_ms, read_jso
 from mtponte.bridge.journal import ClientJournal
 from mtponte.bridge.protocol import (
     DEFAULT_TTL_MS,
+    PROTOCOL_VERSION,
     Command,
     PythonHeartbeat,
     Reason,
@@ -36,6 +37,10 @@ from mtponte.bridge.protocol import (
 from mtponte.errors import MtponteError
 
 log = logging.getLogger("mtponte.bridge.client")
+
+
+class BridgeError(MtponteError):
+    """The bridge cannot be used as it is (e.g. an executor of another protocol version)."""
 
 
 class BridgeTimeout(MtponteError):
@@ -72,8 +77,29 @@ class BridgeClient:
             }
         )
 
+    def check_executor(self) -> None:
+        """Refuse an executor that speaks another protocol version (a half-upgraded
+        install: a new mtponte with an old EA, or the reverse), with a clear message.
+        An executor that has not published its heartbeat yet is not refused here."""
+        try:
+            obj = read_json(self.dir.state / "heartbeat.json")
+        except ValueError:
+            return  # being rewritten: the next send checks again
+        if not isinstance(obj, dict):
+            return
+        v = obj.get("v")
+        if v != PROTOCOL_VERSION:
+            who = obj.get("executor", "the executor")
+            raise BridgeError(
+                f"{who} in {self.dir.root} speaks bridge protocol v{v}; this mtponte speaks "
+                f"v{PROTOCOL_VERSION}: install the matching EA (mql5/Experts/MtponteBridge.mq5 "
+                "of this mtponte) or the matching mtponte; nothing was sent"
+            )
+
     def send(self, cmd: Command) -> None:
-        """Journal, then write ``inbox/<seq>-<id>.json`` atomically."""
+        """Check the executor's protocol version, journal, then write
+        ``inbox/<seq>-<id>.json`` atomically."""
+        self.check_executor()
         raw = cmd.model_dump_json(exclude_none=True)
         self.journal.add(cmd.id, cmd.seq, raw, cmd.created_at)
         crashpoint("client.after_add")

@@ -208,6 +208,9 @@ class Heartbeat(_Model):
     log_only: bool = False
     kill_switch: bool = False
     python_heartbeat_age_ms: int | None = None
+    # The broker server's clock minus UTC, in seconds (MT5: TimeTradeServer − TimeGMT);
+    # None where the executor has no server clock (the paper broker).
+    server_offset_s: int | None = None
 
 
 class PythonHeartbeat(_Model):
