@@ -1227,6 +1227,7 @@ void WriteState()
    a.Str("currency", AccountInfoString(ACCOUNT_CURRENCY));
    a.Num("balance", AccountInfoDouble(ACCOUNT_BALANCE)); a.Num("equity", AccountInfoDouble(ACCOUNT_EQUITY));
    a.Num("margin_free", AccountInfoDouble(ACCOUNT_MARGIN_FREE)); a.Num("daily_pnl", DailyPnl());
+   a.Str("account_mode", AccountInfoInteger(ACCOUNT_MARGIN_MODE) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING ? "hedging" : "netting");
    WriteFileAtomic(g_root + "state\\account.json", a.Done());
 
    string items = "";

@@ -1237,3 +1237,19 @@ def test_netting_entries_never_merge_into_a_foreign_position(ea_exe, tmp_path):
     finally:
         ea.stop()
         client.close()
+
+
+@BOTH
+@pytest.mark.parametrize("mode", ["hedging", "netting"])
+def test_account_json_says_netting_or_hedging(execs, which, mode):
+    """A follower or monitor over the bridge plans a netting account differently: both
+    executors say which it is (MT5's ACCOUNT_MARGIN_MODE)."""
+    e = execs(which, mode)
+    assert open_(e).status is Status.FILLED
+    if isinstance(e, PyExec):
+        e.ex.write_state()
+    path = e.root / "state" / "account.json"
+    deadline = time.monotonic() + 5
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert AccountState.model_validate_json(path.read_text()).account_mode == mode

@@ -230,6 +230,9 @@ class AccountState(_Model):
     equity: float
     margin_free: float | None = None
     daily_pnl: float = 0.0
+    # MT5's ACCOUNT_MARGIN_MODE: retail hedging → "hedging", netting and exchange →
+    # "netting" (one position per symbol); None from an executor that does not say.
+    account_mode: Literal["hedging", "netting"] | None = None
 
 
 class PositionState(_Model):

@@ -70,6 +70,7 @@ def write_state(
             balance=acct.balance,
             equity=acct.equity,
             daily_pnl=acct.daily_pnl,
+            account_mode=acct.account_mode,
         ),
         fsync=False,
     )

@@ -57,6 +57,7 @@ class BridgeBroker(Broker):
             a["balance"],
             a["equity"],
             a.get("daily_pnl", 0.0),
+            a.get("account_mode"),
         )
 
     def symbols(self) -> dict[str, SymbolSpec]:

@@ -310,3 +310,17 @@ def test_reports_made_during_an_outage_are_sent_when_the_server_is_back(world):
     f.cycle()
     assert [r["status"] for r in link.reports] == ["copied"]
     assert len(b.positions()) == 1  # and nothing executed twice
+
+
+def test_a_broker_that_does_not_say_netting_or_hedging_is_refused(tmp_path):
+    from dataclasses import replace
+
+    from mtponte.errors import ConfigError
+
+    class Unsure(PaperBroker):
+        def account(self):  # type: ignore[no-untyped-def]
+            return replace(super().account(), account_mode=None)
+
+    b = Unsure(symbols=[EURUSD], currency="USD")
+    with pytest.raises(ConfigError, match="netting or hedging"):
+        Follower(b, FakeLink(), FollowerOptions(MAGIC, tmp_path), name="u")

@@ -33,7 +33,7 @@ from mtponte.copy.follower._plan import (
     target_of,
 )
 from mtponte.domain.orders import ExecutionReport, Position
-from mtponte.errors import MtponteError
+from mtponte.errors import ConfigError, MtponteError
 
 _log = logging.getLogger("mtponte.follower")
 
@@ -138,7 +138,15 @@ class Follower:
         self._netting = self._is_netting()
 
     def _is_netting(self) -> bool:
-        return self.broker.account().account_mode == "netting"
+        mode = self.broker.account().account_mode
+        if mode is None:
+            # Planning a netting account as hedging would open a second position where
+            # the broker nets it into the first: refuse rather than guess.
+            raise ConfigError(
+                "the broker does not say whether the account is netting or hedging "
+                "(an executor older than bridge protocol 1 with account_mode?)"
+            )
+        return mode == "netting"
 
     # ----------------------------------------------------------------- facts
     def facts(self) -> dict[str, Any]:
