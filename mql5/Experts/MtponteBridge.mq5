@@ -617,6 +617,18 @@ string Execute(const Command &cmd, MqlTradeResult &res)
       rq.volume = cmd.volume;
       rq.type = buy ? ORDER_TYPE_BUY : ORDER_TYPE_SELL;
       rq.price = SymbolInfoDouble(cmd.symbol, buy ? SYMBOL_ASK : SYMBOL_BID);
+      // Slippage protection (review #10): on exchange and market execution MT5 ignores
+      // the request's deviation, so the EA compares the market with the command's price
+      // itself, in points (SYMBOL_POINT), and answers as the server would to a requote.
+      double point = SymbolInfoDouble(cmd.symbol, SYMBOL_POINT);
+      if(cmd.price > 0 && point > 0 && MathAbs(rq.price - cmd.price) > cmd.deviation * point + 1e-9)
+        {
+         res.retcode = TRADE_RETCODE_REQUOTE;
+         res.comment = "price moved to " + DoubleToString(rq.price, (int)SymbolInfoInteger(cmd.symbol, SYMBOL_DIGITS)) +
+                       ", beyond " + IntegerToString(cmd.deviation) + " points of " +
+                       DoubleToString(cmd.price, (int)SymbolInfoInteger(cmd.symbol, SYMBOL_DIGITS));
+         return "";
+        }
       rq.sl = Snap(cmd.symbol, cmd.sl);  // on the tick grid (review #16)
       rq.tp = Snap(cmd.symbol, cmd.tp);
       rq.deviation = (ulong)cmd.deviation;

@@ -1253,3 +1253,15 @@ def test_account_json_says_netting_or_hedging(execs, which, mode):
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert AccountState.model_validate_json(path.read_text()).account_mode == mode
+
+
+@BOTH
+def test_an_open_beyond_its_deviation_from_the_price_is_refused_in_points(execs, which):
+    """Review #10: slippage protection in points (SYMBOL_POINT; WIN: 1 point, a tick is
+    5). B3's exchange execution ignores the request's deviation, so the EA checks it."""
+    e = execs(which)
+    far = open_(e, price=ASK - 20, max_deviation_points=19)
+    assert (far.status, far.reason, far.retcode) == (Status.FAILED, Reason.BROKER_ERROR, 10004)
+    assert entries(e) == []
+    near = open_(e, price=ASK - 20, max_deviation_points=20)
+    assert near.status is Status.FILLED and near.price == ASK

@@ -299,10 +299,15 @@ class PaperBroker(Broker):
             )  # also: unknown symbol
             if bad is not None:
                 return bad
-            tick = self._specs[symbol].tick_size
-            fill = slipped(raw, int(side), True, float(self.slippage_ticks), tick)
-            if price is not None and abs(fill - price) > deviation_points * tick + 1e-9:
-                return ExecutionReport(False, REQUOTE, f"price moved to {fill}")
+            spec = self._specs[symbol]
+            fill = slipped(raw, int(side), True, float(self.slippage_ticks), spec.tick_size)
+            point = 10.0**-spec.digits  # MT5's SYMBOL_POINT: deviation is in points, not ticks
+            if price is not None and abs(fill - price) > deviation_points * point + 1e-9:
+                return ExecutionReport(
+                    False,
+                    REQUOTE,
+                    f"price moved to {fill}, beyond {deviation_points} points of {price}",
+                )
             return self._fill_in(
                 db, symbol, int(side), volume, fill, sl, tp, magic, comment, self._next_id(db)
             )
