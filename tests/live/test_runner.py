@@ -98,7 +98,11 @@ def test_journal_rows_of_a_trading_replay(bars: Bars, journal: Journal, entry: s
     assert run.broker.orders() == [] and run.broker.positions() == []
     # every deal of the account carries the tag of a journaled command
     tags = {c.tag for c in cmds}
-    assert {d.comment for d in run.broker.deals()} <= tags
+    # Every deal belongs to a tag: entries and our closes carry it; SL/TP exits carry the
+    # server's comment ("[sl 124415]", as MT5 does) and are found through their position.
+    by_tag = {d.deal for t in tags for d in run.broker.deals(comment=t)}
+    assert {d.deal for d in run.broker.deals()} == by_tag
+    assert all(d.comment in tags or d.comment[:4] in ("[sl ", "[tp ") for d in run.broker.deals())
 
 
 def test_tag_format_is_the_bridge_one() -> None:

@@ -281,13 +281,25 @@ class Mt5Session:
         return [d for d in rows or () if d.type in (k.DEAL_TYPE_BUY, k.DEAL_TYPE_SELL)]
 
     def deals(self, comment: str | None = None) -> list[Deal]:
+        """Our deals; with ``comment``, the deals of the positions that tag opened (an
+        SL/TP exit carries the server's comment, "[sl 119000]", not the tag)."""
         with self._lock:
             since = self._now() - timedelta(days=self.history_days)
-            return [
-                to_deal(d, self.clock)
-                for d in self._history(since)
-                if self._mine(d.magic) and (comment is None or d.comment == comment)
-            ]
+            rows = [d for d in self._history(since) if self._mine(d.magic)]
+            if comment is not None:
+                ins = (k.DEAL_ENTRY_IN, k.DEAL_ENTRY_INOUT)
+                since_deal: dict[int, int] = {}  # position → the tag's first entry deal
+                for d in rows:
+                    if d.comment == comment and d.entry in ins:
+                        since_deal[d.position_id] = min(
+                            d.ticket, since_deal.get(d.position_id, d.ticket)
+                        )
+                rows = [
+                    d
+                    for d in rows
+                    if d.comment == comment or d.ticket >= since_deal.get(d.position_id, 1 << 63)
+                ]
+            return [to_deal(d, self.clock) for d in rows]
 
     def bars(self, symbol: str, timeframe: str, count: int) -> list[Bar]:
         """The last ``count`` closed bars (position 0, the forming bar, is skipped)."""

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mtponte.backtest.fill import EXIT_NONE, exit_check, slipped, stop_fill
+from mtponte.backtest.fill import EXIT_NONE, EXIT_SL, exit_check, slipped, stop_fill
 from mtponte.brokers._paper_book import (
     SCHEMA,
     check_order,
@@ -200,8 +200,14 @@ class PaperBroker(Broker):
         )
         args: tuple[str, ...] = ()
         if comment is not None:
-            sql += " WHERE comment=?"
-            args = (comment,)
+            # The deals of the positions this tag opened: an SL/TP exit carries the
+            # server's comment ("[sl 119000]"), as on MT5, not the tag.
+            sql += (
+                " WHERE comment=? OR EXISTS (SELECT 1 FROM deals t WHERE t.comment=?"
+                " AND t.entry IN ('in', 'inout') AND t.position = deals.position"
+                " AND t.deal <= deals.deal)"
+            )
+            args = (comment, comment)
         out = []
         for (
             deal,
@@ -473,9 +479,12 @@ class PaperBroker(Broker):
                     ticket in entered,
                 )
                 if code != EXIT_NONE:
+                    # MT5's server comments the deals it triggers "[sl 119000]" / "[tp …]".
+                    level = sl if code == EXIT_SL else tp
+                    why = f"[{'sl' if code == EXIT_SL else 'tp'} {level:.{spec.digits}f}]"
                     out.append(
                         self._close(
-                            db, ticket, None, slipped(px, side, False, slip, spec.tick_size), ""
+                            db, ticket, None, slipped(px, side, False, slip, spec.tick_size), why
                         )
                     )
             db.execute(
