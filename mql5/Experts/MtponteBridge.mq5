@@ -1227,12 +1227,49 @@ void WriteBars(const long t)
 //+------------------------------------------------------------------+
 //| WriteState ↔ write_state                                         |
 //+------------------------------------------------------------------+
+//--- state/deals.json: trade deals of the last 24 hours, newest MTP_MAX_DEALS kept (Protocol.mqh), times
+//--- in UTC: how Python learns the price of an exit it did not send (SL, TP, stop out)
+void WriteDeals(const long t, const long offset_ms)
+  {
+   string items = "";
+   int listed = 0;
+   if(HistorySelect(TimeTradeServer() - 86400, TimeTradeServer() + 3600))
+      for(int i = HistoryDealsTotal() - 1; i >= 0 && listed < MTP_MAX_DEALS; i--)  // newest first
+        {
+         ulong d = HistoryDealGetTicket(i);
+         if(d == 0) continue;
+         long type = HistoryDealGetInteger(d, DEAL_TYPE);
+         if(type != DEAL_TYPE_BUY && type != DEAL_TYPE_SELL) continue;  // balance, credit: not trades
+         long entry = HistoryDealGetInteger(d, DEAL_ENTRY);
+         string e = entry == DEAL_ENTRY_IN ? "in" : (entry == DEAL_ENTRY_INOUT ? "inout" : "out");
+         CJsonWriter w;
+         w.Ticket("deal", d);
+         w.Ticket("order", (ulong)HistoryDealGetInteger(d, DEAL_ORDER));
+         w.Ticket("position", (ulong)HistoryDealGetInteger(d, DEAL_POSITION_ID));
+         w.Str("symbol", HistoryDealGetString(d, DEAL_SYMBOL));
+         w.Str("side", type == DEAL_TYPE_BUY ? "buy" : "sell");
+         w.Num("volume", HistoryDealGetDouble(d, DEAL_VOLUME));
+         w.Num("price", HistoryDealGetDouble(d, DEAL_PRICE));
+         w.Str("entry", e);
+         w.Int("time", HistoryDealGetInteger(d, DEAL_TIME_MSC) - offset_ms);  // server -> UTC (#26)
+         w.Int("magic", HistoryDealGetInteger(d, DEAL_MAGIC));
+         w.Str("comment", HistoryDealGetString(d, DEAL_COMMENT));
+         w.Num("profit", HistoryDealGetDouble(d, DEAL_PROFIT));
+         items = w.Done() + (items == "" ? "" : ",") + items;  // oldest first in the file
+         listed++;
+        }
+   CJsonWriter ds;
+   ds.Int("v", MTP_PROTOCOL_VERSION); ds.Int("seq", g_state_seq); ds.Int("time", t); ds.Raw("deals", "[" + items + "]");
+   WriteFileAtomic(g_root + "state\\deals.json", ds.Done());
+  }
+
 void WriteState()
   {
    g_state_seq++;
    long t = NowMs();
    long offset_ms = ServerOffsetSeconds() * 1000;
    WriteBars(t);
+   WriteDeals(t, offset_ms);
    CJsonWriter a;
    a.Int("v", MTP_PROTOCOL_VERSION); a.Int("seq", g_state_seq); a.Int("time", t);
    a.Str("login", IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)));

@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -1265,3 +1266,71 @@ def test_an_open_beyond_its_deviation_from_the_price_is_refused_in_points(execs,
     assert entries(e) == []
     near = open_(e, price=ASK - 20, max_deviation_points=20)
     assert near.status is Status.FILLED and near.price == ASK
+
+
+@BOTH
+@pytest.mark.parametrize("mode", ["hedging", "netting"])
+def test_deals_json_lists_the_trades_in_utc_with_their_tags(execs, which, mode):
+    """state/deals.json: how a client learns an exit it did not send (SL, TP, stop out);
+    both executors list the same trade deals, tagged, in UTC (the EA's server is UTC-3),
+    without the deposit."""
+    from mtponte.bridge.protocol import DealsState, tag_for
+
+    e = execs(which, mode)
+    before = now_ms()
+    opened = e.client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    assert send_cmd(e, opened).status is Status.FILLED
+    open_pos = None
+    for _ in range(250):
+        if isinstance(e, PyExec):
+            e.ex.write_state()
+        try:
+            ps = PositionsState.model_validate_json((e.root / "state/positions.json").read_text())
+            open_pos = next((p for p in ps.positions if p.comment == tag_for(opened.id)), None)
+        except (FileNotFoundError, ValueError):
+            pass
+        if open_pos is not None:
+            break
+        time.sleep(0.02)
+    assert open_pos is not None
+    closing = e.client.command("close", ticket=open_pos.ticket)
+    assert send_cmd(e, closing).status is Status.FILLED
+    path = e.root / "state" / "deals.json"
+    for _ in range(250):
+        if isinstance(e, PyExec):
+            e.ex.write_state()
+        try:
+            deals = DealsState.model_validate_json(path.read_text()).deals
+            if len(deals) >= 2:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.02)
+    got = [(d.entry, d.side, d.volume, d.comment) for d in deals]
+    assert got == [
+        ("in", "buy", 1, tag_for(opened.id)),
+        ("out", "sell", 1, tag_for(closing.id)),
+    ]
+    assert deals[0].position == deals[1].position
+    assert all(before - 2_000 <= d.time <= now_ms() + 1_000 for d in deals)
+    assert deals[0].price == ASK and deals[1].price == BID
+
+
+def test_bridge_broker_finds_an_sl_exit_it_did_not_send(execs):
+    """The runner over the bridge learns an SL exit from deals.json: the exit deal
+    carries the server's comment ("[sl 119000]"), and deals(comment=tag) finds it
+    through the position the tag opened."""
+    from mtponte.bridge.protocol import tag_for
+    from mtponte.brokers.bridge import BridgeBroker
+    from mtponte.domain.bars import Bar
+
+    e = execs("python")
+    opened = e.client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    assert send_cmd(e, opened).status is Status.FILLED
+    t = datetime.now(UTC).replace(microsecond=0)
+    e.broker.on_bar("WIN", Bar(t, 120_000, 120_010, 118_500, 118_700, 10, 0, 0))
+    e.ex.write_state()
+    broker = BridgeBroker(e.root)
+    tag = tag_for(opened.id)
+    got = [(d.entry, d.comment, d.price) for d in broker.deals(comment=tag)]
+    assert got == [("in", tag, ASK), ("out", "[sl 119000]", 119_000)]

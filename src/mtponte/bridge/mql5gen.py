@@ -15,6 +15,7 @@ from mtponte.bridge.protocol import (
     DEFAULT_DEVIATION_POINTS,
     DEFAULT_MAGIC,
     DEFAULT_TTL_MS,
+    MAX_DEALS,
     PROTOCOL_VERSION,
     TAG_PREFIX,
     Command,
@@ -44,6 +45,7 @@ def protocol_mqh() -> str:
         f"#define MTP_DEFAULT_TTL_MS {DEFAULT_TTL_MS}",
         f"#define MTP_DEFAULT_DEVIATION_POINTS {DEFAULT_DEVIATION_POINTS}",
         f"#define MTP_DEFAULT_MAGIC {DEFAULT_MAGIC}",
+        f"#define MTP_MAX_DEALS {MAX_DEALS}",
         f'#define MTP_TAG_PREFIX "{TAG_PREFIX}"',
         "",
     ]

@@ -256,6 +256,36 @@ class PositionsState(_Model):
     positions: list[PositionState]
 
 
+class DealState(_Model):
+    """One trade deal of the account (balance and credit deals are not listed)."""
+
+    deal: str
+    order: str = ""
+    position: str = ""
+    symbol: str
+    side: Literal["buy", "sell"]
+    volume: float
+    price: float
+    entry: Literal["in", "out", "inout"]
+    time: int  # UTC epoch ms
+    magic: int = 0
+    comment: str = ""
+    profit: float = 0.0
+
+
+class DealsState(_Model):
+    """The account's trade deals of the last 24 hours (at most ``MAX_DEALS``, newest
+    kept): how a client learns the price of an exit it did not send (SL, TP, stop out)."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    seq: int
+    time: int
+    deals: list[DealState]
+
+
+MAX_DEALS = 500
+
+
 class OrderState(_Model):
     ticket: str
     symbol: str

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from mtponte.bridge.fileio import BridgeDir, atomic_write_json
 from mtponte.bridge.protocol import (
+    MAX_DEALS,
     AccountState,
     BarsState,
     BarState,
+    DealsState,
+    DealState,
     Heartbeat,
     OrdersState,
     OrderState,
@@ -94,6 +97,33 @@ def write_state(
                     open_time=int(p.open_time.timestamp() * 1000),
                 )
                 for p in b.positions()
+            ],
+        ),
+        fsync=False,
+    )
+    since = t - 86_400_000
+    recent = [d for d in b.deals() if d.time.timestamp() * 1000 >= since][-MAX_DEALS:]
+    atomic_write_json(
+        st / "deals.json",
+        DealsState(
+            seq=seq,
+            time=t,
+            deals=[
+                DealState(
+                    deal=d.deal,
+                    order=d.order,
+                    position=d.position,
+                    symbol=d.symbol,
+                    side="buy" if d.side > 0 else "sell",
+                    volume=d.volume,
+                    price=d.price,
+                    entry=d.entry if d.entry in ("in", "out", "inout") else "out",
+                    time=int(d.time.timestamp() * 1000),
+                    magic=d.magic,
+                    comment=d.comment,
+                    profit=d.profit,
+                )
+                for d in recent
             ],
         ),
         fsync=False,

@@ -9,7 +9,7 @@ from typing import Any
 
 from mtponte.bridge.client import BridgeClient
 from mtponte.bridge.fileio import read_json
-from mtponte.bridge.protocol import Result, Status
+from mtponte.bridge.protocol import DealsState, Result, Status
 from mtponte.brokers.base import Broker
 from mtponte.domain.bars import Bar
 from mtponte.domain.orders import AccountInfo, Deal, ExecutionReport, PendingOrder, Position
@@ -116,7 +116,45 @@ class BridgeBroker(Broker):
         ]
 
     def deals(self, comment: str | None = None) -> list[Deal]:
-        """Fills this client's commands produced (the bridge does not publish history)."""
+        """The account's deals of the last 24 hours as the executor publishes them
+        (``state/deals.json``); with ``comment``, the deals of the positions that tag
+        opened, from its entry deal on (an SL/TP exit carries the server's comment).
+        An executor that publishes no deals: the fills of this client's commands."""
+        try:
+            obj = read_json(self.client.dir.state / "deals.json")
+        except ValueError:
+            obj = None  # being replaced: the journal's fills meanwhile
+        if obj is None:
+            return self._journal_deals(comment)
+        rows = [
+            Deal(
+                x.deal,
+                x.order,
+                x.position,
+                x.symbol,
+                Side.parse(x.side),
+                x.volume,
+                x.price,
+                x.entry,
+                self._ms(x.time),
+                x.magic,
+                x.comment,
+                x.profit,
+            )
+            for x in DealsState.model_validate(obj).deals
+            if self.magic is None or x.magic == self.magic
+        ]
+        if comment is None:
+            return rows
+        first: dict[str, int] = {}
+        for d in rows:
+            if d.comment == comment and d.entry in ("in", "inout"):
+                first[d.position] = min(int(d.deal), first.get(d.position, int(d.deal)))
+        return [
+            d for d in rows if d.comment == comment or int(d.deal) >= first.get(d.position, 1 << 64)
+        ]
+
+    def _journal_deals(self, comment: str | None) -> list[Deal]:
         from mtponte.bridge.protocol import Command, tag_for
 
         out = []
