@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -59,13 +60,15 @@ def pair_trades(
     """
     used: set[int] = set()
     out: list[Pair] = []
-    lt = [_ts(t.entry_time) for t in live]
+    order = sorted(range(len(live)), key=lambda k: _ts(live[k].entry_time))
+    lt = [_ts(live[k].entry_time) for k in order]
     for b in backtest:
         bt = _ts(b.entry_time)
         best, best_d = -1, time_tol_s
-        for k, t in enumerate(live):
-            d = abs(lt[k] - bt)
-            if k not in used and t.side == b.side and d <= best_d:
+        for j in range(bisect_left(lt, bt - time_tol_s), bisect_right(lt, bt + time_tol_s)):
+            k = order[j]
+            d = abs(lt[j] - bt)
+            if k not in used and live[k].side == b.side and d <= best_d:
                 best, best_d = k, d
         if best < 0:
             out.append(Pair("missed", b, None))
