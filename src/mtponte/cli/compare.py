@@ -96,3 +96,34 @@ def compare(
             console.print(f"{name}: {out / name}")
 
     run_safely(body)
+
+
+def guard(
+    config: Annotated[Path, typer.Option("--config", help="Monitor configuration (TOML).")],
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Remove the flag: new entries allowed again.")
+    ] = False,
+) -> None:
+    """Show the daily guard's state (exit 1 while tripped), or --reset it. A tripped
+    guard keeps the monitor close-only (no new entries, exits managed) until reset."""
+
+    def body() -> None:
+        from mtponte.live.config import load_config, resolve_paths
+
+        if not config.is_file():
+            raise ConfigError(f"config file {config} not found")
+        flag = resolve_paths(load_config(config), config.parent).guard.flag_file
+        if flag is None:
+            raise ConfigError("guard.flag_file is not set: the guard resets when the run restarts")
+        if reset:
+            existed = flag.exists()
+            flag.unlink(missing_ok=True)
+            console.print(f"guard reset ({flag} removed)" if existed else "guard was not tripped")
+            return
+        if not flag.exists():
+            console.print(f"guard not tripped ({flag} absent)")
+            return
+        console.print(f"[bold red]GUARD TRIPPED[/] ({flag}): {flag.read_text(encoding='utf-8')}")
+        raise typer.Exit(1)
+
+    run_safely(body)
