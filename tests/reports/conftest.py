@@ -35,8 +35,15 @@ def bt_trades(data: Bars) -> list[Trade]:
 
 
 def live_config(**risk: Any) -> LiveConfig:
+    """Trade mode, no kill switch; the guard off (these replays test the report, and a
+    tripped guard would turn every later divergence into "refused: guard")."""
     return load_config(
-        None, {"runner": {"mode": "trade"}, "risk": {"kill_switch_file": None, **risk}}
+        None,
+        {
+            "runner": {"mode": "trade"},
+            "risk": {"kill_switch_file": None, **risk},
+            "guard": {"enabled": False},
+        },
     )
 
 

@@ -30,7 +30,7 @@ def test_divergence_trips_close_only_and_reset_restores(
         {
             "runner": {"mode": "trade"},
             "risk": {"kill_switch_file": None},
-            "guard": {"flag_file": str(flag), "min_trades": 4},
+            "guard": {"enabled": True, "flag_file": str(flag), "min_trades": 4},
         },
     )
     # the broker rejects two of the backtest's first five entries: identity 60% < 90%

@@ -190,7 +190,9 @@ class GuardSection(_Section):
     Attributes
     ----------
     enabled
-        Check at all.
+        Check at all (off by default: risk limits that refuse entries the backtest
+        takes are a deliberate divergence and would trip it; turn it on once the limits
+        are set). Only runs in ``runner.mode = "trade"``.
     max_identity_divergence
         Trip when ``1 − identity`` (backtest trades not matched live) exceeds this.
     max_pnl_divergence
@@ -207,7 +209,7 @@ class GuardSection(_Section):
         Pairing tolerances (docs/compare.md).
     """
 
-    enabled: bool = True
+    enabled: bool = False
     max_identity_divergence: float = Field(0.10, ge=0, le=1)
     max_pnl_divergence: float = Field(0.10, ge=0)
     min_trades: int = Field(5, ge=1)

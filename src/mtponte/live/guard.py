@@ -74,8 +74,10 @@ class Guard:
         return f is not None and Path(f).exists()
 
     def blocked(self) -> bool:
-        """Close-only: tripped and not reset (the flag file exists, or the in-memory
-        state when there is no flag file)."""
+        """Close-only: enabled, tripped and not reset (the flag file exists, or the
+        in-memory state when there is no flag file)."""
+        if not self.section.enabled:
+            return False
         if self.section.flag_file is None:
             return self._tripped
         return self._flag_exists()
@@ -88,11 +90,13 @@ class Guard:
         self._day = local_parts(bar.time, self.spec.timezone)[0]
         self.since = bar.time.timestamp() + 1
 
-    def on_bar(self, bar: Bar, trades: list[Trade]) -> dict[str, Any] | None:
-        """Called with each closed bar before it is acted on; checks when the previous
-        session is over (or ``every_bars`` have passed). Returns the check's numbers
-        when one ran."""
-        if not self.section.enabled:
+    def on_bar(self, bar: Bar, trades: list[Trade], active: bool = True) -> dict[str, Any] | None:
+        """Called with each closed bar before it is acted on; when enabled and
+        ``active`` (the runner sends orders), checks once the previous session is over
+        (or ``every_bars`` have passed). Returns the check's numbers when one ran."""
+        if not (self.section.enabled and active):
+            self._append(bar)
+            self._day = local_parts(bar.time, self.spec.timezone)[0]
             return None
         if self._tripped and self.section.flag_file is not None and not self._flag_exists():
             self._reset(bar)

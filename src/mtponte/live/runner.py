@@ -99,7 +99,7 @@ class Runner:
         self._last: Bar | None = None
         self._entries_by_day: dict[int, int] = {}
         self._pnl_by_day: dict[int, float] = {}
-        self.guard = Guard(cfg.guard, spec, self.p, journal) if cfg.guard.enabled else None
+        self.guard = Guard(cfg.guard, spec, self.p, journal)
 
     # ------------------------------------------------------------------ start
     def start(self) -> str:
@@ -155,8 +155,7 @@ class Runner:
         n = 0
         for bar in bars:
             self.strategy.on_bar(bar)
-            if self.guard is not None:
-                self.guard.warm(bar)
+            self.guard.warm(bar)
             self._last = bar
             n += 1
         return n
@@ -194,8 +193,7 @@ class Runner:
         self.cfg = new
         self.limits = new.risk.limits()
         self.trading = new.runner.mode == "trade"
-        if self.guard is not None:
-            self.guard.section = new.guard
+        self.guard.section = new.guard
         kill = new.risk.kill_switch_file
         self.kill_switch = (lambda: kill.exists()) if kill else (lambda: False)
         log.warning("configuration applied from the next bar: %s", diff)
@@ -213,8 +211,8 @@ class Runner:
         self.stats.bars += 1
         if self.journal is not None:
             self.journal.bar(bar)
-        if self.guard is not None:  # the daily comparison with the backtest
-            self.guard.on_bar(bar, self.trades)
+        self.guard.on_bar(bar, self.trades, self.trading)  # the daily comparison
+
         day, _ = local_parts(bar.time, self.tz)
         self._resolve_unknown()
         self._sync(bar, day)
@@ -270,7 +268,7 @@ class Runner:
         elif nday != day or after_flat(ntod, self.p.flat_s):
             self._record(sig, [], "skipped: next open on a later date or after flat")
             return
-        if self.guard is not None and self.guard.blocked():
+        if self.guard.blocked():
             log.info("signal %s refused: the guard is tripped (close-only)", _show(sig))
             self._record(sig, [], "refused: guard")
             return
