@@ -61,7 +61,8 @@ class Guard:
         self.spec = spec
         self.params = params
         self.journal = journal
-        self._cols: list[list[float]] = [[] for _ in range(7)]
+        self._buf = np.empty((7, 1024))  # time, OHLC, volumes; grows by doubling
+        self._n = 0
         self._day: int | None = None
         self._since_check = 0
         self._tripped = self._flag_exists()
@@ -107,7 +108,7 @@ class Guard:
         if every and self._since_check >= every:
             due = True
         result = None
-        if due and self._cols[0]:
+        if due and self._n:
             result = self.check(trades)
             self._since_check = 0
         self._day = day
@@ -115,20 +116,29 @@ class Guard:
         return result
 
     def _append(self, bar: Bar) -> None:
-        vals = (bar.time.timestamp(), bar.open, bar.high, bar.low, bar.close)
-        for col, v in zip(self._cols, (*vals, bar.tick_volume, bar.real_volume), strict=True):
-            col.append(float(v))
+        if self._n == self._buf.shape[1]:
+            self._buf = np.concatenate([self._buf, np.empty_like(self._buf)], axis=1)
+        self._buf[:, self._n] = (
+            bar.time.timestamp(),
+            bar.open,
+            bar.high,
+            bar.low,
+            bar.close,
+            bar.tick_volume,
+            bar.real_volume,
+        )
+        self._n += 1
 
     def _bars(self) -> Bars:
-        c = self._cols
+        b = self._buf[:, : self._n].copy()
         return Bars(
-            time=np.array(c[0], dtype=np.int64),
-            open=np.array(c[1]),
-            high=np.array(c[2]),
-            low=np.array(c[3]),
-            close=np.array(c[4]),
-            tick_volume=np.array(c[5]),
-            real_volume=np.array(c[6]),
+            time=b[0].astype(np.int64),
+            open=b[1],
+            high=b[2],
+            low=b[3],
+            close=b[4],
+            tick_volume=b[5],
+            real_volume=b[6],
             timezone=self.spec.timezone,
         )
 
@@ -205,5 +215,5 @@ class Guard:
         if self.section.flag_file is not None:
             Path(self.section.flag_file).unlink(missing_ok=True)
         self._tripped = False
-        if self._cols[0]:
-            self.since = self._cols[0][-1] + 1
+        if self._n:
+            self.since = float(self._buf[0, self._n - 1]) + 1
