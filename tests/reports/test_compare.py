@@ -102,3 +102,19 @@ def test_changed_bar_is_named(data: Bars, tmp_path: Path, bt_trades: list[Trade]
     assert any(p.backtest == t and p.status == "missed" for p in bad)
     assert all(p.cause.startswith(f"bar {t.entry_time.isoformat()} changed") for p in bad)
     assert rep.metrics["identity"] < 1.0
+
+
+def test_uptime_counts_minutes_without_a_fresh_heartbeat(data: Bars) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mtponte.reports._metrics import uptime
+
+    # a live run over the first session's bars: a sign of life every minute, except a
+    # 30-minute outage; fresh = 2 bars + 60 s = 11 minutes: minutes 50..68 are down
+    # (the one ending at 70 sees the heartbeat at 70)
+    start = datetime.fromtimestamp(int(data.time[0]), tz=UTC)
+    life = [start + timedelta(minutes=k) for k in range(100) if not 40 <= k < 70]
+    up = uptime(life, data, 300, 660.0)
+    assert up == 0.81
+    assert uptime(life[:40], data, 300, 660.0) == 1.0
+    assert uptime([], data, 300, 660.0) is None
