@@ -81,3 +81,35 @@ def test_guard_cli_shows_and_resets(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "TRIPPED" in res.output
     res = runner.invoke(app, ["guard", "--config", str(tmp_path / "live.toml"), "--reset"])
     assert res.exit_code == 0 and not (tmp_path / "G").exists()
+
+
+def test_close_only_still_manages_the_open_position(data: Bars, tmp_path: Path) -> None:
+    from mtponte.brokers.paper import PaperBroker
+    from mtponte.live.replay import ReplayClock, replay_paper
+
+    flag = tmp_path / "GUARD_TRIPPED"
+    cfg = load_config(
+        None,
+        {
+            "runner": {"mode": "trade"},
+            "risk": {"kill_switch_file": None},
+            "guard": {"enabled": True, "flag_file": str(flag), "min_trades": 1000},
+        },
+    )
+    clock = ReplayClock()
+    broker = PaperBroker(":memory:", symbols=[WIN], currency=WIN.currency, clock=clock)
+    seen: dict[str, Any] = {}
+
+    def trip_mid_trade(ev: Any) -> None:
+        # the flag is the guard's state: written while a position is open = tripped there
+        if "trip" not in seen and broker.positions():
+            flag.write_text("{}", encoding="utf-8")
+            seen["trip"] = ev.bar.time
+
+    run = replay_paper(data, WIN, cfg, broker=broker, clock=clock, on_event=trip_mid_trade)
+    trip = seen["trip"]
+    held = [t for t in run.trades if t.entry_time <= trip < t.exit_time]
+    assert len(held) == 1, "the position open at the trip is closed by its SL/TP/flat exit"
+    assert held[0].exit_reason.value in ("sl", "tp", "flat")
+    assert [t for t in run.trades if t.entry_time > trip] == [], "no entry while close-only"
+    assert flag.exists()
