@@ -21,6 +21,7 @@ from mtponte.cli._common import (
     run_safely,
 )
 from mtponte.cli.bridge import bridge_app, kill
+from mtponte.cli.compare import compare, guard
 from mtponte.cli.follow import follow
 from mtponte.cli.live import config_app, live, replay
 from mtponte.cli.publish import publish
@@ -46,6 +47,8 @@ app.command("replay")(replay)
 app.command("live")(live)
 app.command("publish")(publish)
 app.command("follow")(follow)
+app.command("compare")(compare)
+app.command("guard")(guard)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[

@@ -123,7 +123,16 @@ def replay(
                 f"--via {via}: only 'paper' is implemented (the bridge variant is not written yet)"
             )
         cfg = _load(config, set_)
-        cfg = cfg.model_copy(update={"runner": cfg.runner.model_copy(update={"mode": "trade"})})
+        flag = cfg.guard.flag_file
+        cfg = cfg.model_copy(
+            update={
+                "runner": cfg.runner.model_copy(update={"mode": "trade"}),
+                # a replay's guard flag lives in --out, never in the working folder
+                "guard": cfg.guard.model_copy(
+                    update={"flag_file": None if flag is None else out / flag.name}
+                ),
+            }
+        )
         out.mkdir(parents=True, exist_ok=True)
         bars, spec, run = _run(
             cfg,

@@ -184,6 +184,41 @@ class JournalSection(_Section):
     log_backups: int = Field(5, ge=0)
 
 
+class GuardSection(_Section):
+    """The daily guard: live against the backtest of the bars seen, close-only on divergence.
+
+    Attributes
+    ----------
+    enabled
+        Check at all (off by default: risk limits that refuse entries the backtest
+        takes are a deliberate divergence and would trip it; turn it on once the limits
+        are set). Only runs in ``runner.mode = "trade"``.
+    max_identity_divergence
+        Trip when ``1 − identity`` (backtest trades not matched live) exceeds this.
+    max_pnl_divergence
+        Trip when ``|live − backtest| / max(|backtest net|, mean |backtest trade|)``
+        exceeds this.
+    min_trades
+        Judge only once the backtest has this many trades since the start (or the reset).
+    every_bars
+        Also check every this many bars inside a session (0: only after each session).
+    flag_file
+        Written when the guard trips; while it exists the runner is close-only. A human
+        removes it (``mtponte guard --reset``). ``None``: kept in memory (a restart resets).
+    time_tol_s, price_tol_ticks
+        Pairing tolerances (docs/compare.md).
+    """
+
+    enabled: bool = False
+    max_identity_divergence: float = Field(0.10, ge=0, le=1)
+    max_pnl_divergence: float = Field(0.10, ge=0)
+    min_trades: int = Field(5, ge=1)
+    every_bars: int = Field(0, ge=0)
+    flag_file: Path | None = Path("GUARD_TRIPPED")
+    time_tol_s: float = Field(60.0, ge=0)
+    price_tol_ticks: float = Field(1.0, ge=0)
+
+
 class LiveConfig(BaseSettings):
     """The whole monitor configuration (see the module docstring)."""
 
@@ -204,6 +239,7 @@ class LiveConfig(BaseSettings):
     feed: FeedSection = FeedSection()
     broker: BrokerSection = BrokerSection()
     journal: JournalSection = JournalSection()
+    guard: GuardSection = GuardSection()
 
     @model_validator(mode="after")
     def _server_clock(self) -> LiveConfig:
@@ -347,6 +383,9 @@ def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
                     "kill_switch_file": rel(cfg.risk.kill_switch_file) or cfg.risk.kill_switch_file
                 }
             ),
+            "guard": cfg.guard.model_copy(
+                update={"flag_file": rel(cfg.guard.flag_file) or cfg.guard.flag_file}
+            ),
         }
     )
 
@@ -361,7 +400,7 @@ def with_strategy_overrides(cfg: LiveConfig, overrides: dict[str, str]) -> LiveC
 
 # Keys that may change while running (applied from the next bar); any other change
 # needs a restart (the strategy's lookbacks, the symbol, the broker and the feed).
-HOT_KEYS = ("risk.", "runner.mode", "runner.heartbeat_every_bars", "journal.log_")
+HOT_KEYS = ("risk.", "runner.mode", "runner.heartbeat_every_bars", "journal.log_", "guard.")
 
 
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -68,6 +68,7 @@ def replay_paper(
     broker: PaperBroker | None = None,
     clock: ReplayClock | None = None,
     watcher: ConfigWatcher | None = None,
+    command_ttl_s: float = 30.0,
 ) -> ReplayRun:
     """Replay ``bars`` through the runner against a simulated (paper) account.
 
@@ -104,7 +105,16 @@ def replay_paper(
         currency=spec.currency,
         clock=clock,
     )
-    runner = Runner(cfg, spec, broker, tf, journal=journal, clock=clock, trade_log=trade_log)
+    runner = Runner(
+        cfg,
+        spec,
+        broker,
+        tf,
+        journal=journal,
+        clock=clock,
+        trade_log=trade_log,
+        command_ttl_s=command_ttl_s,
+    )
     start = resume_point(bars, broker, spec.name)
     if start:
         # A persisted paper account that already traded bars[:start+1] (a restart after

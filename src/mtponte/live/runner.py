@@ -28,6 +28,7 @@ from mtponte.domain.symbols import SymbolSpec, round_to_tick
 from mtponte.live.commands import CommandDesk
 from mtponte.live.config import LiveConfig, config_diff, needs_restart
 from mtponte.live.feeds import BarEvent
+from mtponte.live.guard import Guard
 from mtponte.live.journal import Journal
 from mtponte.live.state import Held, LiveError, RunnerStats, Working, held_from
 from mtponte.live.tradelog import TradeLog
@@ -98,6 +99,7 @@ class Runner:
         self._last: Bar | None = None
         self._entries_by_day: dict[int, int] = {}
         self._pnl_by_day: dict[int, float] = {}
+        self.guard = Guard(cfg.guard, spec, self.p, journal)
 
     # ------------------------------------------------------------------ start
     def start(self) -> str:
@@ -153,6 +155,7 @@ class Runner:
         n = 0
         for bar in bars:
             self.strategy.on_bar(bar)
+            self.guard.warm(bar)
             self._last = bar
             n += 1
         return n
@@ -190,6 +193,7 @@ class Runner:
         self.cfg = new
         self.limits = new.risk.limits()
         self.trading = new.runner.mode == "trade"
+        self.guard.section = new.guard
         kill = new.risk.kill_switch_file
         self.kill_switch = (lambda: kill.exists()) if kill else (lambda: False)
         log.warning("configuration applied from the next bar: %s", diff)
@@ -207,6 +211,8 @@ class Runner:
         self.stats.bars += 1
         if self.journal is not None:
             self.journal.bar(bar)
+        self.guard.on_bar(bar, self.trades, self.trading)  # the daily comparison
+
         day, _ = local_parts(bar.time, self.tz)
         self._resolve_unknown()
         self._sync(bar, day)
@@ -261,6 +267,10 @@ class Runner:
             return
         elif nday != day or after_flat(ntod, self.p.flat_s):
             self._record(sig, [], "skipped: next open on a later date or after flat")
+            return
+        if self.guard.blocked():
+            log.info("signal %s refused: the guard is tripped (close-only)", _show(sig))
+            self._record(sig, [], "refused: guard")
             return
         ctx = RiskContext(
             signal=sig,

@@ -154,3 +154,15 @@ class ConfigChange(Base):
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accepted: Mapped[bool] = mapped_column(Boolean)
     changes: Mapped[str] = mapped_column(Text)  # JSON {key: [old, new]} or the errors
+
+
+class AlertRow(Base):
+    """Something a human must look at (the daily guard tripped or was reset)."""
+
+    __tablename__ = "live_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("live_runs.id"), index=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(40))  # guard_tripped | guard_reset
+    message: Mapped[str] = mapped_column(String(500))
+    data: Mapped[str] = mapped_column(Text, default="")  # JSON

@@ -37,6 +37,7 @@ from mtponte.domain.bars import Bar
 from mtponte.domain.orders import Signal, Trade
 from mtponte.errors import ConfigError
 from mtponte.live.journal.models import (
+    AlertRow,
     BarSeen,
     CommandRow,
     ConfigChange,
@@ -354,6 +355,17 @@ class Journal:
             time=_now(),
             accepted=accepted,
             changes=json.dumps(changes, default=str, sort_keys=True),
+        )
+        self.flush()
+
+    def alert(self, kind: str, message: str, data: Any) -> None:
+        """An alert (``guard_tripped``, ``guard_reset``): written and committed now."""
+        self._add(
+            AlertRow,
+            time=_now(),
+            kind=kind,
+            message=message[:500],
+            data=json.dumps(data, default=str, sort_keys=True),
         )
         self.flush()
 
