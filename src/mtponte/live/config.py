@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mtponte.alerts.config import AlertsConfig
 from mtponte.errors import ConfigError
 from mtponte.risk.rules import RiskLimits
 from mtponte.strategies.params import ElephantParams
@@ -204,6 +205,7 @@ class LiveConfig(BaseSettings):
     feed: FeedSection = FeedSection()
     broker: BrokerSection = BrokerSection()
     journal: JournalSection = JournalSection()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _server_clock(self) -> LiveConfig:
