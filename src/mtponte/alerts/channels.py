@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 from mtponte.alerts.base import Backoff, Notifier
 from mtponte.alerts.config import EmailConfig, WebhookConfig
-from mtponte.alerts.events import Alert, render
+from mtponte.alerts.events import Alert, Language, render
 from mtponte.errors import AlertError
 
 _LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
@@ -25,14 +25,14 @@ class LogNotifier(Notifier):
 
     name = "log"
 
-    def __init__(self, logger: str = "mtponte.alerts") -> None:
+    def __init__(self, language: Language = "pt", logger: str = "mtponte.alerts") -> None:
+        self.language: Language = language
         self.log = logging.getLogger(logger)
 
     def send(self, alert: Alert, text: str) -> None:
-        """Log ``ALERT <kind>: <text>``."""
-        self.log.log(
-            _LEVEL[alert.severity], "ALERT %s: %s", alert.kind.value, render(alert, icon=False)
-        )
+        """Log ``ALERT <kind>: <text>`` (without the emoji: consoles may not print it)."""
+        shown = render(alert, self.language, icon=False)
+        self.log.log(_LEVEL[alert.severity], "ALERT %s: %s", alert.kind.value, shown)
 
 
 def signature(secret: str, body: bytes) -> str:

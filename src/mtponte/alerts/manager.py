@@ -216,7 +216,7 @@ def build_notifiers(cfg: AlertsConfig) -> list[Notifier]:
     if cfg.log:
         from mtponte.alerts.channels import LogNotifier
 
-        out.append(LogNotifier())
+        out.append(LogNotifier(cfg.language))
     if cfg.telegram is not None:
         from mtponte.alerts.telegram import TelegramNotifier
 

@@ -25,6 +25,7 @@ from mtponte.cli.follow import follow
 from mtponte.cli.live import config_app, live, replay
 from mtponte.cli.publish import publish
 from mtponte.cli.server import admin_app, server
+from mtponte.cli.supervise import supervise
 from mtponte.domain.bars import Bars
 from mtponte.errors import ConfigError
 
@@ -46,6 +47,7 @@ app.command("replay")(replay)
 app.command("live")(live)
 app.command("publish")(publish)
 app.command("follow")(follow)
+app.command("supervise")(supervise)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[

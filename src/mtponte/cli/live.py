@@ -72,6 +72,10 @@ def _run(
         logs_dir / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
     )
     alerts = MonitorAlerts(cfg, journal)
+    hb = cfg.runner.heartbeat_file
+    if hb is not None:
+        hb.parent.mkdir(parents=True, exist_ok=True)
+        hb.touch()
     try:
         journal.start_run(
             cfg.runner.mode, cfg.broker.kind, label, spec.name, cfg.model_dump(mode="json")
@@ -86,7 +90,7 @@ def _run(
                 cfg,
                 journal,
                 trade_log,
-                on_event=lambda _ev: _tick(alerts, prog, task),
+                on_event=lambda _ev: _tick(alerts, prog, task, hb),
                 watcher=ConfigWatcher(watch) if watch is not None else None,
                 on_start=alerts.on_start,
             )
@@ -98,8 +102,10 @@ def _run(
     return bars, spec, run
 
 
-def _tick(alerts: MonitorAlerts, prog: Progress, task: TaskID) -> None:
+def _tick(alerts: MonitorAlerts, prog: Progress, task: TaskID, hb: Path | None) -> None:
     alerts.on_bar()
+    if hb is not None:
+        hb.touch()
     prog.advance(task)
 
 

@@ -62,6 +62,8 @@ class RunnerSection(_Section):
         Trade a real (non-demo) account. Off by default.
     heartbeat_every_bars
         Journal a heartbeat every this many bars (0: never).
+    heartbeat_file
+        Touched after every bar (``mtponte supervise --heartbeat``).
     """
 
     mode: Literal["log_only", "trade"] = "log_only"
@@ -69,6 +71,7 @@ class RunnerSection(_Section):
     on_existing: Literal["adopt", "refuse"] = "refuse"
     allow_real_account: bool = False
     heartbeat_every_bars: int = Field(12, ge=0)
+    heartbeat_file: Path | None = None
 
 
 class RiskSection(_Section):
@@ -332,8 +335,10 @@ def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
     paper = cfg.broker.paper_state
     if paper != ":memory:" and not Path(paper).is_absolute():
         paper = (base / paper).as_posix()
+    hb = cfg.runner.heartbeat_file
     return cfg.model_copy(
         update={
+            "runner": cfg.runner.model_copy(update={"heartbeat_file": rel(hb) or hb}),
             "broker": cfg.broker.model_copy(update={"paper_state": paper}),
             "feed": cfg.feed.model_copy(
                 update={
