@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 
 from mtponte.alerts.base import Backoff, Notifier
 from mtponte.alerts.config import EmailConfig, WebhookConfig
@@ -33,6 +34,52 @@ class LogNotifier(Notifier):
         """Log ``ALERT <kind>: <text>`` (without the emoji: consoles may not print it)."""
         shown = render(alert, self.language, icon=False)
         self.log.log(_LEVEL[alert.severity], "ALERT %s: %s", alert.kind.value, shown)
+
+
+class HistoryNotifier(Notifier):
+    """Append each alert to a JSON-lines file (what ``mtponte status`` shows)."""
+
+    name = "history"
+
+    def __init__(self, path: Path, language: Language = "pt") -> None:
+        self.path = path
+        self.language: Language = language
+
+    def send(self, alert: Alert, text: str) -> None:
+        """Append ``{"time", "kind", "severity", "text"}``."""
+        line = json.dumps(
+            {
+                "time": alert.time.isoformat(),
+                "kind": alert.kind.value,
+                "severity": alert.severity,
+                "text": render(alert, self.language, icon=False),
+            },
+            ensure_ascii=False,
+        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        except OSError as exc:
+            raise AlertError(f"alert history {self.path}: {exc.strerror or exc}") from None
+
+
+def read_history(path: Path, last: int = 10) -> list[dict[str, str]]:
+    """The ``last`` alerts of a history file (oldest first; none when it is missing)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    out = []
+    for raw in lines[-last:]:
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            continue
+    return out
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -115,6 +115,9 @@ class AlertsConfig(_Section):
         The same alert (kind and key) within this long is sent once.
     queue_size
         Alerts waiting per notifier; when full the oldest is dropped (and counted).
+    history_file
+        Every alert is appended here as one JSON line (``mtponte status`` shows the
+        last ones); relative: inside the monitor's ``journal.logs_dir``. Empty: off.
     """
 
     language: Language = "pt"
@@ -122,6 +125,7 @@ class AlertsConfig(_Section):
     log: bool = True
     dedup_window_s: float = Field(300.0, ge=0)
     queue_size: int = Field(1000, ge=1)
+    history_file: Path | None = Path("alerts.jsonl")
     telegram: TelegramConfig | None = None
     webhook: WebhookConfig | None = None
     email: EmailConfig | None = None

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mtponte.alerts.base import Notifier
 from mtponte.alerts.config import AlertsConfig
@@ -200,13 +201,15 @@ class AlertManager:
         self.close()
 
 
-def build_notifiers(cfg: AlertsConfig) -> list[Notifier]:
+def build_notifiers(cfg: AlertsConfig, logs_dir: Path | None = None) -> list[Notifier]:
     """The notifiers ``cfg`` enables (each adapter imported only when enabled).
 
     Parameters
     ----------
     cfg
         The ``[alerts]`` section.
+    logs_dir
+        Folder a relative ``history_file`` is taken from (``None``: no history).
 
     Returns
     -------
@@ -217,6 +220,11 @@ def build_notifiers(cfg: AlertsConfig) -> list[Notifier]:
         from mtponte.alerts.channels import LogNotifier
 
         out.append(LogNotifier(cfg.language))
+    hist = history_path(cfg, logs_dir)
+    if hist is not None:
+        from mtponte.alerts.channels import HistoryNotifier
+
+        out.append(HistoryNotifier(hist, cfg.language))
     if cfg.telegram is not None:
         from mtponte.alerts.telegram import TelegramNotifier
 
@@ -232,10 +240,23 @@ def build_notifiers(cfg: AlertsConfig) -> list[Notifier]:
     return out
 
 
-def build_manager(cfg: AlertsConfig, extra: Iterable[Notifier] = ()) -> AlertManager:
-    """An :class:`AlertManager` with the notifiers ``cfg`` enables (plus ``extra``)."""
+def history_path(cfg: AlertsConfig, logs_dir: Path | None) -> Path | None:
+    """Where the alert history goes (``None``: nowhere)."""
+    h = cfg.history_file
+    if h is None or str(h) in ("", "."):
+        return None
+    if h.is_absolute():
+        return h
+    return None if logs_dir is None else logs_dir / h
+
+
+def build_manager(
+    cfg: AlertsConfig, extra: Iterable[Notifier] = (), logs_dir: Path | None = None
+) -> AlertManager:
+    """An :class:`AlertManager` with the notifiers ``cfg`` enables (plus ``extra``); a
+    relative ``history_file`` is kept in ``logs_dir``."""
     return AlertManager(
-        [*build_notifiers(cfg), *extra],
+        [*build_notifiers(cfg, logs_dir), *extra],
         language=cfg.language,
         events=cfg.events,
         dedup_window_s=cfg.dedup_window_s,

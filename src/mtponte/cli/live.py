@@ -71,7 +71,7 @@ def _run(
     handler = setup_file_log(
         logs_dir / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
     )
-    alerts = MonitorAlerts(cfg, journal)
+    alerts = MonitorAlerts(cfg, journal, logs_dir)
     hb = cfg.runner.heartbeat_file
     if hb is not None:
         hb.parent.mkdir(parents=True, exist_ok=True)

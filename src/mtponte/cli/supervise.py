@@ -37,7 +37,7 @@ def supervise(
         typer.Option(
             "--config",
             help="TOML file whose [alerts] section says where restart alerts go "
-            "(the monitor's configuration works).",
+            "(the monitor's configuration: they join its alert history).",
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
@@ -66,7 +66,8 @@ def supervise(
             backoff_cap_s=backoff_cap,
             grace_s=grace,
         )
-        manager = build_manager(load_alerts_config(config))
+        logs = None if config is None else config.parent / _logs_dir(config)
+        manager = build_manager(load_alerts_config(config), logs_dir=logs)
         sup = Supervisor(command, policy, manager)
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
             signal.signal(signal.SIGTERM, lambda *_: sup.stop())  # a service manager's stop
@@ -78,3 +79,15 @@ def supervise(
     code = run_safely(body)
     if code:
         raise typer.Exit(code)
+
+
+def _logs_dir(config: Path) -> str:
+    """The ``journal.logs_dir`` of a monitor configuration (restart alerts join the
+    monitor's alert history, which ``mtponte status`` shows)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return "logs"
+    return str(data.get("journal", {}).get("logs_dir", "logs"))

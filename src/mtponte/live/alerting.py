@@ -18,6 +18,7 @@ Emitting never blocks (the manager sends from its own threads).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from mtponte.alerts.events import Alert, AlertKind
@@ -119,13 +120,15 @@ class MonitorAlerts:
         The monitor's configuration.
     journal
         The run's journal (``None``: only the kill-switch check and commands).
+    logs_dir
+        Where a relative ``alerts.history_file`` goes (default ``journal.logs_dir``).
     """
 
-    def __init__(self, cfg: LiveConfig, journal: Any | None) -> None:
+    def __init__(self, cfg: LiveConfig, journal: Any | None, logs_dir: Path | None = None) -> None:
         from mtponte.alerts.manager import build_manager
 
         self.cfg = cfg
-        self.manager = build_manager(cfg.alerts)
+        self.manager = build_manager(cfg.alerts, logs_dir=logs_dir or cfg.journal.logs_dir)
         self.hook = JournalAlerts(self.manager, cfg)
         self.journal = journal
         if journal is not None:
