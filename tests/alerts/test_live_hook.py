@@ -112,3 +112,39 @@ def _wait(cond: Any, timeout: float = 5.0) -> None:
     while not cond():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_health_watch_ea_stale_and_feed_stalled(tmp_path: Path) -> None:
+    from mtponte.alerts import AlertManager
+    from mtponte.live.alerting import HealthWatch
+    from tests.ops.test_supervisor import Capture
+
+    cap = Capture()
+    mgr = AlertManager([cap])
+    cfg = load_config(
+        None,
+        {
+            "broker": {"kind": "bridge", "bridge_dir": str(tmp_path)},
+            "alerts": {"ea_stale_s": 30, "feed_stall_s": 600},
+        },
+    )
+    now = [1_000_000.0]
+    w = HealthWatch(mgr, cfg, clock=lambda: now[0])
+    w.check()  # no heartbeat file yet: nothing to say
+    (tmp_path / "state").mkdir()
+    hb = tmp_path / "state" / "heartbeat.json"
+    hb.write_text(json.dumps({"time": int((now[0] - 10) * 1000)}))
+    w.check()
+    hb.write_text(json.dumps({"time": int((now[0] - 45) * 1000)}))
+    w.check()
+    w.check()  # still stale: no second alert
+    hb.write_text(json.dumps({"time": int(now[0] * 1000)}))
+    w.check()
+    now[0] += 700  # no bar for 700 s, and the EA silent again
+    w.check()
+    w.bar_seen()
+    w.check()
+    mgr.close()
+    kinds = [a.kind.value for a in cap.got]
+    assert kinds == ["ea_stale", "ea_stale", "feed_stalled"]
+    assert cap.got[0].fields["age_s"] == "45"

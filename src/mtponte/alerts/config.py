@@ -115,6 +115,14 @@ class AlertsConfig(_Section):
         The same alert (kind and key) within this long is sent once.
     queue_size
         Alerts waiting per notifier; when full the oldest is dropped (and counted).
+    ea_stale_s
+        With a bridge folder configured, an EA heartbeat (``state/heartbeat.json``)
+        older than this raises ``ea_stale`` (checked every ``watch_every_s``).
+    feed_stall_s
+        No new bar for this long raises ``feed_stalled`` (``None``: off; set it above
+        the bar length plus the market's pauses you accept).
+    watch_every_s
+        How often the two checks above run (in a background thread).
     history_file
         Every alert is appended here as one JSON line (``mtponte status`` shows the
         last ones); relative: inside the monitor's ``journal.logs_dir``. Empty: off.
@@ -126,6 +134,9 @@ class AlertsConfig(_Section):
     dedup_window_s: float = Field(300.0, ge=0)
     queue_size: int = Field(1000, ge=1)
     history_file: Path | None = Path("alerts.jsonl")
+    ea_stale_s: float = Field(30.0, gt=0)
+    feed_stall_s: float | None = Field(None, gt=0)
+    watch_every_s: float = Field(5.0, gt=0)
     telegram: TelegramConfig | None = None
     webhook: WebhookConfig | None = None
     email: EmailConfig | None = None

@@ -17,7 +17,11 @@ Emitting never blocks (the manager sends from its own threads).
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +138,8 @@ class MonitorAlerts:
         if journal is not None:
             journal.listeners.append(self.hook)
         self.commands: Any = None
+        self.watch = HealthWatch(self.manager, cfg)
+        self.watch.start()
 
     def on_start(self, runner: Any) -> None:
         """The runner exists: start the Telegram commands, if configured."""
@@ -179,12 +185,99 @@ class MonitorAlerts:
     def on_bar(self, *_args: object) -> None:
         """Once per bar (see :meth:`JournalAlerts.on_bar`)."""
         self.hook.on_bar()
+        self.watch.bar_seen()
 
     def close(self) -> None:
-        """Stop the commands, send what is queued, stop the manager."""
+        """Stop the commands and the health checks, send what is queued, stop the
+        manager."""
+        self.watch.stop()
         if self.commands is not None:
             self.commands.stop()
             self.commands.notifier.close()
         if self.journal is not None and self.hook in self.journal.listeners:
             self.journal.listeners.remove(self.hook)
         self.manager.close()
+
+
+class HealthWatch:
+    """Background checks that do not wait for a bar: the EA's heartbeat
+    (``state/heartbeat.json`` of the bridge folder) older than ``alerts.ea_stale_s``,
+    and no bar for ``alerts.feed_stall_s``. Each raises its alert once per episode (again
+    after it recovered).
+
+    Parameters
+    ----------
+    manager
+        Where alerts go.
+    cfg
+        The monitor's configuration.
+    clock
+        Epoch seconds (tests).
+    """
+
+    def __init__(
+        self, manager: AlertManager, cfg: LiveConfig, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.manager = manager
+        self.a = cfg.alerts
+        bridge = cfg.broker.bridge_dir or cfg.feed.bridge_dir
+        self.heartbeat = None if bridge is None else bridge / "state" / "heartbeat.json"
+        self._clock = clock
+        self._last_bar = clock()
+        self._ea_bad = self._feed_bad = False
+        self._episodes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def bar_seen(self) -> None:
+        """A bar arrived (the feed is alive)."""
+        self._last_bar = self._clock()
+
+    def ea_age(self) -> float | None:
+        """Seconds since the EA's last heartbeat (``None``: no bridge, or none yet)."""
+        if self.heartbeat is None:
+            return None
+        try:
+            t = json.loads(self.heartbeat.read_text(encoding="utf-8"))["time"] / 1000
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return self._clock() - float(t)
+
+    def check(self) -> None:
+        """Run both checks once."""
+        age = self.ea_age()
+        bad = age is not None and age > self.a.ea_stale_s
+        if bad and not self._ea_bad:
+            self._episodes += 1
+            fields = {"age_s": f"{age:.0f}", "where": str(self.heartbeat)}
+            self.manager.emit(Alert(AlertKind.EA_STALE, fields, key=str(self._episodes)))
+        self._ea_bad = bad
+        if self.a.feed_stall_s is not None:
+            idle = self._clock() - self._last_bar
+            bad = idle > self.a.feed_stall_s
+            if bad and not self._feed_bad:
+                self._episodes += 1
+                fields = {"age_s": f"{idle:.0f}", "where": "feed"}
+                self.manager.emit(Alert(AlertKind.FEED_STALLED, fields, key=str(self._episodes)))
+            self._feed_bad = bad
+
+    def start(self) -> None:
+        """Check every ``alerts.watch_every_s`` in a daemon thread (only when there is
+        something to watch)."""
+        if self.heartbeat is None and self.a.feed_stall_s is None:
+            return
+        self._thread = threading.Thread(target=self._run, name="alerts-health", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.a.watch_every_s):
+            try:
+                self.check()
+            except OSError as exc:
+                log.error("health check: %s", exc)
+
+    def stop(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
