@@ -26,6 +26,9 @@ from mtponte.ops.supervisor import Supervisor, SupervisorPolicy
 from mtponte.strategies import ElephantParams
 
 PY = sys.executable
+# POSIX signals and /proc below; the supervisor's Windows branch (taskkill, CTRL_BREAK)
+# is not exercised here.
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process control")
 FAST = {"backoff_s": 0.02, "backoff_cap_s": 0.1, "poll_s": 0.05, "grace_s": 2.0}
 
 
