@@ -166,3 +166,20 @@ def test_config_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         load_alerts_config(f)
     assert "9:tok" not in str(err.value)
     assert AlertsConfig().telegram is None
+
+
+def test_secrets_stay_out_of_the_journaled_config() -> None:
+    from mtponte.live.config import load_config
+
+    cfg = load_config(
+        None,
+        {
+            "alerts": {
+                "telegram": {"bot_token": "9:very-secret", "chat_id": "1"},
+                "webhook": {"url": "http://127.0.0.1:1", "secret": "hmac-secret"},
+            }
+        },
+    )
+    dumped = json.dumps(cfg.model_dump(mode="json"))  # what Journal.start_run stores
+    assert "very-secret" not in dumped and "hmac-secret" not in dumped
+    assert "very-secret" not in repr(cfg)
