@@ -38,7 +38,7 @@ def test_replay_alerts_through_a_webhook(tmp_path: Path) -> None:
         )
         journal = open_journal(f"sqlite:///{(tmp_path / 'j.sqlite').as_posix()}")
         journal.start_run("trade", "paper", "replay", "WIN", {})
-        alerts = MonitorAlerts(cfg, journal)
+        alerts = MonitorAlerts(cfg, journal, tmp_path)
         cut = bars.time[len(bars) * 3 // 4]
 
         def on_event(ev: BarEvent) -> None:
@@ -81,7 +81,7 @@ def test_telegram_commands_reach_the_runner(tmp_path: Path) -> None:
                 },
             },
         )
-        alerts = MonitorAlerts(cfg, None)
+        alerts = MonitorAlerts(cfg, None, tmp_path)
         seen: dict[str, Any] = {}
 
         def on_start(runner: Any) -> None:
