@@ -41,3 +41,7 @@ class DataError(MtponteError):
 class BrokerError(MtponteError):
     """A broker adapter cannot connect or read the account (never a trade refusal:
     those are :class:`~mtponte.domain.orders.ExecutionReport` values)."""
+
+
+class AlertError(MtponteError):
+    """A notifier could not deliver an alert (the message never contains a secret)."""

@@ -26,6 +26,8 @@ from mtponte.cli.follow import follow
 from mtponte.cli.live import config_app, live, replay
 from mtponte.cli.publish import publish
 from mtponte.cli.server import admin_app, server
+from mtponte.cli.status import status
+from mtponte.cli.supervise import supervise
 from mtponte.domain.bars import Bars
 from mtponte.errors import ConfigError
 
@@ -49,6 +51,8 @@ app.command("publish")(publish)
 app.command("follow")(follow)
 app.command("compare")(compare)
 app.command("guard")(guard)
+app.command("supervise")(supervise)
+app.command("status")(status)
 
 SymbolOpt = Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")]
 SetOpt = Annotated[

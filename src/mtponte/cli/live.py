@@ -20,8 +20,11 @@ from mtponte.cli._common import (
 from mtponte.errors import ConfigError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from mtponte.domain.bars import Bars
     from mtponte.domain.symbols import SymbolSpec
+    from mtponte.live.alerting import MonitorAlerts
     from mtponte.live.config import LiveConfig
     from mtponte.live.replay import ReplayRun
 
@@ -55,6 +58,7 @@ def _run(
     label: str,
     watch: Path | None = None,
 ) -> tuple[Bars, SymbolSpec, ReplayRun]:
+    from mtponte.live.alerting import MonitorAlerts
     from mtponte.live.config import ConfigWatcher
     from mtponte.live.journal import open_journal
     from mtponte.live.replay import replay_paper
@@ -67,6 +71,11 @@ def _run(
     handler = setup_file_log(
         logs_dir / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
     )
+    alerts = MonitorAlerts(cfg, journal, logs_dir)
+    hb = cfg.runner.heartbeat_file
+    if hb is not None:
+        hb.parent.mkdir(parents=True, exist_ok=True)
+        hb.touch()
     try:
         journal.start_run(
             cfg.runner.mode, cfg.broker.kind, label, spec.name, cfg.model_dump(mode="json")
@@ -81,14 +90,23 @@ def _run(
                 cfg,
                 journal,
                 trade_log,
-                on_event=lambda _ev: prog.advance(task),
+                on_event=lambda _ev: _tick(alerts, prog, task, hb),
                 watcher=ConfigWatcher(watch) if watch is not None else None,
+                on_start=alerts.on_start,
             )
     finally:
+        alerts.close()
         journal.close()
         logging.getLogger("mtponte").removeHandler(handler)
         handler.close()
     return bars, spec, run
+
+
+def _tick(alerts: MonitorAlerts, prog: Progress, task: TaskID, hb: Path | None) -> None:
+    alerts.on_bar()
+    if hb is not None:
+        hb.touch()
+    prog.advance(task)
 
 
 def replay(

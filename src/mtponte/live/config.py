@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mtponte.alerts.config import AlertsConfig
 from mtponte.errors import ConfigError
 from mtponte.risk.rules import RiskLimits
 from mtponte.strategies.params import ElephantParams
@@ -61,6 +62,8 @@ class RunnerSection(_Section):
         Trade a real (non-demo) account. Off by default.
     heartbeat_every_bars
         Journal a heartbeat every this many bars (0: never).
+    heartbeat_file
+        Touched after every bar (``mtponte supervise --heartbeat``).
     """
 
     mode: Literal["log_only", "trade"] = "log_only"
@@ -68,6 +71,7 @@ class RunnerSection(_Section):
     on_existing: Literal["adopt", "refuse"] = "refuse"
     allow_real_account: bool = False
     heartbeat_every_bars: int = Field(12, ge=0)
+    heartbeat_file: Path | None = None
 
 
 class RiskSection(_Section):
@@ -240,6 +244,7 @@ class LiveConfig(BaseSettings):
     broker: BrokerSection = BrokerSection()
     journal: JournalSection = JournalSection()
     guard: GuardSection = GuardSection()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _server_clock(self) -> LiveConfig:
@@ -366,8 +371,10 @@ def resolve_paths(cfg: LiveConfig, base: Path) -> LiveConfig:
     paper = cfg.broker.paper_state
     if paper != ":memory:" and not Path(paper).is_absolute():
         paper = (base / paper).as_posix()
+    hb = cfg.runner.heartbeat_file
     return cfg.model_copy(
         update={
+            "runner": cfg.runner.model_copy(update={"heartbeat_file": rel(hb) or hb}),
             "broker": cfg.broker.model_copy(update={"paper_state": paper}),
             "feed": cfg.feed.model_copy(
                 update={

@@ -69,6 +69,7 @@ def replay_paper(
     clock: ReplayClock | None = None,
     watcher: ConfigWatcher | None = None,
     command_ttl_s: float = 30.0,
+    on_start: Callable[[Runner], None] | None = None,
 ) -> ReplayRun:
     """Replay ``bars`` through the runner against a simulated (paper) account.
 
@@ -90,6 +91,9 @@ def replay_paper(
     watcher
         Checked after every bar: a changed configuration file is applied from the next
         bar, or refused (:meth:`Runner.apply_config`).
+    on_start
+        Called with the runner once it has reconciled, before the first bar (the
+        alerts' Telegram commands, :class:`mtponte.live.alerting.MonitorAlerts`).
 
     Returns
     -------
@@ -125,6 +129,8 @@ def replay_paper(
         log.warning("resuming at bar %s (%d bars re-read)", bars.bar(start).time, start)
         clock.t = bars.bar(start).time
     runner.start()
+    if on_start is not None:
+        on_start(runner)
     step = timedelta(seconds=tf)
     for k, ev in enumerate(ReplayFeed(bars[start:], cfg.feed.speed)):
         if not (start and k == 0):

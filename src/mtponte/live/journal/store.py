@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -150,6 +151,13 @@ class Journal:
             )
         )
         self.run_id = 0
+        # Called with (record kind, values) after signal/fill/trade/command_result are
+        # queued: the alerts hook (mtponte.live.alerting). Must not block or raise.
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def _tell(self, kind: str, **values: Any) -> None:
+        for listener in self.listeners:
+            listener(kind, values)
 
     def close(self) -> None:
         """Commit what is queued, close the connection and dispose of the engine."""
@@ -256,6 +264,8 @@ class Journal:
             for d in decisions
         ]
         self._queue(None, (row, decs))
+        if self.listeners:
+            self._tell("signal", signal=sig, decisions=decisions, outcome=outcome)
 
     def command(self, cid: str, tag: str, kind: str, symbol: str, **fields: Any) -> None:
         """A command about to be sent (state ``pending``): written and committed alone,
@@ -289,6 +299,8 @@ class Journal:
                 "done_at": _now(),
             },
         )
+        if self.listeners:
+            self._tell("command_result", cid=cid, state=state, retcode=retcode, message=message)
 
     def unresolved_commands(self) -> list[tuple[str, str, str]]:
         """``(id, tag, kind)`` of commands of any run still ``pending`` or ``unknown``."""
@@ -323,6 +335,10 @@ class Journal:
             bar_time=bar_time,
             ticket=ticket,
         )
+        if self.listeners:
+            self._tell(
+                "fill", tag=tag, entry=entry, side=side, volume=volume, price=price, ticket=ticket
+            )
 
     def trade(self, t: Trade, tag: str) -> None:
         """A closed round trip."""
@@ -342,6 +358,8 @@ class Journal:
             pnl_money=t.pnl_money,
             exit_reason=t.exit_reason.value,
         )
+        if self.listeners:
+            self._tell("trade", trade=t, tag=tag)
 
     def heartbeat(self, bars_seen: int, note: str = "") -> None:
         """The monitor is alive (written and committed now)."""

@@ -1,0 +1,1 @@
+"""Operations: the watchdog (``mtponte supervise``) and the status screen."""
