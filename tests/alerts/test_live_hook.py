@@ -148,3 +148,25 @@ def test_health_watch_ea_stale_and_feed_stalled(tmp_path: Path) -> None:
     kinds = [a.kind.value for a in cap.got]
     assert kinds == ["ea_stale", "ea_stale", "feed_stalled"]
     assert cap.got[0].fields["age_s"] == "45"
+
+
+def test_a_tripped_guard_sends_a_divergence_alert(tmp_path: Path) -> None:
+    """Issue 12's daily guard journals its trip; the alerts hook sends it (once)."""
+    from mtponte.alerts.events import AlertKind
+    from mtponte.live.alerting import JournalAlerts
+
+    sent: list[Any] = []
+
+    class Manager:
+        def emit(self, alert: Any) -> None:
+            sent.append(alert)
+
+    cfg = load_config(None, {"risk": {"kill_switch_file": None}})
+    journal = open_journal(f"sqlite:///{(tmp_path / 'j.sqlite').as_posix()}")
+    journal.start_run("trade", "paper", "replay", "WIN", {})
+    journal.listeners.append(JournalAlerts(Manager(), cfg))  # type: ignore[arg-type]
+    journal.alert("guard_tripped", "GUARD TRIPPED: identity 60% < 90%", {"identity": 0.6})
+    journal.alert("guard_reset", "guard reset", {})
+    journal.close()
+    assert [a.kind for a in sent] == [AlertKind.DIVERGENCE]
+    assert "identity 60%" in sent[0].fields["detail"]

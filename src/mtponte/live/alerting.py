@@ -93,6 +93,10 @@ class JournalAlerts:
                 "pnl": f"{t.pnl_money:.2f}",
             }
             return Alert(AlertKind.EXIT, fields, key=f"{v['tag']}:out")
+        if kind == "alert" and v["alert"] == "guard_tripped":
+            # The daily guard: live diverges from the backtest; close-only until reset.
+            fields = {"detail": str(v["message"])}
+            return Alert(AlertKind.DIVERGENCE, fields, key=str(v["message"])[:120])
         if kind == "command_result" and v["state"] in ("unknown", "lost"):
             fields = {"command": v["cid"][:8], "state": v["state"], "reason": v["message"]}
             return Alert(AlertKind.COMMAND_UNANSWERED, fields, key=f"{v['cid']}:{v['state']}")

@@ -151,7 +151,7 @@ class Journal:
             )
         )
         self.run_id = 0
-        # Called with (record kind, values) after signal/fill/trade/command_result are
+        # Called with (record kind, values) after signal/fill/trade/command_result/alert are
         # queued: the alerts hook (mtponte.live.alerting). Must not block or raise.
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
@@ -386,6 +386,8 @@ class Journal:
             data=json.dumps(data, default=str, sort_keys=True),
         )
         self.flush()
+        if self.listeners:
+            self._tell("alert", alert=kind, message=message, data=data)
 
     def count(self, model: Any) -> int:
         """Rows of ``model`` in this run (tests, reports)."""
