@@ -52,7 +52,9 @@ class Server:
         env = {**os.environ, "MTPONTE_MASTER_STALE_S": "600"}
         cmd = [sys.executable, "-m", "mtponte", "server", "--db", self.db]
         cmd += ["--port", str(self.port), "--no-access-log"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         wait_up(self.base, "/docs")
 
     def kill(self) -> None:
@@ -231,10 +233,20 @@ class EaTwin:
             "BackoffMaxS": "1",
         }
         (self.sandbox / "webrequest.allowed").write_text(world.server.base + "\n")
-        self.state = self.sandbox / "MQL5" / "Files" / "MtponteFollower" / f"{world.fid}-{world.mid}"
+        self.state = (
+            self.sandbox / "MQL5" / "Files" / "MtponteFollower" / f"{world.fid}-{world.mid}"
+        )
 
     def start(self) -> None:
+        """Started once it holds the lease and read its first book (as the twin's
+        ``start()`` heartbeats before the test goes on)."""
+        before = int(self.status().get("cycles", "-1"))
         self.ea.start()
+        deadline = time.monotonic() + 15
+        while int(self.status().get("cycles", "-1")) == before:
+            assert self.ea.proc is not None and self.ea.proc.poll() is None, self.ea.log_text()
+            assert time.monotonic() < deadline, "EA never completed a cycle\n" + self.ea.log_text()
+            time.sleep(0.01)
 
     def status(self) -> dict[str, str]:
         path = self.state / "status.txt"
@@ -254,8 +266,8 @@ class EaTwin:
             if st.get("version") == version and int(st.get("cycles", "0")) >= start + 2:
                 return
             assert self.ea.proc is not None and self.ea.proc.poll() is None, self.ea.log_text()
-            assert time.monotonic() < deadline, f"EA did not sync to {version}: {st}\n" + (
-                self.ea.log_text()[-3000:]
+            assert time.monotonic() < deadline, (
+                f"EA did not sync to {version}: {st}\n" + (self.ea.log_text()[-3000:])
             )
             time.sleep(0.02)
 
@@ -494,7 +506,7 @@ def test_the_ea_long_polls_and_refuses_urls_not_allowed(tmp_path):
         twin.stop()
         (twin.sandbox / "webrequest.allowed").write_text("http://127.0.0.1:1\n")
         world.publish("close", "1")
-        twin.start()
+        twin.ea.start()
         time.sleep(1.0)
         assert len(twin.positions()) == 1
         assert "WebRequest error 4014" in twin.ea.log_text()
