@@ -129,7 +129,7 @@ class PythonTwin:
 
     name = "python"
 
-    def __init__(self, world: World, tmp: Path, mode: str) -> None:
+    def __init__(self, world: World, tmp: Path, mode: str, foreign: float = 0.0) -> None:
         self.world, self.state = world, tmp / "py-state"
         spec = PySpec("EURUSD", 0.00001, 1.0, 100_000, 5, 0.01, 100, 0.01, currency="BRL")
         self.broker = PaperBroker(
@@ -139,6 +139,8 @@ class PythonTwin:
             account_mode=mode,  # type: ignore[arg-type]
         )
         self.broker.set_quote("EURUSD", BID, ASK)
+        if foreign:  # a position opened by hand / another EA (magic 5)
+            self.broker.market_order("EURUSD", Side.SELL, foreign, magic=5, comment="manual")
         self.client = httpx.Client(base_url=world.server.base, timeout=10)
         self.follower: Follower | None = None
 
@@ -187,6 +189,22 @@ class PythonTwin:
     def tickets(self) -> list[str]:
         return [p.ticket for p in self.broker.positions()]
 
+    def orders(self) -> list[tuple[str, str, float, float, int, str]]:
+        return sorted(
+            (
+                o.symbol,
+                ("buy_" if o.side is Side.BUY else "sell_") + o.order_type,
+                round(o.volume, 8),
+                o.price,
+                o.magic,
+                o.comment,
+            )
+            for o in self.broker.orders()
+        )
+
+    def set_quote(self, bid: float, ask: float) -> None:
+        self.broker.set_quote("EURUSD", bid, ask)
+
     def close_by_hand(self, ticket: str) -> None:
         self.broker.close_position(ticket)
 
@@ -202,7 +220,7 @@ class EaTwin:
 
     name = "ea"
 
-    def __init__(self, world: World, tmp: Path, mode: str) -> None:
+    def __init__(self, world: World, tmp: Path, mode: str, foreign: float = 0.0) -> None:
         self.world = world
         self.sandbox = tmp / "terminal"
         spec = SymbolSpec(
@@ -220,6 +238,11 @@ class EaTwin:
             ask=ASK,
         )
         account = Account(margin_mode=NETTING if mode == "netting" else HEDGING, symbols=[spec])
+        if foreign:  # a position opened by hand / another EA (magic 5)
+            now = int(time.time() * 1000)
+            account.records.append(
+                f"position\t900\t900\tEURUSD\t1\t{foreign}\t{BID}\t0\t0\t5\t{now}\tmanual"
+            )
         self.ea = EaProcess(build(source=FOLLOWER_EA), self.sandbox, account, {})
         self.ea.inputs = {  # the follower's inputs only (not the bridge's defaults)
             "ServerUrl": world.server.base,
@@ -305,6 +328,17 @@ class EaTwin:
     def tickets(self) -> list[str]:
         return [r[0] for r in self.ea.terminal().get("position", [])]
 
+    def orders(self) -> list[tuple[str, str, float, float, int, str]]:
+        kinds = {"2": "buy_limit", "3": "sell_limit", "4": "buy_stop", "5": "sell_stop"}
+        rows = self.ea.terminal().get("order", [])
+        # ticket symbol type volume price sl tp type_time expiration magic time comment
+        return sorted(
+            (r[1], kinds[r[2]], round(float(r[3]), 8), float(r[4]), int(r[9]), r[11]) for r in rows
+        )
+
+    def set_quote(self, bid: float, ask: float) -> None:
+        self.ea.control(f"quote\tEURUSD\t{bid}\t{ask}")
+
     def close_by_hand(self, ticket: str) -> None:
         self.ea.control(f"close_position\t{ticket}")
 
@@ -326,11 +360,18 @@ def make(request, tmp_path) -> Iterator[Any]:
     made: list[tuple[World, Twin]] = []
 
     def factory(
-        mode: str = "hedging", settings: dict[str, Any] | None = None
+        mode: str = "hedging",
+        settings: dict[str, Any] | None = None,
+        foreign: float = 0.0,
+        before: list[dict[str, Any]] | None = None,
     ) -> tuple[World, Twin]:
+        """The server and a started twin; ``before``: master events published before
+        the follower's first step (late join)."""
         world = World(tmp_path, settings or {"volumeMode": "copy"})
+        for ev in before or []:
+            world.publish(**ev)
         cls = PythonTwin if request.param == "python" else EaTwin
-        twin = cls(world, tmp_path, mode)
+        twin = cls(world, tmp_path, mode, foreign)
         made.append((world, twin))
         twin.start()
         return world, twin
@@ -487,6 +528,57 @@ def test_netting_copy_closed_by_hand_is_not_reopened(make):
     assert twin.positions() == []
     reps = world.reports()
     assert reps[-1] == (c[4:], "skip", "skipped", "closed outside the follower (by hand, SL or TP)")
+
+
+def test_a_market_target_waits_while_the_price_is_too_far(make):
+    world, twin = make(settings={"volumeMode": "copy", "maxDeviationPoints": 10})
+    world.publish("open", "3", side="buy", volume=0.1, price=1.099)  # ask is 102 points away
+    twin.sync()
+    c = tag(world)
+    assert twin.positions() == []
+    twin.sync()  # said once
+    waits = [r for r in world.reports() if r[1] == "wait"]
+    assert [(t, s) for t, _, s, _ in waits] == [(c[4:], "skipped")]
+    twin.set_quote(1.09898, 1.09900)  # 0 points away
+    twin.sync()
+    assert twin.positions() == [("EURUSD", "buy", 0.1, 0.0, 0.0, MAGIC, c)]
+    assert [(a, s) for _, a, s, _ in world.reports()] == [("wait", "skipped"), ("open", "copied")]
+
+
+def test_a_late_join_limit_target_is_one_pending_order(make):
+    opened = {"kind": "open", "ticket": "4", "side": "buy", "volume": 0.2, "price": 1.095}
+    world, twin = make(settings={"volumeMode": "copy", "lateJoin": "limit"}, before=[opened])
+    twin.sync()
+    c = tag(world)
+    assert twin.positions() == []
+    assert twin.orders() == [("EURUSD", "buy_limit", 0.2, 1.095, MAGIC, c)]
+    twin.sync()
+    assert len(twin.orders()) == 1  # never a second order while it works
+    world.publish("close", "4")
+    twin.sync()
+    assert twin.orders() == []
+    assert [(a, s) for _, a, s, _ in world.reports()] == [("limit", "copied"), ("cancel", "copied")]
+
+
+@pytest.mark.parametrize("mode", ["hedging", "netting"])
+def test_a_position_with_another_magic_is_never_traded(make, mode):
+    world, twin = make(mode=mode, foreign=0.5)
+    foreign = ("EURUSD", "sell", 0.5, 0.0, 0.0, 5, "manual")
+    world.publish("open", "6", side="buy", volume=0.1, price=1.1)
+    twin.sync()
+    c = tag(world)
+    if mode == "hedging":  # its own copy beside the other one
+        assert twin.positions() == sorted([foreign, ("EURUSD", "buy", 0.1, 0.0, 0.0, MAGIC, c)])
+    else:  # netting: one position per symbol, not ours: skipped
+        assert twin.positions() == [foreign]
+        reason = (
+            "the account holds a EURUSD position the follower did not open "
+            "(netting: one position per symbol)"
+        )
+        assert world.reports() == [(c[4:], "skip", "skipped", reason)]
+    world.publish("close", "6")
+    twin.sync()
+    assert twin.positions() == [foreign]
 
 
 def test_the_ea_long_polls_and_refuses_urls_not_allowed(tmp_path):
