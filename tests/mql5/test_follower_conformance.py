@@ -65,22 +65,27 @@ class Server:
 
 
 class World:
-    """The server, one master and one follower subscribed to it."""
+    """One master and one follower subscribed to it, on the module's server (fresh
+    accounts per test: the server process starts once)."""
 
-    def __init__(self, tmp: Path, settings: dict[str, Any]) -> None:
-        self.db = f"sqlite:///{tmp / 'copy.db'}"
+    _n = 0
+
+    def __init__(self, server: Server, settings: dict[str, Any]) -> None:
+        World._n += 1
+        n = World._n
+        self.db, self.server = server.db, server
         engine = open_database(self.db)
         with session_factory(engine)() as s:
-            m = admin.add_account(s, "master", "1001", "Alpha")
-            f = admin.add_account(s, "follower", "2001", "Beta")
+            m = admin.add_account(s, "master", f"1{n:04d}", "Alpha")
+            f = admin.add_account(s, "follower", f"2{n:04d}", "Beta")
             admin.subscribe(s, f, m, settings)
             self.publish_token = admin.issue_token(s, "publish", m)
             self.follow_token = admin.issue_token(s, "follow", f)
             s.commit()
             self.mid, self.fid = m.id, f.id
         engine.dispose()
-        self.server = Server(self.db)
-        self.server.start()
+        if server.proc is None:
+            server.start()
         self.http = httpx.Client(base_url=self.server.base, timeout=10)
         self._key = 0
 
@@ -113,14 +118,29 @@ class World:
         engine = open_database(self.db)
         try:
             with session_factory(engine)() as s:
-                rows = s.scalars(select(ExecutionReport).order_by(ExecutionReport.id))
+                rows = s.scalars(
+                    select(ExecutionReport)
+                    .where(ExecutionReport.follower_id == self.fid)
+                    .order_by(ExecutionReport.id)
+                )
                 return [(r.target_id, r.action, r.status, r.reason) for r in rows]
         finally:
             engine.dispose()
 
     def close(self) -> None:
         self.http.close()
-        self.server.kill()
+        if self.server.proc is None:  # a test killed it: the next one finds it running
+            self.server.start()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    db = f"sqlite:///{tmp_path_factory.mktemp('copy-server') / 'copy.db'}"
+    open_database(db).dispose()  # the schema, before the server and the tests use it
+    srv = Server(db)
+    srv.start()
+    yield srv
+    srv.kill()
 
 
 # ---------------------------------------------------------------------- the twins
@@ -356,7 +376,7 @@ Twin = PythonTwin | EaTwin
 
 
 @pytest.fixture(params=["python", "ea"])
-def make(request, tmp_path) -> Iterator[Any]:
+def make(request, tmp_path, server) -> Iterator[Any]:
     made: list[tuple[World, Twin]] = []
 
     def factory(
@@ -367,7 +387,7 @@ def make(request, tmp_path) -> Iterator[Any]:
     ) -> tuple[World, Twin]:
         """The server and a started twin; ``before``: master events published before
         the follower's first step (late join)."""
-        world = World(tmp_path, settings or {"volumeMode": "copy"})
+        world = World(server, settings or {"volumeMode": "copy"})
         for ev in before or []:
             world.publish(**ev)
         cls = PythonTwin if request.param == "python" else EaTwin
@@ -581,15 +601,15 @@ def test_a_position_with_another_magic_is_never_traded(make, mode):
     assert twin.positions() == [foreign]
 
 
-def test_the_ea_long_polls_and_refuses_urls_not_allowed(tmp_path):
+def test_the_ea_long_polls_and_refuses_urls_not_allowed(tmp_path, server):
     """EA only: a change reaches it within its long poll (no fixed polling delay), and a
     server URL missing from the allowed list trades nothing (WebRequest error 4014)."""
-    world = World(tmp_path, {"volumeMode": "copy"})
+    world = World(server, {"volumeMode": "copy"})
     twin = EaTwin(world, tmp_path, "hedging")
     try:
         twin.ea.inputs["PollWaitS"] = "3"
-        twin.start()
-        twin.sync()
+        twin.start()  # its first book read; the next GET waits for a change
+        time.sleep(0.3)
         world.publish("open", "1", side="buy", volume=0.1, price=1.1)
         t0 = time.monotonic()
         while not twin.positions():
