@@ -301,12 +301,13 @@ class EaTwin:
 
     def sync(self, timeout: float = 20.0) -> None:
         """Until the EA has completed two cycles on the server's current book."""
-        version = str(self.world.book()["version"])
+        version = int(self.world.book()["version"])
         start = int(self.status().get("cycles", "0"))
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
-            if st.get("version") == version and int(st.get("cycles", "0")) >= start + 2:
+            # versions only grow: a newer one (the book moved on) is past ours too
+            if int(st.get("version", "-1")) >= version and int(st.get("cycles", "0")) >= start + 2:
                 return
             assert self.ea.proc is not None and self.ea.proc.poll() is None, self.ea.log_text()
             assert time.monotonic() < deadline, (
@@ -324,7 +325,9 @@ class EaTwin:
             assert self.ea.stop() == 0
 
     def restart(self, lose_ledger: bool = False) -> None:
-        self.stop()
+        """Killed (-9, no OnDeinit: as a terminal crash) and started again."""
+        if self.ea.proc is not None:
+            self.ea.kill9()
         if lose_ledger:
             (self.state / "ledger.txt").unlink()
         self.start()
@@ -529,12 +532,14 @@ def test_netting_account_holds_the_net_volume(make):
     twin.sync()
     # the copies' levels differ (1.09 / none): the net position has none
     assert [r[:6] for r in twin.positions()] == [("EURUSD", "sell", 0.3, 0.0, 0.0, MAGIC)]
-    world.publish("close", "2")
+    world.publish("close", "2")  # add: -0.5
+    twin.sync()
+    assert [r[:6] for r in twin.positions()] == [("EURUSD", "sell", 0.5, 0.0, 0.0, MAGIC)]
     world.publish("close", "3")
     twin.sync()
     assert twin.positions() == []
     assert {s for _, _, s, _ in world.reports()} == {"copied"}
-    assert [a for _, a, _, _ in world.reports()] == ["open", "open", "open", "open", "close"]
+    assert [a for _, a, _, _ in world.reports()] == ["open"] * 5 + ["close"]
 
 
 def test_netting_copy_closed_by_hand_is_not_reopened(make):

@@ -226,7 +226,7 @@ public:
         }
       return -1;
      }
-   bool              Digits()
+   bool              ReadDigits()
      {
       int start = m_i;
       while(m_i < m_n && Ch() >= '0' && Ch() <= '9')
@@ -241,12 +241,12 @@ public:
          m_i++;
       if(Ch() == '0')
          m_i++;
-      else if(!Digits())
+      else if(!ReadDigits())
          return Fail("bad number");
       if(Ch() == '.')
         {
          m_i++;
-         if(!Digits())
+         if(!ReadDigits())
             return Fail("bad number");
         }
       if(Ch() == 'e' || Ch() == 'E')
@@ -254,7 +254,7 @@ public:
          m_i++;
          if(Ch() == '+' || Ch() == '-')
             m_i++;
-         if(!Digits())
+         if(!ReadDigits())
             return Fail("bad number");
         }
       return Add(JT_NUMBER, key, StringSubstr(m_s, start, m_i - start));
