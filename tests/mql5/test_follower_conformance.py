@@ -240,9 +240,17 @@ class EaTwin:
 
     name = "ea"
 
-    def __init__(self, world: World, tmp: Path, mode: str, foreign: float = 0.0) -> None:
+    def __init__(
+        self,
+        world: World,
+        tmp: Path,
+        mode: str,
+        foreign: float = 0.0,
+        comment_rewrite: str = "",
+        sandbox: str = "terminal",
+    ) -> None:
         self.world = world
-        self.sandbox = tmp / "terminal"
+        self.sandbox = tmp / sandbox
         spec = SymbolSpec(
             name="EURUSD",
             digits=5,
@@ -257,7 +265,11 @@ class EaTwin:
             bid=BID,
             ask=ASK,
         )
-        account = Account(margin_mode=NETTING if mode == "netting" else HEDGING, symbols=[spec])
+        account = Account(
+            margin_mode=NETTING if mode == "netting" else HEDGING,
+            symbols=[spec],
+            comment_rewrite=comment_rewrite,
+        )
         if foreign:  # a position opened by hand / another EA (magic 5)
             now = int(time.time() * 1000)
             account.records.append(
@@ -627,6 +639,81 @@ def test_the_ea_long_polls_and_refuses_urls_not_allowed(tmp_path, server):
         time.sleep(1.0)
         assert len(twin.positions()) == 1
         assert "WebRequest error 4014" in twin.ea.log_text()
+    finally:
+        twin.close()
+        world.close()
+
+
+def ea_world(tmp_path: Path, server: Server, **kw: Any) -> tuple[World, EaTwin]:
+    world = World(server, {"volumeMode": "copy"})
+    return world, EaTwin(world, tmp_path, "hedging", **kw)
+
+
+def test_the_ea_killed_right_after_sending_opens_nothing_twice(tmp_path, server):
+    """EA only (the harness's crash point): killed between OrderSend and its ledger
+    write, the restarted EA finds the tagged position and does not open it again."""
+    world, twin = ea_world(tmp_path, server)
+    try:
+        twin.start()
+        twin.ea.control("fault\tcrash_after_send\t1")
+        world.publish("open", "1", side="buy", volume=0.1, price=1.1, sl=1.09)
+        assert twin.ea.wait_exit(15) == 137, twin.ea.log_text()
+        c = tag(world)
+        assert twin.positions() == [("EURUSD", "buy", 0.1, 1.09, 0.0, MAGIC, c)]
+        twin.start()
+        twin.sync()
+        world.publish("modify", "1", sl=1.095)
+        twin.sync()
+        assert twin.positions() == [("EURUSD", "buy", 0.1, 1.095, 0.0, MAGIC, c)]
+        assert twin.entries() == Counter({c: 1})
+        assert "opened" in (twin.state / "ledger.txt").read_text()
+    finally:
+        twin.close()
+        world.close()
+
+
+def test_a_second_ea_instance_is_refused_the_lease_and_trades_nothing(tmp_path, server):
+    """EA only: another terminal with the same follower id gets 409 and never trades
+    (the Python follower raises LeaseHeld, tested in tests/copy/follower)."""
+    world, first = ea_world(tmp_path, server)
+    second = EaTwin(world, tmp_path, "hedging", sandbox="terminal2")
+    try:
+        first.start()
+        second.ea.start()
+        world.publish("open", "1", side="buy", volume=0.1, price=1.1)
+        first.sync()
+        time.sleep(1.0)
+        assert len(first.positions()) == 1
+        assert second.positions() == []
+        assert "HTTP 409" in second.ea.log_text()
+        assert second.status() == {}  # it never read the book
+    finally:
+        second.close()
+        first.close()
+        world.close()
+
+
+def test_a_broker_that_rewrites_comments_still_gets_its_copies_managed(tmp_path, server):
+    """EA only (the paper broker keeps comments): the broker replaces every comment;
+    the ledger's position tickets still name the copy, so it is modified and closed,
+    never opened twice."""
+    world, twin = ea_world(tmp_path, server, comment_rewrite="replace:from broker")
+    try:
+        twin.start()
+        world.publish("open", "1", side="sell", volume=0.2, price=1.1)
+        twin.sync()
+        assert twin.positions() == [("EURUSD", "sell", 0.2, 0.0, 0.0, MAGIC, "from broker")]
+        world.publish("modify", "1", tp=1.05)
+        twin.sync()
+        assert twin.positions() == [("EURUSD", "sell", 0.2, 0.0, 1.05, MAGIC, "from broker")]
+        world.publish("close", "1")
+        twin.sync()
+        assert twin.positions() == []
+        assert [(a, s) for _, a, s, _ in world.reports()] == [
+            ("open", "copied"),
+            ("modify", "copied"),
+            ("close", "copied"),
+        ]
     finally:
         twin.close()
         world.close()
