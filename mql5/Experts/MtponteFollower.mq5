@@ -286,7 +286,7 @@ int Heartbeat()
       b += ",\"open_time\":" + IntegerToString(ps[i].time_msc / 1000 - (TimeTradeServer() - TimeGMT())) + "}";
      }
    b += "]}";
-   int status = Http("POST", Base() + "/heartbeats", b, 10000);
+   int status = Http("POST", Base() + "/heartbeats", b, 5000);
    if(status == 409)
       g_last_error = "another follower instance holds this account's lease (HTTP 409)";
    int rc = Outcome(status);
@@ -1090,7 +1090,7 @@ bool SendReports()
    int n = ArraySize(g_unsent);
    while(sent < n && sent < 500)
      {
-      int status = Http("POST", Base() + "/reports", g_unsent[sent], 10000);
+      int status = Http("POST", Base() + "/reports", g_unsent[sent], 5000);
       int rc = Outcome(status);
       if(rc == 0)
          break;
