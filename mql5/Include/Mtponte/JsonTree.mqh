@@ -289,7 +289,8 @@ public:
          ushort c = StringGetCharacter(m_s, m_i);
          if(c == '"')
            {
-            out += StringSubstr(m_s, run, m_i - run);
+            if(m_i > run)
+               out += StringSubstr(m_s, run, m_i - run);  // (a zero length is never passed)
             m_i++;
             return true;
            }
@@ -303,7 +304,8 @@ public:
             m_i++;
             continue;
            }
-         out += StringSubstr(m_s, run, m_i - run);
+         if(m_i > run)
+            out += StringSubstr(m_s, run, m_i - run);  // (a zero length is never passed)
          m_i++;
          if(m_i >= m_n)
             break;
