@@ -166,6 +166,20 @@ inline string StringTrim(const string &s) {
   while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r' || s[b - 1] == '\n')) b--;
   return string(s.substr(a, b - a));
 }
+// MQL5's in-place trims: the count of characters removed
+inline int StringTrimLeft(string &s) {
+  size_t a = 0;
+  while (a < s.size() && (s[a] == ' ' || s[a] == '\t' || s[a] == '\r' || s[a] == '\n')) a++;
+  s.erase(0, a);
+  return (int)a;
+}
+inline int StringTrimRight(string &s) {
+  size_t b = s.size();
+  while (b > 0 && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r' || s[b - 1] == '\n')) b--;
+  int n = (int)(s.size() - b);
+  s.erase(b);
+  return n;
+}
 inline double StringToDouble(const string &s) { return std::strtod(narrow(s).c_str(), nullptr); }
 inline long long StringToInteger(const string &s) {
   std::string n = narrow(s);

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "mql5rt.h"
+#include "webrequest.h"
 
 // ------------------------------------------------------------------ enums
 enum ENUM_TIMEFRAMES { PERIOD_CURRENT = 0, PERIOD_M1 = 1, PERIOD_M5 = 5, PERIOD_M15 = 15, PERIOD_M30 = 30,
@@ -528,6 +529,16 @@ inline void sim_control(const std::vector<std::string> &f) {
   else if (f[0] == "history_delay") t.history_delay = (int)sim_l(at(1));
   else if (f[0] == "skew_ms") mql5_clk().gmt_skew_ms = sim_l(at(1));
   else if (f[0] == "offset_s") mql5_clk().server_offset_s = sim_l(at(1));
+  else if (f[0] == "close_position") {  // closed by hand in the terminal: magic 0, no comment
+    SimPosition *p = sim_position(sim_l(at(1)));
+    SimSymbol *s = p ? sim_symbol(p->symbol) : nullptr;
+    if (p && s) {
+      int type = p->type == POSITION_TYPE_BUY ? ORDER_TYPE_SELL : ORDER_TYPE_BUY;
+      MqlTradeResult r;
+      long long order = t.next_ticket++;
+      sim_book_deal(*s, type, p->volume, type == ORDER_TYPE_BUY ? s->ask : s->bid, 0, 0, 0, "", order, p->ticket, r, false);
+    }
+  }
   sim_save();
 }
 
