@@ -892,6 +892,7 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
       double vol = 0;
       for(int h = 0; h < ArraySize(same); h++)
          vol += ps[same[h]].volume;
+      int closed_from = ArraySize(same);  // same[closed_from..] are closed below
       if(vol > t.volume + MTP_EPS)
         {
          double excess = NormalizeDouble(vol - t.volume, 8);
@@ -904,6 +905,7 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
             if(p.volume <= excess + MTP_EPS)
               {
                Push(out, "close", tid, p.symbol, 0, 0, 0, 0, 0, p.ticket, "");
+               closed_from = h;
                excess = NormalizeDouble(excess - p.volume, 8);
               }
             else
@@ -915,7 +917,7 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
         }
       else if(vol < t.volume - MTP_EPS)
          Entry(out, t, t.side, NormalizeDouble(t.volume - vol, 8));
-      for(int h = 0; h < ArraySize(same); h++)
+      for(int h = 0; h < closed_from; h++)  // a closed position is not modified
         {
          FPos p;
          p = ps[same[h]];

@@ -105,6 +105,16 @@ class World:
         )
         assert r.status_code in (200, 201), r.text
 
+    def snapshot(self, *positions: dict[str, Any]) -> None:
+        """The master's full position set (how a netting add or a removed level
+        reaches the server)."""
+        r = self.http.post(
+            f"/api/v1/masters/{self.mid}/snapshots",
+            json={"positions": [{"symbol": "EURUSD", **p} for p in positions]},
+            headers={"Authorization": f"Bearer {self.publish_token}"},
+        )
+        assert r.status_code == 204, r.text
+
     def book(self) -> dict[str, Any]:
         r = self.http.get(
             f"/api/v1/followers/{self.fid}/masters/{self.mid}/targets",
@@ -449,6 +459,26 @@ def test_master_trades_are_copied_tagged_sized_modified_reduced_closed(make):
         (tid, "modify", "copied"),
         (tid, "reduce", "copied"),
         (tid, "close", "copied"),
+    ]
+
+
+def test_volume_down_with_new_levels_modifies_only_what_stays_open(make):
+    """A target held by two positions shrinks while its SL moves: the newest position
+    is closed and only the one left is modified (no failed modify on a closed ticket)."""
+    world, twin = make()
+    world.publish("open", "7", side="buy", volume=0.1, price=1.1, sl=1.09)
+    twin.sync()
+    pos = {"ticket": "7", "side": "buy", "open_price": 1.1}
+    world.snapshot({**pos, "volume": 0.3, "sl": 1.09})  # the master added (netting)
+    twin.sync()
+    c = tag(world)
+    assert sorted(p[2] for p in twin.positions()) == [0.1, 0.2]
+    world.snapshot({**pos, "volume": 0.1, "sl": 1.095})
+    twin.sync()
+    assert twin.positions() == [("EURUSD", "buy", 0.1, 1.095, 0.0, MAGIC, c)]
+    assert [(a, s) for _, a, s, _ in world.reports()][-2:] == [
+        ("close", "copied"),
+        ("modify", "copied"),
     ]
 
 

@@ -324,3 +324,18 @@ def test_a_broker_that_does_not_say_netting_or_hedging_is_refused(tmp_path):
     b = Unsure(symbols=[EURUSD], currency="USD")
     with pytest.raises(ConfigError, match="netting or hedging"):
         Follower(b, FakeLink(), FollowerOptions(MAGIC, tmp_path), name="u")
+
+
+def test_volume_down_with_new_levels_modifies_only_what_stays_open(world):
+    """Closing the newest position and moving SL in one book: no modify is sent to the
+    ticket just closed (it failed, reported 'failed', before)."""
+    b, link, f = world
+    link.set(T("s1t10", volume=0.1, sl=1.09))
+    f.cycle()
+    link.set(T("s1t10", volume=0.3, sl=1.09))
+    f.cycle()
+    link.set(T("s1t10", volume=0.1, sl=1.095))
+    res = f.cycle()
+    assert [a.kind for a in res.actions] == ["close", "modify"]
+    assert [(p.volume, p.sl) for p in b.positions()] == [(0.1, 1.095)]
+    assert all(r["status"] == "copied" for r in link.reports)

@@ -133,6 +133,7 @@ def plan_hedging(
             out += [Action("close", tid, p.symbol, ticket=p.ticket) for p in held if p.side != side]
             held = [p for p in held if p.side == side]
             vol = sum(p.volume for p in held)
+        closing: set[str] = set()
         if vol > t.volume + _EPS:
             excess = round(vol - t.volume, 8)
             for p in reversed(held):  # newest first
@@ -140,6 +141,7 @@ def plan_hedging(
                     break
                 if p.volume <= excess + _EPS:
                     out.append(Action("close", tid, p.symbol, ticket=p.ticket))
+                    closing.add(p.ticket)
                     excess = round(excess - p.volume, 8)
                 else:
                     out.append(Action("reduce", tid, p.symbol, volume=excess, ticket=p.ticket))
@@ -147,6 +149,8 @@ def plan_hedging(
         elif vol < t.volume - _EPS:
             out.append(_entry(t, side, round(t.volume - vol, 8), spec, quotes.get(t.symbol)))
         for p in held:
+            if p.ticket in closing:
+                continue  # closed above: a modify would fail on a ticket that is gone
             if _differs(p.sl, t.sl, spec.tick_size) or _differs(p.tp, t.tp, spec.tick_size):
                 out.append(_modify(tid, p, t))
     return out
