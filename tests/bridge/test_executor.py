@@ -204,7 +204,7 @@ BAD = [
     (json.dumps(raw_command(volume="one")).encode(), Reason.INVALID_FIELD),
     (json.dumps(raw_command(volume=None)).encode(), Reason.INVALID_FIELD),
     (json.dumps(raw_command(extra=1)).encode(), Reason.INVALID_FIELD),
-    (b'{"v":1,"id":"x","seq":1,"created_at":1,"kind":"open","volume":NaN}', Reason.INVALID_FIELD),
+    (b'{"v":1,"id":"x","seq":1,"created_at":1,"kind":"open","volume":NaN}', Reason.INVALID_JSON),
 ]
 
 

@@ -103,6 +103,21 @@ BAD = [
     '{"a":1,,"b":2}',
     '{"a":"unterminated}',
 ]
+# review #28: RFC 8259 numbers only, and a key never given twice
+STRICT = [
+    '{"a":01}',
+    '{"a":+1}',
+    '{"a":1.}',
+    '{"a":.5}',
+    '{"a":1e}',
+    '{"a":-}',
+    '{"a":1-2}',
+    '{"a":0x10}',
+    '{"a":1,"a":2}',
+    '{"v":1,"v":1}',
+    '{"a":NaN}',
+]
+BAD += STRICT
 
 
 def test_json_mqh_reads_flat_objects_like_python(driver):
@@ -125,6 +140,20 @@ def test_json_mqh_reads_flat_objects_like_python(driver):
 def test_json_mqh_refuses_what_is_not_one_flat_object(driver):
     for text, line in zip(BAD, run(driver, BAD), strict=True):
         assert line.startswith("error\t"), (text, line)
+
+
+def test_the_python_twin_refuses_the_same_documents(tmp_path):
+    """The executor's parser refuses what the EA's refuses as invalid JSON (json.loads
+    alone takes NaN and the last of two keys)."""
+    from mtponte.bridge._parse import parse_command
+    from mtponte.bridge.protocol import Reason
+
+    for k, text in enumerate(STRICT):
+        path = tmp_path / f"{k:012d}-00000000-0000-4000-8000-000000000000.json"
+        path.write_text(text, encoding="utf-8")
+        parsed = parse_command(path)
+        assert parsed is not None and parsed.cmd is None, text
+        assert parsed.reason is Reason.INVALID_JSON, (text, parsed.reason)
 
 
 def test_json_escape_is_valid_json_that_reads_back(driver):

@@ -77,6 +77,7 @@ bool JsonParseFlat(const string s, CJsonObject &obj, string &error)
      {
       string key;
       if(!JsonString(s, i, n, key)) { error = "bad key"; return false; }
+      if(obj.Find(key) >= 0) { error = "key " + key + " is given twice"; return false; }  // never "last one wins"
       JsonSkip(s, i, n);
       if(i >= n || StringGetCharacter(s, i) != ':') { error = "expected ':'"; return false; }
       i++;
@@ -130,17 +131,32 @@ bool JsonEnd(const string s, int i, const int n, string &error)
    return true;
   }
 
+bool JsonDigit(const ushort c) { return c >= '0' && c <= '9'; }
+
 bool JsonIsNumber(const string lit)
   {
-   int n = StringLen(lit);
-   if(n == 0) return false;
-   for(int k = 0; k < n; k++)
+   // RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?  (no NaN, Infinity, +1, 01, 1., .5)
+   int n = StringLen(lit), k = 0;
+   if(k < n && StringGetCharacter(lit, k) == '-') k++;
+   if(k >= n) return false;
+   ushort c = StringGetCharacter(lit, k);
+   if(c == '0') k++;
+   else if(c >= '1' && c <= '9') { while(k < n && JsonDigit(StringGetCharacter(lit, k))) k++; }
+   else return false;
+   if(k < n && StringGetCharacter(lit, k) == '.')
      {
-      ushort c = StringGetCharacter(lit, k);
-      if(!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'))
-         return false;  // NaN / Infinity are not JSON
+      k++;
+      if(k >= n || !JsonDigit(StringGetCharacter(lit, k))) return false;
+      while(k < n && JsonDigit(StringGetCharacter(lit, k))) k++;
      }
-   return true;
+   if(k < n && (StringGetCharacter(lit, k) == 'e' || StringGetCharacter(lit, k) == 'E'))
+     {
+      k++;
+      if(k < n && (StringGetCharacter(lit, k) == '+' || StringGetCharacter(lit, k) == '-')) k++;
+      if(k >= n || !JsonDigit(StringGetCharacter(lit, k))) return false;
+      while(k < n && JsonDigit(StringGetCharacter(lit, k))) k++;
+     }
+   return k == n;
   }
 
 bool JsonString(const string s, int &i, const int n, string &out)

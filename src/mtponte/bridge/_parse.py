@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -23,6 +24,19 @@ class Parsed:
     message: str = ""
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise ValueError(f"key {k!r} is given twice")
+        seen.add(k)
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_command(path: Path) -> Parsed | None:
     """Decode, parse and shape-check one file; never raises for bad content."""
     m = INBOX_NAME.match(path.name)
@@ -36,7 +50,9 @@ def parse_command(path: Path) -> Parsed | None:
     except UnicodeDecodeError as exc:
         return Parsed(None, cid, seq, Reason.INVALID_UTF8, f"not UTF-8 at byte {exc.start}")
     try:
-        obj = json.loads(text)
+        # RFC 8259 as the EA reads it: no NaN/Infinity, no key given twice (json.loads
+        # would take the last one silently)
+        obj = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except ValueError as exc:
         return Parsed(None, cid, seq, Reason.INVALID_JSON, f"invalid JSON: {exc}")
     if not isinstance(obj, dict):
