@@ -44,8 +44,10 @@ from mtponte.copy.server.schemas import (
     sentra_positions,
 )
 from mtponte.copy.server.security import token_hash
+from mtponte.copy.server.legacy import heartbeat_is_newest, master_event_ignored
 from mtponte.copy.server.service import (
     current_book,
+    lock_master,
     publish_event,
     save_snapshot,
 )
@@ -154,9 +156,15 @@ def master_signal(
         raise HTTPException(403, "this token may not publish")
     sig = parse(SentraSignal, raw)
     master = _publisher(session, principal, sig)
+    lock_master(session, master)  # the Master EA's state below is read and written under it
+    session.refresh(master)
     if sig.action == "heartbeat":
         assert sig.positions is not None  # the model requires the list
-        return _heartbeat(session, master, sig.positions, feed)
+        return _heartbeat(session, master, sig, feed)
+    why = master_event_ignored(master, sig, current_book(session, master)[1])
+    if why:
+        session.commit()  # the state may have changed (a ticket dealt again)
+        return JSONResponse({"success": True, "ignored": why})
     assert sig.ticket is not None
     payload: dict[str, Any] = {"kind": sig.action, "ticket": sig.ticket}
     symbol = sig.symbol or _symbol_of(session, master, sig.ticket)  # close/modify carry none
@@ -195,14 +203,23 @@ def _symbol_of(session: Session, master: Account, ticket: str) -> str | None:
     return None
 
 
-def _heartbeat(session: Session, master: Account, raw: list[Any], feed: EventFeed) -> JSONResponse:
+def _heartbeat(
+    session: Session, master: Account, sig: SentraSignal, feed: EventFeed
+) -> JSONResponse:
     """Store the Master's full position list. A position that does not validate never
     rejects the others: it is kept as the book last knew it (so no copy of it is
-    closed), or left out when it was never known; the answer lists it."""
-    good, bad = sentra_positions(raw)
+    closed), or left out when it was never known; the answer lists it. A heartbeat
+    older (by its ``timestamp``) than one already stored is ignored: the EA re-sends
+    failed posts from its queue after newer ones."""
+    assert sig.positions is not None
+    good, bad = sentra_positions(sig.positions)
     positions = [p.native() for p in good]
+    before = current_book(session, master)[1]
+    if not heartbeat_is_newest(master, sig.timestamp, before, positions):
+        session.commit()
+        return JSONResponse({"success": True, "ignored": "older than the last heartbeat"})
     if bad:
-        known = {p["ticket"]: p for p in current_book(session, master)[1]}
+        known = {p["ticket"]: p for p in before}
         have = {p["ticket"] for p in positions}
         for ticket, _ in bad:
             t = str(ticket) if isinstance(ticket, int | str) else ""
@@ -316,7 +333,14 @@ def settings_(
     # Only the keys the legacy EA knows: its substring parser could match ours.
     merged = CopySettings.model_validate(sub.settings if sub else {}).legacy()
     merged["isActive"] = bool(sub and sub.active and merged.get("isActive", True))
-    return JSONResponse({"success": True, "settings": merged})
+    return JSONResponse({"success": True, "settings": ea_lists(merged)})
+
+
+def ea_lists(settings: dict[str, object]) -> dict[str, object]:
+    """``settings`` with every list as one comma-joined string: the Slave EA reads a
+    value that is not quoted only up to its first comma (``["EURUSD","GBPUSD"]`` would
+    be one symbol), and splits a quoted one on commas."""
+    return {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in settings.items()}
 
 
 LICENSE_EXPIRY = date(2099, 12, 31)
