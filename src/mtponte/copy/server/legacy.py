@@ -67,10 +67,14 @@ def master_event_ignored(master: Account, sig: SentraSignal, book: list[dict[str
         return "older than the last heartbeat, which already shows its effect"
     ticket = str(sig.ticket)
     held = {str(p["ticket"]): p for p in book}
-    if sig.action == "open" and ticket in held and sig.lots is not None:
-        if abs(float(held[ticket]["volume"]) - sig.lots) > _EPS:
-            dealt[ticket] = sig.timestamp
-            master.sentra_state = {"hb_ts": hb_ts, "dealt": dealt}
+    if (
+        sig.action == "open"
+        and ticket in held
+        and sig.lots is not None
+        and abs(float(held[ticket]["volume"]) - sig.lots) > _EPS
+    ):
+        dealt[ticket] = sig.timestamp
+        master.sentra_state = {"hb_ts": hb_ts, "dealt": dealt}
     if sig.action == "close":
         if sig.close_price <= 0:
             return "no close price (an order moved to history): the next heartbeat decides"

@@ -31,6 +31,7 @@ from mtponte.copy.server.deps import (
     lookup_token,
 )
 from mtponte.copy.server.feed import EventFeed
+from mtponte.copy.server.legacy import heartbeat_is_newest, master_event_ignored
 from mtponte.copy.server.models import (
     Account,
     FollowerHeartbeat,
@@ -44,7 +45,6 @@ from mtponte.copy.server.schemas import (
     sentra_positions,
 )
 from mtponte.copy.server.security import token_hash
-from mtponte.copy.server.legacy import heartbeat_is_newest, master_event_ignored
 from mtponte.copy.server.service import (
     current_book,
     lock_master,
