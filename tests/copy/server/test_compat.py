@@ -74,7 +74,7 @@ def test_legacy_ea_sees_open_modify_close(world: World):
             "ticket": "55",
             "symbol": "EURUSD",
             "type": "0",
-            "lots": "0.1",
+            "lots": "0.200000001",  # × the follower's volumeMultiplier, nudged for its floor
             "open_price": "1.1",
             "stop_loss": "1.09",
             "take_profit": "1.12",
@@ -82,6 +82,11 @@ def test_legacy_ea_sees_open_modify_close(world: World):
         }
     ]
     signal(world, "modify", ticket=55, symbol="EURUSD", stop_loss=1.095, take_profit=1.13)
+    # Delivered once through the EA's modify handler, then listed.
+    r = slave_signals(world).text
+    assert (
+        r == '{"success":true,"action":"modify","ticket":55,"stop_loss":1.095,"take_profit":1.13}'
+    )
     assert ea_parse(slave_signals(world).text)[1][0]["stop_loss"] == "1.095"
     signal(world, "close", ticket=55, symbol="EURUSD", close_price=1.105)
     ok, pos = ea_parse(slave_signals(world).text)

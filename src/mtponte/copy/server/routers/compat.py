@@ -31,7 +31,7 @@ from mtponte.copy.server.deps import (
     lookup_token,
 )
 from mtponte.copy.server.feed import EventFeed
-from mtponte.copy.server.legacy import heartbeat_is_newest, master_event_ignored
+from mtponte.copy.server.legacy import heartbeat_is_newest, master_event_ignored, slave_answer
 from mtponte.copy.server.models import (
     Account,
     FollowerHeartbeat,
@@ -297,7 +297,27 @@ def slave_signals(
     )
     if book is None:
         return fail("master not found")
-    return Response(book.body, media_type="application/json")
+    if book.offline:
+        return Response(book.body, media_type="application/json")
+    sub_id = grant.sub_id or _subscription_id(session, grant.master_id, token)
+    body, steady = slave_answer(session, sub_id, book.body, settings.master_stale_s)
+    if steady:
+        edge.slaves.put(sub_id, book.body, body)
+    else:
+        edge.slaves.forget(sub_id)
+    return Response(body, media_type="application/json")
+
+
+def _subscription_id(session: Session, master_id: int, token: str) -> int:
+    p = lookup_token(session, token)
+    sub = session.scalar(
+        select(Subscription.id).where(
+            Subscription.follower_id == p.account_id, Subscription.master_id == master_id
+        )
+    )
+    if sub is None:
+        raise HTTPException(403, "this follower does not follow that master")
+    return int(sub)
 
 
 @router.post(PREFIX + "/slave-heartbeat", openapi_extra=documented(SentraSlaveHeartbeat))
