@@ -162,8 +162,9 @@ def master_signal(
         assert sig.positions is not None  # the model requires the list
         return _heartbeat(session, master, sig, feed)
     why = master_event_ignored(master, sig, current_book(session, master)[1])
+    session.commit()  # the EA state may have changed (a ticket dealt again): kept even
+    # when publish_event below finds the post a repeat and rolls back
     if why:
-        session.commit()  # the state may have changed (a ticket dealt again)
         return JSONResponse({"success": True, "ignored": why})
     assert sig.ticket is not None
     payload: dict[str, Any] = {"kind": sig.action, "ticket": sig.ticket}
@@ -357,10 +358,20 @@ def settings_(
 
 
 def ea_lists(settings: dict[str, object]) -> dict[str, object]:
-    """``settings`` with every list as one comma-joined string: the Slave EA reads a
-    value that is not quoted only up to its first comma (``["EURUSD","GBPUSD"]`` would
-    be one symbol), and splits a quoted one on commas."""
-    return {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in settings.items()}
+    """``settings`` as the Slave EA reads them: every list as one comma-joined string
+    (it reads a value that is not quoted only up to its first comma, so
+    ``["EURUSD","GBPUSD"]`` would be one symbol, and splits a quoted one on commas);
+    a daily limit of 0 (none) as one never reached (the EA refuses every trade once
+    its counter, which starts at 0, is ``>=`` the limit)."""
+    out = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in settings.items()}
+    if not out.get("maxDailyLoss"):
+        out["maxDailyLoss"] = NO_LIMIT
+    if not out.get("maxDailyTrades"):
+        out["maxDailyTrades"] = int(NO_LIMIT)
+    return out
+
+
+NO_LIMIT = 1e12
 
 
 LICENSE_EXPIRY = date(2099, 12, 31)

@@ -1,0 +1,228 @@
+"""The legacy Sentra Master and Slave EAs, modelled from their source (``ea.py``),
+copying through the real server."""
+
+from __future__ import annotations
+
+import time
+
+from mtponte.copy.server import admin
+from mtponte.copy.server.models import Account
+from tests.copy.legacy.conftest import Legacy
+from tests.copy.legacy.ea import MasterEA, extract_value
+
+
+def lots(legacy: Legacy) -> dict[str, float]:
+    return {mt: p.volume for mt, p in legacy.slave.held().items()}
+
+
+def closes(legacy: Legacy) -> int:
+    return sum(1 for kind, _ in legacy.slave.account.trades if kind == "close")
+
+
+def test_the_slave_parser_cuts_a_json_list_and_reads_a_joined_string():
+    """Why lists are served comma-joined (the model's parser, as the EA's)."""
+    assert extract_value('{"a":["EURUSD","GBPUSD"],"b":1}', "a") == '["EURUSD"'
+    assert extract_value('{"a":"EURUSD,GBPUSD","b":1}', "a") == "EURUSD,GBPUSD"
+
+
+def test_opens_copied_sized_and_spurious_closes_never_flatten(legacy: Legacy):
+    """Each open posts an open and a close with no price ("order moved to history"),
+    in either order; the copy opens once at the subscription's size (× 2)."""
+    legacy.slave.init()
+    m = legacy.master
+    a = m.open("EURUSD", 0, 0.10, sl=1.09, tp=1.12)  # deal, then history
+    b = m.open("GBPUSD", 1, 0.03, deal_first=False)  # history, then deal
+    assert [x["ignored"][:14] for x in m.answers if "ignored" in x] == ["no close price"] * 2
+    for _ in range(3):
+        legacy.step()
+    assert lots(legacy) == {str(a): 0.2, str(b): 0.06}  # 0.06: the EA's floor survives
+    assert legacy.slave.held()[str(a)].sl == 1.09
+    assert closes(legacy) == 0 and len(legacy.slave.account.trades) == 2
+
+
+def test_sl_tp_change_applied_once_per_follower(legacy: Legacy):
+    legacy.slave.init()
+    other = legacy.other_slave()
+    m = legacy.master
+    t = m.open("EURUSD", 0, 0.10, sl=1.09, tp=1.12)
+    legacy.step()
+    other.poll()
+    m.modify(t, 1.095, 1.13)  # the EA posts nothing: the heartbeat carries it
+    legacy.step(polls=3)
+    for _ in range(3):
+        other.poll()
+    for ea in (legacy.slave, other):
+        p = ea.held()[str(t)]
+        assert (p.sl, p.tp) == (1.095, 1.13)
+        assert [k for k, _ in ea.account.trades] == ["open", "modify"]  # once
+        assert ea.handled.count("modify") == 1
+
+
+def test_partial_close_keeps_the_copy_by_default(legacy: Legacy):
+    legacy.slave.init()
+    m = legacy.master
+    t = m.open("EURUSD", 0, 0.40)
+    legacy.step()
+    m.partial_close(t, 0.10, 1.101)  # deal first: an "open" of 0.30, a priced close
+    legacy.slave.poll()
+    legacy.step(polls=2)
+    m.partial_close(t, 0.10, 1.102, deal_first=False)  # the close carries 1.101
+    legacy.slave.poll()
+    legacy.step(polls=2)
+    assert lots(legacy) == {str(t): 0.8} and closes(legacy) == 0
+    m.close(t, 1.103)
+    legacy.slave.poll()
+    legacy.step(polls=2)
+    assert lots(legacy) == {} and closes(legacy) == 1
+
+
+def test_partial_close_reopens_smaller_when_set(legacy: Legacy):
+    legacy.set(partial="reopen", volumeMultiplier=2.0)
+    legacy.slave.init()
+    m = legacy.master
+    t = m.open("EURUSD", 0, 0.40)
+    legacy.step()
+    m.partial_close(t, 0.10, 1.101, deal_first=False)
+    legacy.slave.poll()  # the close (price 0) is not a close
+    assert closes(legacy) == 0
+    legacy.step(polls=4)
+    assert lots(legacy) == {str(t): 0.6}
+    assert [k for k, _ in legacy.slave.account.trades] == ["open", "close", "open"]  # once
+
+
+def test_a_real_close_reaches_the_slave_at_the_next_poll(legacy: Legacy):
+    legacy.slave.init()
+    m = legacy.master
+    t = m.open("EURUSD", 0, 0.10)
+    legacy.step()
+    m.close(t, 1.101)  # deal first: the close carries its price
+    legacy.slave.poll()  # before any heartbeat
+    assert lots(legacy) == {}
+    u = m.open("EURUSD", 1, 0.10)
+    legacy.step()
+    m.close(u, 1.101, deal_first=False)  # no price yet: the next heartbeat decides
+    legacy.slave.poll()
+    assert str(u) in lots(legacy)
+    legacy.step()
+    assert lots(legacy) == {}
+
+
+def test_open_and_close_between_two_polls_never_copied(legacy: Legacy):
+    legacy.slave.init()
+    m = legacy.master
+    t = m.open("EURUSD", 0, 0.10)
+    m.close(t, 1.1)
+    legacy.slave.poll()
+    legacy.step(polls=2)
+    assert legacy.slave.account.trades == []
+
+
+def test_master_silent_keeps_copies(legacy: Legacy):
+    legacy.slave.init()
+    m = legacy.master
+    m.open("EURUSD", 0, 0.10)
+    legacy.step()
+    legacy.world.client.app.state.settings.master_stale_s = 1
+    time.sleep(1.2)  # the master's terminal is gone: no post at all
+    for _ in range(3):
+        assert legacy.slave.poll() == "-"
+    assert len(lots(legacy)) == 1 and closes(legacy) == 0
+
+
+def test_settings_lists_and_multiplier_and_max_volume_in_effect(legacy: Legacy):
+    legacy.set(
+        volumeMultiplier=3.0,
+        maxVolume=0.5,
+        enableSymbolFilter=True,
+        allowedSymbols=["EURUSD", "GBPUSD"],
+        enableDirectionFilter=True,
+        allowedDirections=["BUY", "SELL"],
+    )
+    legacy.slave.init()
+    assert legacy.slave.settings["allowedSymbols"] == ["EURUSD", "GBPUSD"]
+    assert legacy.slave.settings["allowedDirections"] == ["BUY", "SELL"]
+    m = legacy.master
+    a = m.open("GBPUSD", 1, 0.01)  # a SELL of the second symbol
+    b = m.open("EURUSD", 0, 0.30)  # 0.9 capped at 0.5
+    legacy.step(polls=2)
+    assert lots(legacy) == {str(a): 0.03, str(b): 0.5}
+    legacy.set(enableDirectionFilter=True, allowedDirections=["BUY"])
+    legacy.slave.init()
+    c = m.open("EURUSD", 1, 0.10)  # refused by the direction filter, on both sides
+    legacy.step(polls=2)
+    assert str(c) not in lots(legacy) and len(lots(legacy)) == 2
+
+
+def test_the_eas_own_risk_check_would_refuse_everything_with_zero_limits(legacy: Legacy):
+    """``enableRiskManagement`` with no limits (0) would make the EA refuse every trade
+    (it compares its counters with ``>=``): the server serves 0 as a limit never hit."""
+    legacy.set(enableRiskManagement=True, maxDailyLoss=0, maxDailyTrades=0)
+    legacy.slave.init()
+    legacy.master.open("EURUSD", 0, 0.10)
+    legacy.step(polls=2)
+    assert len(lots(legacy)) == 1
+
+
+def test_cent_master_to_standard_slave_sized_by_account_types(legacy: Legacy):
+    legacy.account_type(legacy.world.master_id, "cent")
+    legacy.set(volumeMode="copy")
+    legacy.slave.init()
+    t = legacy.master.open("EURUSD", 0, 30.0)
+    legacy.step(polls=2)
+    assert lots(legacy) == {str(t): 0.3}
+
+
+def test_replayed_old_heartbeat_ignored(legacy: Legacy):
+    legacy.slave.init()
+    m = legacy.master
+    t = m.open("EURUSD", 0, 0.10)
+    legacy.step()
+    m.down = True
+    m.tick()  # this heartbeat (listing t) fails: queued
+    m.down = False
+    m.close(t, 1.101, deal_first=False)  # no price: left to the heartbeat
+    m.tick()  # a newer heartbeat (t gone); the queued one waits 2 s
+    legacy.slave.poll()
+    assert lots(legacy) == {}
+    m.tick(2)  # the queue re-sends the old heartbeat, after newer ones
+    assert any(a.get("ignored") == "older than the last heartbeat" for a in m.answers)
+    legacy.slave.poll()
+    legacy.slave.poll()
+    assert lots(legacy) == {} and [k for k, _ in legacy.slave.account.trades] == [
+        "open",
+        "close",
+    ]
+
+
+def test_a_late_retried_open_does_not_bring_back_a_closed_position(legacy: Legacy):
+    legacy.slave.init()
+    m = legacy.master
+    m.down = True
+    t = m.open("EURUSD", 0, 0.10)  # open (and its priceless close) queued
+    m.down = False
+    m.tick()  # heartbeat listing t
+    legacy.slave.poll()
+    m.close(t, 1.101, deal_first=False)
+    m.tick(3)  # heartbeats without t, then the queued open of t (older)
+    legacy.slave.poll()
+    legacy.slave.poll()
+    assert lots(legacy) == {}
+    assert [k for k, _ in legacy.slave.account.trades] == ["open", "close"]
+
+
+def test_two_masters_with_one_account_number(legacy: Legacy):
+    w = legacy.world
+    with w.client.app.state.sessions() as s:
+        twin = admin.add_account(s, "master", "1001", "BrokerZ", "twin@x.io")
+        token = admin.issue_token(s, "publish", twin)
+        twin_id = twin.id
+        s.commit()
+    twin_ea = MasterEA(w.client, token, email="twin@x.io")
+    twin_ea.open("GBPUSD", 1, 0.50)
+    twin_ea.tick()
+    legacy.slave.init()
+    t = legacy.master.open("EURUSD", 0, 0.10)
+    legacy.step(polls=2)
+    assert lots(legacy) == {str(t): 0.2}  # the twin's position never reached it
+    with w.client.app.state.sessions() as s:
+        assert s.get(Account, twin_id).last_seq >= 1  # its posts went to its own account
