@@ -476,6 +476,21 @@ class SlaveEA:
         for item in split_string(body, "},{") if body else []:
             self.on_open(item.replace("{", "").replace("}", ""))
 
+    def send_heartbeat(self, login: str = "2001", balance: float = 1000.0) -> int:
+        """SendSlaveHeartbeat: only how many copies it holds, and its money."""
+        data = (
+            f'{{"slave_email":"{self.email}","master_account_id":"{self.master}",'
+            f'"account_number":"{login}","broker":"BrokerB","timestamp":1800000000,'
+            f'"positions_count":{len(self.copies)},"balance":{balance:.2f},'
+            f'"equity":{balance:.2f}}}'
+        )
+        r = self.client.post(
+            self.base + "/slave-heartbeat",
+            content=data.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return r.status_code
+
     def held(self) -> dict[str, Position]:
         """The copies on the account, by master ticket."""
         return {mt: self.account.positions[t] for t, mt, _ in self.copies}

@@ -226,3 +226,48 @@ def test_two_masters_with_one_account_number(legacy: Legacy):
     assert lots(legacy) == {str(t): 0.2}  # the twin's position never reached it
     with w.client.app.state.sessions() as s:
         assert s.get(Account, twin_id).last_seq >= 1  # its posts went to its own account
+
+
+def test_dashboard_drift_of_a_sentra_slave_compares_counts(legacy: Legacy):
+    import re
+
+    from tests.copy.server.test_dashboard import login
+
+    w = legacy.world
+    legacy.slave.init()
+    t = legacy.master.open("EURUSD", 0, 0.10)
+    legacy.master.open("GBPUSD", 0, 0.10)
+    legacy.step()
+    assert legacy.slave.send_heartbeat() == 200
+    assert login(w).status_code == 303
+
+    def drift() -> str:
+        html = w.client.get("/").text
+        row = re.search(rf'<tr id="follower-{w.follower_id}">(.*?)</tr>', html, re.S)
+        assert row is not None
+        return row.group(1)
+
+    assert "in sync" in drift()
+    # The user closes a copy by hand: the EA forgets nothing, but its account holds one.
+    copy = next(c for c in legacy.slave.copies if c[1] == str(t))
+    legacy.slave.account.close(copy[0])
+    legacy.slave.copies.remove(copy)
+    legacy.slave.send_heartbeat()
+    assert "positions: master 2 / follower 1" in drift()
+
+
+def test_partial_close_rule_set_in_the_dashboard(legacy: Legacy):
+    from tests.copy.server.test_dashboard import csrf_of, login
+
+    w = legacy.world
+    assert login(w).status_code == 303
+    page = w.client.get("/subscriptions/1").text
+    assert 'id="legacy_partial"' in page
+    form = {"csrf": csrf_of(page), "slTpMode": "copy", "legacy_partial": "reopen"}
+    assert w.client.post("/subscriptions/1", data=form, follow_redirects=False).status_code == 303
+    form["legacy_partial"] = "shrink"
+    assert "not keep or reopen" in w.client.post("/subscriptions/1", data=form).text
+    with w.client.app.state.sessions() as s:
+        from mtponte.copy.server.models import Subscription
+
+        assert s.get(Subscription, 1).legacy_partial == "reopen"
