@@ -106,7 +106,7 @@ class Account:
     trades: list[tuple[str, Any]] = field(default_factory=list)  # what the EA did
 
     def open(self, symbol: str, type_: int, lots: float, sl: float, tp: float, comment: str) -> int:
-        lo, hi, step = self.symbols[symbol]
+        lo, hi, _ = self.symbols[symbol]
         assert lo <= lots <= hi, (symbol, lots)
         self.next_ticket += 1
         self.positions[self.next_ticket] = Position(
@@ -375,11 +375,11 @@ class SlaveEA:
             and ("BUY" if type_ == 0 else "SELL") not in s["allowedDirections"]
         ):
             return False
-        if s["enableRiskManagement"]:
-            # dailyLoss is never added to, the trade count only by the open handler
-            if s["maxDailyLoss"] <= 0 or s["maxDailyTrades"] <= 0:
-                return False
-        return True
+        # Risk: dailyLoss is never added to, the trade count only by the open handler;
+        # each is refused once ">=" its limit.
+        return not (
+            s["enableRiskManagement"] and (s["maxDailyLoss"] <= 0 or s["maxDailyTrades"] <= 0)
+        )
 
     def on_open(self, text: str) -> None:  # ProcessOpenEvent
         mt = extract_value(text, "ticket")

@@ -313,7 +313,7 @@ class SlaveAnswers:
     served again from memory while its master's answer (the input) is the same and
     for at most ``ttl_s`` (settings changes show within it)."""
 
-    def __init__(self, ttl_s: float = 1.0) -> None:
+    def __init__(self, ttl_s: float = 5.0) -> None:
         self.ttl_s = ttl_s
         self._by_sub: dict[int, tuple[bytes, bytes, float]] = {}
 

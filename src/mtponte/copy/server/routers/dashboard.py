@@ -276,6 +276,7 @@ def save_settings(request: Request, sub_id: IdPath, session: SessionDep, form: F
     sub.settings = values.model_dump()
     sub.version += 1
     session.commit()
+    request.app.state.edge.slaves.forget(sub.id)  # other workers: within its ttl
     return RedirectResponse("/", status_code=303)
 
 
