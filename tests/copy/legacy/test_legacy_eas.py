@@ -271,3 +271,16 @@ def test_partial_close_rule_set_in_the_dashboard(legacy: Legacy):
         from mtponte.copy.server.models import Subscription
 
         assert s.get(Subscription, 1).legacy_partial == "reopen"
+
+
+def test_master_clock_moved_back_is_not_taken_for_a_retry(legacy: Legacy):
+    """An hour back (the EA moved to a terminal on another broker server): posts are
+    taken, copying goes on."""
+    legacy.slave.init()
+    m = legacy.master
+    legacy.step()
+    m.now -= 3600
+    t = m.open("EURUSD", 0, 0.10)
+    legacy.step(polls=2)
+    assert str(t) in lots(legacy)
+    assert not any(a.get("ignored", "").startswith("older") for a in m.answers)

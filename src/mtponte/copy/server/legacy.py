@@ -14,6 +14,8 @@ it ignores: they arrive with the heartbeat. A failed post is queued and re-sent 
 - a heartbeat older (by ``timestamp``) than the newest stored is ignored;
 - an event older than the newest stored heartbeat is ignored (that heartbeat already
   shows the master after it);
+- (older by more than ``CLOCK_BACK_S`` is no retry but the master's clock moved back:
+  taken as the new time, so a clock change never stops copying);
 - a ``close`` without a close price is never applied, nor one of a ticket that was
   reduced or dealt again while open (its close price may be a partial close's): the
   next heartbeat, a second later, shows whether the position is gone. A close with a
@@ -38,6 +40,10 @@ from mtponte.copy.server.schemas import SentraSignal
 from mtponte.copy.server.targets import follower_facts, refresh_book
 
 _EPS = 1e-9
+# A re-sent post is at most a few seconds old (2 s between tries, 3 tries by default);
+# a post older than the newest heartbeat by more than this is the master's clock moved
+# back (another broker server, the EA moved), not a retry: taken as the new time.
+CLOCK_BACK_S = 120.0
 
 
 def _state(master: Account) -> tuple[float | None, dict[str, float]]:
@@ -54,7 +60,7 @@ def heartbeat_is_newest(
     (call under the master's lock). If so, record it: its time, and each listed ticket
     whose volume went down since ``before`` (the book it replaces) as dealt."""
     hb_ts, dealt = _state(master)
-    if hb_ts is not None and ts < hb_ts:
+    if hb_ts is not None and hb_ts - CLOCK_BACK_S <= ts < hb_ts:
         return False
     had = {str(p["ticket"]): float(p["volume"]) for p in before}
     listed = {str(p["ticket"]) for p in positions}
@@ -73,7 +79,7 @@ def master_event_ignored(master: Account, sig: SentraSignal, book: list[dict[str
     under the master's lock; an ``open`` of a held ticket with another volume marks
     the ticket dealt."""
     hb_ts, dealt = _state(master)
-    if hb_ts is not None and sig.timestamp < hb_ts:
+    if hb_ts is not None and hb_ts - CLOCK_BACK_S <= sig.timestamp < hb_ts:
         return "older than the last heartbeat, which already shows its effect"
     ticket = str(sig.ticket)
     held = {str(p["ticket"]): p for p in book}

@@ -50,6 +50,7 @@ from mtponte.copy.server.service import (
     lock_master,
     publish_event,
     save_snapshot,
+    touch,
 )
 from mtponte.copy.server.signals import load_book, names_master, poll_grant
 
@@ -217,6 +218,7 @@ def _heartbeat(
     positions = [p.native() for p in good]
     before = current_book(session, master)[1]
     if not heartbeat_is_newest(master, sig.timestamp, before, positions):
+        touch(session, master)  # the master is alive; its newer book stands
         session.commit()
         return JSONResponse({"success": True, "ignored": "older than the last heartbeat"})
     if bad:
