@@ -31,11 +31,12 @@ def test_opens_copied_sized_and_spurious_closes_never_flatten(legacy: Legacy):
     legacy.slave.init()
     m = legacy.master
     a = m.open("EURUSD", 0, 0.10, sl=1.09, tp=1.12)  # deal, then history
-    b = m.open("GBPUSD", 1, 0.03, deal_first=False)  # history, then deal
+    b = m.open("GBPUSD", 1, 0.29, deal_first=False)  # history, then deal
     assert [x["ignored"][:14] for x in m.answers if "ignored" in x] == ["no close price"] * 2
     for _ in range(3):
         legacy.step()
-    assert lots(legacy) == {str(a): 0.2, str(b): 0.06}  # 0.06: the EA's floor survives
+    # 0.58, not 0.57: 0.58/0.01 is 57.99999999999999, which the EA floors to 57 steps
+    assert lots(legacy) == {str(a): 0.2, str(b): 0.58}
     assert legacy.slave.held()[str(a)].sl == 1.09
     assert closes(legacy) == 0 and len(legacy.slave.account.trades) == 2
 

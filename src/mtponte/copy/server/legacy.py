@@ -111,7 +111,7 @@ def master_event_ignored(master: Account, sig: SentraSignal, book: list[dict[str
 # remembering per subscription what it told the slave (:class:`LegacySlave`).
 
 LOT_STEP = 0.01  # a legacy slave reports no symbol specs: the common lot step
-EA_LOT_EPS = 1e-9  # the EA floors lots/step: 0.03/0.01 is 2.9999999999999996 in binary
+EA_LOT_EPS = 1e-9  # the EA floors lots/step: 0.29/0.01 is 28.999999999999996 in binary
 
 
 @dataclass(frozen=True, slots=True)
