@@ -285,3 +285,20 @@ def test_master_clock_moved_back_is_not_taken_for_a_retry(legacy: Legacy):
     legacy.step(polls=2)
     assert str(t) in lots(legacy)
     assert not any(a.get("ignored", "").startswith("older") for a in m.answers)
+
+
+def test_a_real_close_in_the_same_second_as_a_spurious_one_is_not_merged(legacy: Legacy):
+    """Issue item 4: the open's priceless close and the real close share a second (and
+    ticket); the real one is its own event and reaches the slave."""
+    legacy.slave.init()
+    m = legacy.master
+    legacy.step()
+    m.now += 1
+    t = m.open("EURUSD", 0, 0.10)  # posts open + close (price 0) at second s
+    m.on_timer()  # heartbeat at s lists t
+    legacy.slave.poll()
+    assert str(t) in lots(legacy)
+    m.close(t, 1.101)  # same second s: a priced close
+    assert "seq" in m.answers[-1]  # stored, as its own event
+    legacy.slave.poll()
+    assert lots(legacy) == {}
