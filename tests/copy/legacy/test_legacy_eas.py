@@ -302,3 +302,25 @@ def test_a_real_close_in_the_same_second_as_a_spurious_one_is_not_merged(legacy:
     assert "seq" in m.answers[-1]  # stored, as its own event
     legacy.slave.poll()
     assert lots(legacy) == {}
+
+
+def test_a_follower_reporting_symbol_specs_gets_its_target_book(legacy: Legacy):
+    """The same account also reports to the native API (our follower's facts): the
+    Slave gets the target book's symbols, volumes and SL/TP."""
+    w = legacy.world
+    legacy.set(symbolMap=["EURUSD=EURUSD.pro"], volumeMode="fixed", volumeFixed=0.07)
+    spec = {"tick_size": 0.00001, "tick_value": 1.0, "digits": 5}
+    r = w.client.post(
+        f"/api/v1/followers/{w.follower_id}/heartbeats",
+        headers=w.h(w.follow),
+        json={"balance": 1000.0, "symbols": [dict(spec, name="EURUSD.pro")]},
+    )
+    assert r.status_code == 204, r.text
+    legacy.slave.account.symbols = {"EURUSD.pro": (0.01, 100.0, 0.01)}
+    legacy.slave.init()
+    m = legacy.master
+    legacy.step()  # the book starts with the master flat: nothing is a late join
+    t = m.open("EURUSD", 0, 1.0, sl=1.09)
+    legacy.step(polls=2)
+    p = legacy.slave.held()[str(t)]
+    assert (p.symbol, p.volume, p.sl) == ("EURUSD.pro", 0.07, 1.09)
