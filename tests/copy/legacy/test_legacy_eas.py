@@ -324,3 +324,17 @@ def test_a_follower_reporting_symbol_specs_gets_its_target_book(legacy: Legacy):
     legacy.step(polls=2)
     p = legacy.slave.held()[str(t)]
     assert (p.symbol, p.volume, p.sl) == ("EURUSD.pro", 0.07, 1.09)
+
+
+def test_partial_close_rule_is_keep_or_reopen(legacy: Legacy):
+    import pytest
+
+    from mtponte.errors import ConfigError
+
+    w = legacy.world
+    with w.client.app.state.sessions() as s:
+        f = s.get(Account, w.other_follower_id)
+        m = s.get(Account, w.master_id)
+        with pytest.raises(ConfigError, match="keep or reopen"):
+            admin.subscribe(s, f, m, {}, "shrink")
+        assert admin.subscribe(s, f, m, {}, "reopen").legacy_partial == "reopen"
