@@ -147,11 +147,16 @@ def test_settings_lists_and_multiplier_and_max_volume_in_effect(legacy: Legacy):
     b = m.open("EURUSD", 0, 0.30)  # 0.9 capped at 0.5
     legacy.step(polls=2)
     assert lots(legacy) == {str(a): 0.03, str(b): 0.5}
-    legacy.set(enableDirectionFilter=True, allowedDirections=["BUY"])
-    legacy.slave.init()
+    other = legacy.other_slave(
+        settings={"enableDirectionFilter": True, "allowedDirections": ["BUY"]}
+    )
     c = m.open("EURUSD", 1, 0.10)  # refused by the direction filter, on both sides
+    d = m.open("EURUSD", 0, 0.10)
     legacy.step(polls=2)
-    assert str(c) not in lots(legacy) and len(lots(legacy)) == 2
+    for _ in range(2):
+        other.poll()
+    assert set(other.held()) == {str(b), str(d)}  # b and d are BUYs, a and c SELLs
+    assert set(lots(legacy)) == {str(a), str(b), str(c), str(d)}
 
 
 def test_the_eas_own_risk_check_would_refuse_everything_with_zero_limits(legacy: Legacy):
@@ -338,3 +343,26 @@ def test_partial_close_rule_is_keep_or_reopen(legacy: Legacy):
         with pytest.raises(ConfigError, match="keep or reopen"):
             admin.subscribe(s, f, m, {}, "shrink")
         assert admin.subscribe(s, f, m, {}, "reopen").legacy_partial == "reopen"
+
+
+def test_a_restarted_slave_is_told_afresh(legacy: Legacy):
+    """The Slave keeps its copies map in memory only: restarted (settings read again),
+    it opens every master position again — the EA's own flaw — and the server's record
+    of what it holds starts over with it, so SL/TP changes and drift stay right."""
+    from mtponte.copy.server.models import LegacySlave
+
+    legacy.slave.init()
+    m = legacy.master
+    t = m.open("EURUSD", 0, 0.10, sl=1.09)
+    legacy.step()
+    restarted = type(legacy.slave)(legacy.world.client, legacy.world.follow)
+    restarted.account = legacy.slave.account  # same terminal account
+    restarted.init()
+    restarted.poll()
+    assert len(restarted.account.positions) == 2  # the old copy is left unmanaged
+    m.modify(t, 1.095, 0)
+    m.tick()
+    assert restarted.poll() == "modify"
+    assert restarted.held()[str(t)].sl == 1.095
+    with legacy.world.client.app.state.sessions() as s:
+        assert list(s.get(LegacySlave, 1).held) == [str(t)]

@@ -35,6 +35,7 @@ from mtponte.copy.server.legacy import heartbeat_is_newest, master_event_ignored
 from mtponte.copy.server.models import (
     Account,
     FollowerHeartbeat,
+    LegacySlave,
     Subscription,
     utcnow,
 )
@@ -341,6 +342,7 @@ def slave_heartbeat(token: str, raw: RawBody, session: SessionDep) -> JSONRespon
 @router.get(PREFIX + "/settings")
 def settings_(
     token: str,
+    request: Request,
     session: SessionDep,
     user_email: str | None = None,
     master_account_id: str = "",
@@ -356,6 +358,14 @@ def settings_(
     # Only the keys the legacy EA knows: its substring parser could match ours.
     merged = CopySettings.model_validate(sub.settings if sub else {}).legacy()
     merged["isActive"] = bool(sub and sub.active and merged.get("isActive", True))
+    # The Slave EA reads its settings only when it starts, with an empty map of copies
+    # (kept in memory only): from now on it holds what it is told again.
+    told = session.get(LegacySlave, sub.id) if sub else None
+    if told is not None and told.held:
+        told.held = {}
+        session.commit()
+    if sub is not None:
+        request.app.state.edge.slaves.forget(sub.id)
     return JSONResponse({"success": True, "settings": ea_lists(merged)})
 
 
