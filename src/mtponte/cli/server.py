@@ -143,6 +143,13 @@ def subscribe(
             "e.g. --set volumeMode=fixed --set volumeFixed=0.1 (docs/copy-engine.md).",
         ),
     ] = None,
+    legacy_partial: Annotated[
+        str,
+        typer.Option(
+            help="Legacy Sentra Slave EAs only: what a master's partial close does to the "
+            "copy, keep (until the full close) or reopen (close, open at the smaller size).",
+        ),
+    ] = "keep",
     db: DbOpt = None,
 ) -> None:
     """Make FOLLOWER copy MASTER."""
@@ -152,7 +159,9 @@ def subscribe(
 
         values = admin.parse_settings(set_ or [])
         with _session(db) as s:
-            sub = admin.subscribe(s, _account(s, follower), _account(s, master), values)
+            sub = admin.subscribe(
+                s, _account(s, follower), _account(s, master), values, legacy_partial
+            )
             s.commit()
             console.print(sub.id)
 

@@ -21,6 +21,7 @@ class Book:
     body: bytes
     stale_at: float  # wall clock: the master counts as offline from then on
     fresh_until: float  # monotonic: re-check the database after this
+    offline: bool = False  # the master is stale: body is its success:false answer
 
 
 Loader = Callable[[int], "Book | None"]
@@ -74,7 +75,7 @@ class BookCache:
         An online answer expires when the master turns stale; an offline one stands
         until the master publishes or the periodic re-check finds it back."""
         stale_at = math.inf if offline else version[1] + stale_s
-        book = Book(version, body, stale_at, time.monotonic() + self.revalidate_s)
+        book = Book(version, body, stale_at, time.monotonic() + self.revalidate_s, offline)
         with self._lock:
             if (self._epoch, self._gen.get(master_id, 0)) == gen:
                 self._books[master_id] = book

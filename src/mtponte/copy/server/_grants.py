@@ -34,6 +34,7 @@ class Grant:
 
     master_id: int
     expires: float  # the token's expiry, wall clock (inf: none)
+    sub_id: int = 0  # the subscription (what this follower was told is kept by it)
 
 
 TableLoader = Callable[[], tuple[int, dict[GrantKey, Grant]]]  # (epoch, table)

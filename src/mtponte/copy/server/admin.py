@@ -57,9 +57,19 @@ def add_account(
     return acc
 
 
+LEGACY_PARTIAL = ("keep", "reopen")
+
+
 def subscribe(
-    session: Session, follower: Account, master: Account, settings: dict[str, Any] | None = None
+    session: Session,
+    follower: Account,
+    master: Account,
+    settings: dict[str, Any] | None = None,
+    legacy_partial: str = "keep",
 ) -> Subscription:
+    """Make ``follower`` copy ``master``. ``legacy_partial``: what a master's partial
+    close does to a legacy Sentra slave's copy, "keep" it until the full close or
+    "reopen" it at the smaller size (docs/copy-server.md)."""
     if follower.role != "follower":
         raise ConfigError(f"account {follower.id} is a {follower.role}, not a follower")
     if master.role != "master":
@@ -70,7 +80,14 @@ def subscribe(
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
         raise ConfigError(f"copy settings: {where}: {first['msg']}") from None
-    sub = Subscription(follower_id=follower.id, master_id=master.id, settings=settings or {})
+    if legacy_partial not in LEGACY_PARTIAL:
+        raise ConfigError(f"legacy partial close: {legacy_partial!r} is not keep or reopen")
+    sub = Subscription(
+        follower_id=follower.id,
+        master_id=master.id,
+        settings=settings or {},
+        legacy_partial=legacy_partial,
+    )
     session.add(sub)
     _flush(session, f"the subscription of follower {follower.id} to master {master.id}")
     return sub

@@ -59,6 +59,9 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(10), default="USD")
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # masters: last event seq
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Sentra Master EA (see routers/compat.py): {"hb_ts": newest heartbeat timestamp,
+    # "dealt": {ticket: timestamp} of positions reduced or dealt again while open}
+    sentra_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (UniqueConstraint("role", "account_number", "broker"),)
 
 
@@ -72,6 +75,9 @@ class Subscription(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What a master's partial close does to a legacy Sentra slave's copy (which cannot
+    # be reduced): "keep" it until the full close, or "reopen" it at the smaller size.
+    legacy_partial: Mapped[str] = mapped_column(String(10), default="keep", server_default="keep")
     __table_args__ = (UniqueConstraint("follower_id", "master_id"),)
 
 
@@ -130,6 +136,16 @@ class FollowerHeartbeat(Base):
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     facts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     instance: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class LegacySlave(Base):
+    """What the server told one legacy Sentra slave it holds (per subscription):
+    ``held`` maps each master ticket to the volume, SL and TP of its copy."""
+
+    __tablename__ = "legacy_slaves"
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
+    held: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ExecutionReport(Base):

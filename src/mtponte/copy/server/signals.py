@@ -20,10 +20,15 @@ Master = aliased(Account, name="master")
 Follower = aliased(Account, name="follower")
 
 
-def _grants_query() -> Select[int, str, str, str, datetime | None]:
+def _grants_query() -> Select[int, str, str, str, datetime | None, int]:
     return (
         select(
-            Master.id, Master.account_number, Master.email, ApiToken.token_hash, ApiToken.expires_at
+            Master.id,
+            Master.account_number,
+            Master.email,
+            ApiToken.token_hash,
+            ApiToken.expires_at,
+            Subscription.id.label("sub_id"),
         )
         .select_from(ApiToken)
         .join(Follower, Follower.id == ApiToken.account_id)
@@ -73,7 +78,7 @@ def poll_grant(
     if row is None:
         return None
     expires = _expiry(row.expires_at)
-    return Grant(int(row.id), expires) if expires > time.time() else None
+    return Grant(int(row.id), expires, int(row.sub_id)) if expires > time.time() else None
 
 
 def all_grants(session: Session) -> tuple[int, dict[GrantKey, Grant]]:
@@ -86,7 +91,7 @@ def all_grants(session: Session) -> tuple[int, dict[GrantKey, Grant]]:
         expires = _expiry(row.expires_at)
         if expires <= now:
             continue
-        g = Grant(int(row.id), expires)
+        g = Grant(int(row.id), expires, int(row.sub_id))
         table[(row.token_hash, row.account_number, None)] = g  # lowest id written last
         if row.email:
             table[(row.token_hash, "", row.email)] = g

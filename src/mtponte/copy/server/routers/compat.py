@@ -31,9 +31,11 @@ from mtponte.copy.server.deps import (
     lookup_token,
 )
 from mtponte.copy.server.feed import EventFeed
+from mtponte.copy.server.legacy import heartbeat_is_newest, master_event_ignored, slave_answer
 from mtponte.copy.server.models import (
     Account,
     FollowerHeartbeat,
+    LegacySlave,
     Subscription,
     utcnow,
 )
@@ -46,8 +48,10 @@ from mtponte.copy.server.schemas import (
 from mtponte.copy.server.security import token_hash
 from mtponte.copy.server.service import (
     current_book,
+    lock_master,
     publish_event,
     save_snapshot,
+    touch,
 )
 from mtponte.copy.server.signals import load_book, names_master, poll_grant
 
@@ -154,9 +158,16 @@ def master_signal(
         raise HTTPException(403, "this token may not publish")
     sig = parse(SentraSignal, raw)
     master = _publisher(session, principal, sig)
+    lock_master(session, master)  # the Master EA's state below is read and written under it
+    session.refresh(master)
     if sig.action == "heartbeat":
         assert sig.positions is not None  # the model requires the list
-        return _heartbeat(session, master, sig.positions, feed)
+        return _heartbeat(session, master, sig, feed)
+    why = master_event_ignored(master, sig, current_book(session, master)[1])
+    session.commit()  # the EA state may have changed (a ticket dealt again): kept even
+    # when publish_event below finds the post a repeat and rolls back
+    if why:
+        return JSONResponse({"success": True, "ignored": why})
     assert sig.ticket is not None
     payload: dict[str, Any] = {"kind": sig.action, "ticket": sig.ticket}
     symbol = sig.symbol or _symbol_of(session, master, sig.ticket)  # close/modify carry none
@@ -195,14 +206,24 @@ def _symbol_of(session: Session, master: Account, ticket: str) -> str | None:
     return None
 
 
-def _heartbeat(session: Session, master: Account, raw: list[Any], feed: EventFeed) -> JSONResponse:
+def _heartbeat(
+    session: Session, master: Account, sig: SentraSignal, feed: EventFeed
+) -> JSONResponse:
     """Store the Master's full position list. A position that does not validate never
     rejects the others: it is kept as the book last knew it (so no copy of it is
-    closed), or left out when it was never known; the answer lists it."""
-    good, bad = sentra_positions(raw)
+    closed), or left out when it was never known; the answer lists it. A heartbeat
+    older (by its ``timestamp``) than one already stored is ignored: the EA re-sends
+    failed posts from its queue after newer ones."""
+    assert sig.positions is not None
+    good, bad = sentra_positions(sig.positions)
     positions = [p.native() for p in good]
+    before = current_book(session, master)[1]
+    if not heartbeat_is_newest(master, sig.timestamp, before, positions):
+        touch(session, master)  # the master is alive; its newer book stands
+        session.commit()
+        return JSONResponse({"success": True, "ignored": "older than the last heartbeat"})
     if bad:
-        known = {p["ticket"]: p for p in current_book(session, master)[1]}
+        known = {p["ticket"]: p for p in before}
         have = {p["ticket"] for p in positions}
         for ticket, _ in bad:
             t = str(ticket) if isinstance(ticket, int | str) else ""
@@ -280,7 +301,27 @@ def slave_signals(
     )
     if book is None:
         return fail("master not found")
-    return Response(book.body, media_type="application/json")
+    if book.offline:
+        return Response(book.body, media_type="application/json")
+    sub_id = grant.sub_id or _subscription_id(session, grant.master_id, token)
+    body, steady = slave_answer(session, sub_id, book.body, settings.master_stale_s)
+    if steady:
+        edge.slaves.put(sub_id, book.body, body)
+    else:
+        edge.slaves.forget(sub_id)
+    return Response(body, media_type="application/json")
+
+
+def _subscription_id(session: Session, master_id: int, token: str) -> int:
+    p = lookup_token(session, token)
+    sub = session.scalar(
+        select(Subscription.id).where(
+            Subscription.follower_id == p.account_id, Subscription.master_id == master_id
+        )
+    )
+    if sub is None:
+        raise HTTPException(403, "this follower does not follow that master")
+    return int(sub)
 
 
 @router.post(PREFIX + "/slave-heartbeat", openapi_extra=documented(SentraSlaveHeartbeat))
@@ -301,6 +342,7 @@ def slave_heartbeat(token: str, raw: RawBody, session: SessionDep) -> JSONRespon
 @router.get(PREFIX + "/settings")
 def settings_(
     token: str,
+    request: Request,
     session: SessionDep,
     user_email: str | None = None,
     master_account_id: str = "",
@@ -316,7 +358,32 @@ def settings_(
     # Only the keys the legacy EA knows: its substring parser could match ours.
     merged = CopySettings.model_validate(sub.settings if sub else {}).legacy()
     merged["isActive"] = bool(sub and sub.active and merged.get("isActive", True))
-    return JSONResponse({"success": True, "settings": merged})
+    # The Slave EA reads its settings only when it starts, with an empty map of copies
+    # (kept in memory only): from now on it holds what it is told again.
+    told = session.get(LegacySlave, sub.id) if sub else None
+    if told is not None and told.held:
+        told.held = {}
+        session.commit()
+    if sub is not None:
+        request.app.state.edge.slaves.forget(sub.id)
+    return JSONResponse({"success": True, "settings": ea_lists(merged)})
+
+
+def ea_lists(settings: dict[str, object]) -> dict[str, object]:
+    """``settings`` as the Slave EA reads them: every list as one comma-joined string
+    (it reads a value that is not quoted only up to its first comma, so
+    ``["EURUSD","GBPUSD"]`` would be one symbol, and splits a quoted one on commas);
+    a daily limit of 0 (none) as one never reached (the EA refuses every trade once
+    its counter, which starts at 0, is ``>=`` the limit)."""
+    out = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in settings.items()}
+    if not out.get("maxDailyLoss"):
+        out["maxDailyLoss"] = NO_LIMIT
+    if not out.get("maxDailyTrades"):
+        out["maxDailyTrades"] = int(NO_LIMIT)
+    return out
+
+
+NO_LIMIT = 1e12
 
 
 LICENSE_EXPIRY = date(2099, 12, 31)

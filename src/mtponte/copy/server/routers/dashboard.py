@@ -32,6 +32,7 @@ from mtponte.copy.server.models import (
     Event,
     ExecutionReport,
     FollowerHeartbeat,
+    LegacySlave,
     Operator,
     Subscription,
 )
@@ -158,9 +159,16 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep) -> Re
         f = session.get(Account, sub.follower_id)
         hb = session.get(FollowerHeartbeat, sub.follower_id)
         age = _age(hb.received_at if hb else None)
-        want = Counter(_base_symbol(p["symbol"]) for p in books.get(sub.master_id, []))
-        have = Counter(_base_symbol(p["symbol"]) for p in (hb.positions if hb else []))
-        drift = {s: (want[s], have[s]) for s in set(want) | set(have) if want[s] != have[s]}
+        legacy = session.get(LegacySlave, sub.id)
+        if legacy is not None and (hb is None or not hb.facts):
+            # A Sentra Slave EA reports only how many copies it holds: compare that
+            # with how many it was told to hold.
+            told, held = len(legacy.held), hb.positions_count if hb else 0
+            drift = {"positions": (told, held)} if told != held else {}
+        else:
+            want = Counter(_base_symbol(p["symbol"]) for p in books.get(sub.master_id, []))
+            have = Counter(_base_symbol(p["symbol"]) for p in (hb.positions if hb else []))
+            drift = {s: (want[s], have[s]) for s in set(want) | set(have) if want[s] != have[s]}
         rows.append(
             {
                 "sub": sub,
@@ -252,14 +260,23 @@ def save_settings(request: Request, sub_id: IdPath, session: SessionDep, form: F
             raw[name] = [x.strip() for x in str(form[name]).split(",") if x.strip()]
         else:
             raw[name] = form[name]
+    partial = str(form.get("legacy_partial", sub.legacy_partial))
     try:
         values = CopySettings.model_validate(raw)
-    except ValidationError as exc:
-        errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        if partial not in admin.LEGACY_PARTIAL:
+            raise ValueError(f"legacy_partial: {partial!r} is not keep or reopen")
+    except (ValidationError, ValueError) as exc:
+        errors = (
+            [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            if isinstance(exc, ValidationError)
+            else [str(exc)]
+        )
         return page(request, "settings.html", me, sub=sub, values=raw, errors=errors)
+    sub.legacy_partial = partial
     sub.settings = values.model_dump()
     sub.version += 1
     session.commit()
+    request.app.state.edge.slaves.forget(sub.id)  # other workers: within its ttl
     return RedirectResponse("/", status_code=303)
 
 
