@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from mtponte._settings import EnvFirstSettings
 from mtponte.alerts.events import AlertKind, Language
 from mtponte.errors import ConfigError
 
@@ -142,7 +143,7 @@ class AlertsConfig(_Section):
     email: EmailConfig | None = None
 
 
-class _AlertsOnly(BaseSettings):
+class _AlertsOnly(EnvFirstSettings):
     """The ``[alerts]`` table of any TOML file plus its ``MTPONTE_LIVE__ALERTS__*``
     environment overrides (the names the monitor's configuration uses)."""
 
@@ -150,17 +151,6 @@ class _AlertsOnly(BaseSettings):
         env_prefix="MTPONTE_LIVE__", env_nested_delimiter="__", extra="ignore", frozen=True
     )
     alerts: AlertsConfig = AlertsConfig()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)
 
 
 def load_alerts_config(path: Path | None) -> AlertsConfig:

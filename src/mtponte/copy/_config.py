@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from mtponte.errors import ConfigError
 
@@ -16,22 +15,6 @@ if TYPE_CHECKING:
     from mtponte.brokers.base import Broker
 
 _SECRET_KEYS = ("token", "password")
-
-
-class EnvFirstSettings(BaseSettings):
-    """Settings read from a file's values (passed as arguments) with the environment
-    overriding them."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)
 
 
 S = TypeVar("S", bound=BaseModel)

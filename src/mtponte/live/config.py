@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from mtponte._settings import EnvFirstSettings
 from mtponte.alerts.config import AlertsConfig
 from mtponte.errors import ConfigError
 from mtponte.risk.rules import RiskLimits
@@ -223,7 +224,7 @@ class GuardSection(_Section):
     price_tol_ticks: float = Field(1.0, ge=0)
 
 
-class LiveConfig(BaseSettings):
+class LiveConfig(EnvFirstSettings):
     """The whole monitor configuration (see the module docstring)."""
 
     model_config = SettingsConfigDict(
@@ -255,18 +256,6 @@ class LiveConfig(BaseSettings):
             what = "kind = 'mt5'" if f.kind == "mt5" else "bridge_times = 'server'"
             raise ValueError(f"server_timezone is required when feed.{what}")
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's values arrive as init arguments; the environment overrides them.
-        return (env_settings, init_settings)
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

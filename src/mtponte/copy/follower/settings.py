@@ -24,9 +24,9 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from mtponte._settings import EnvFirstSettings
 from mtponte.copy._config import (
     BrokerSection,
-    EnvFirstSettings,
     read_toml,
     resolve_broker,
     validate,
