@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -148,17 +149,30 @@ def test_kill_9_during_a_supervised_replay(tmp_path: Path, monkeypatch: pytest.M
     rng = random.Random(11)
     kills: list[int] = []
 
+    journal = out / "journal.sqlite"
+
+    def trades_now() -> int:
+        try:
+            with sqlite3.connect(f"file:{journal.as_posix()}?mode=ro", uri=True) as db:
+                return int(db.execute("SELECT count(*) FROM live_trades").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
     def on_spawn(proc: subprocess.Popen[bytes]) -> None:
         if len(kills) >= KILLS:
             return
         spawned, delay = time.time(), rng.uniform(0.05, 0.8)
+        # The first three children are killed only after each journaled a trade of its
+        # own (so trades come from several runs whatever the machine's speed); the
+        # others a random moment after they start replaying bars.
+        after_trade = len(kills) < 3
+        base = trades_now()
 
         def shoot() -> None:
-            # once the child replays bars (it touches the heartbeat after each one),
-            # kill it a random moment later
             while proc.poll() is None:
-                if hb.exists() and hb.stat().st_mtime > spawned:
-                    time.sleep(delay)
+                started = hb.exists() and hb.stat().st_mtime > spawned
+                if started and (not after_trade or trades_now() > base):
+                    time.sleep(0.02 if after_trade else delay)
                     kills.append(proc.pid)
                     proc.send_signal(signal.SIGKILL)
                     return
