@@ -1268,7 +1268,6 @@ void WriteState()
    g_state_seq++;
    long t = NowMs();
    long offset_ms = ServerOffsetSeconds() * 1000;
-   WriteBars(t);
    WriteDeals(t, offset_ms);
    CJsonWriter a;
    a.Int("v", MTP_PROTOCOL_VERSION); a.Int("seq", g_state_seq); a.Int("time", t);
@@ -1359,5 +1358,8 @@ void WriteState()
    if(age >= 0) hb.Int("python_heartbeat_age_ms", age);
    hb.Int("server_offset_s", ServerOffsetSeconds());  // the offset every published time was converted with
    WriteFileAtomic(g_root + "state\\heartbeat.json", hb.Done());
+   // the bars last: a reader that sees a new closed bar finds the account, positions,
+   // orders and deals as they were after it already published
+   WriteBars(t);
   }
 //+------------------------------------------------------------------+

@@ -33,6 +33,7 @@ from mtponte.bridge.protocol import (
     Reason,
     Result,
     Status,
+    id_for_tag,
 )
 from mtponte.errors import MtponteError
 
@@ -64,11 +65,16 @@ class BridgeClient:
         self._hb_seq = 0
 
     # ------------------------------------------------------------------ commands
-    def command(self, kind: str, ttl_ms: int = DEFAULT_TTL_MS, **fields: Any) -> Command:
-        """Build a new command with a fresh uuid4, the next seq and ``created_at`` = now."""
+    def command(
+        self, kind: str, ttl_ms: int = DEFAULT_TTL_MS, tag: str | None = None, **fields: Any
+    ) -> Command:
+        """Build a new command with a fresh uuid4, the next seq and ``created_at`` = now;
+        with ``tag`` (a command tag of the caller's, see :func:`id_for_tag`), an id that
+        carries it."""
+        cid = (id_for_tag(tag) if tag else None) or str(uuid.uuid4())
         return Command.model_validate(
             {
-                "id": str(uuid.uuid4()),
+                "id": cid,
                 "seq": self.journal.next_seq(),
                 "created_at": now_ms(),
                 "ttl_ms": ttl_ms,
@@ -151,9 +157,11 @@ class BridgeClient:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.005)
 
-    def call(self, kind: str, timeout_s: float = 10.0, **fields: Any) -> Result:
+    def call(
+        self, kind: str, timeout_s: float = 10.0, tag: str | None = None, **fields: Any
+    ) -> Result:
         """Send a command and wait for its final result."""
-        cmd = self.command(kind, **fields)
+        cmd = self.command(kind, tag=tag, **fields)
         self.send(cmd)
         return self.wait(cmd.id, timeout_s)
 

@@ -594,14 +594,8 @@ class Executor:
     def write_state(self) -> None:
         """Publish heartbeat, account, positions, orders and symbols snapshots."""
         self._state_seq += 1
-        write_bars(
-            self.dir,
-            self.broker,
-            self._state_seq,
-            self.clock(),
-            self.bar_subscriptions,
-            self.bar_count,
-        )
+        # The account first, the bars last: a reader that sees a new closed bar finds
+        # the positions, orders and deals as they were after that bar already written.
         write_state(
             self.dir,
             self.broker,
@@ -609,6 +603,14 @@ class Executor:
             self.clock(),
             self.limits.log_only,
             self.python_heartbeat_age(),
+        )
+        write_bars(
+            self.dir,
+            self.broker,
+            self._state_seq,
+            self.clock(),
+            self.bar_subscriptions,
+            self.bar_count,
         )
 
     def close(self) -> None:

@@ -171,6 +171,20 @@ def tag_for(command_id: str) -> str:
     return TAG_PREFIX + command_id.replace("-", "")[:20]
 
 
+def id_for_tag(tag: str) -> str | None:
+    """A fresh uuid4 command id whose :func:`tag_for` is ``tag``, or ``None`` when
+    ``tag`` is not one (``mtp:`` + 20 hex digits taken from a uuid4, as the live
+    runner's command tags are): a caller that journaled its own tag keeps it on the
+    broker's records."""
+    h = tag[len(TAG_PREFIX) :].lower() if tag.startswith(TAG_PREFIX) else ""
+    if len(h) != 20 or any(c not in "0123456789abcdef" for c in h):
+        return None
+    if h[12] != "4" or h[16] not in "89ab":  # uuid4 version and variant digits
+        return None
+    full = h + uuid.uuid4().hex[20:]
+    return f"{full[:8]}-{full[8:12]}-{full[12:16]}-{full[16:20]}-{full[20:]}"
+
+
 class Result(_Model):
     """The executor's answer, ``outbox/<id>.json``: first ``accepted``, then final."""
 

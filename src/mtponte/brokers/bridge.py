@@ -198,12 +198,19 @@ class BridgeBroker(Broker):
         ]
 
     # ------------------------------------------------------------------ trading
-    def _call(self, kind: str, **fields: Any) -> ExecutionReport:
+    def _call(self, kind: str, comment: str = "", **fields: Any) -> ExecutionReport:
+        """Send a command. A ``comment`` that is a runner command tag (``mtp:`` + 20 hex
+        digits of a uuid4) becomes the bridge command's own tag, so the broker's records
+        carry the tag the caller journaled; any other comment cannot travel (the
+        protocol tags orders with the command id)."""
         if self.magic is not None and kind in ("open", "place"):
             fields["magic"] = self.magic
         self.client.heartbeat()
         res = self.client.call(
-            kind, timeout_s=self.timeout_s, **{k: v for k, v in fields.items() if v is not None}
+            kind,
+            timeout_s=self.timeout_s,
+            tag=comment or None,
+            **{k: v for k, v in fields.items() if v is not None},
         )
         return ExecutionReport(
             res.status is Status.FILLED,
@@ -230,6 +237,7 @@ class BridgeBroker(Broker):
     ) -> ExecutionReport:
         return self._call(
             "open",
+            comment,
             symbol=symbol,
             side="buy" if side > 0 else "sell",
             volume=volume,
@@ -256,6 +264,7 @@ class BridgeBroker(Broker):
             raise MtponteError("pending orders through the bridge need an expiry")
         return self._call(
             "place",
+            comment,
             symbol=symbol,
             side="buy" if side > 0 else "sell",
             order_type=order_type,
@@ -277,7 +286,7 @@ class BridgeBroker(Broker):
         comment: str = "",
     ) -> ExecutionReport:
         return self._call(
-            "close", ticket=ticket, volume=volume, max_deviation_points=deviation_points
+            "close", comment, ticket=ticket, volume=volume, max_deviation_points=deviation_points
         )
 
     def modify_position(self, ticket: str, sl: float | None, tp: float | None) -> ExecutionReport:

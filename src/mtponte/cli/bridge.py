@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -126,7 +126,7 @@ def send(
         from mtponte.bridge import BridgeClient
         from mtponte.bridge.fileio import now_ms
 
-        fields = {
+        fields: dict[str, Any] = {
             k: v
             for k, v in dict(
                 symbol=symbol,

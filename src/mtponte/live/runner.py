@@ -338,8 +338,15 @@ class Runner:
         assert sig.sl_distance is not None and sig.tp_distance is not None
         d, tick = int(sig.side), self.spec.tick_size
         q = self.broker.quote(self.symbol)
-        if q is None:  # no quote: the levels are set from the fill
-            self._market(sig, next_time, nday, None, None)
+        if q is None:
+            # No quote (the bridge publishes no ticks): protective levels from the last
+            # close go out with the order (an executor refuses an entry without SL),
+            # then the levels are set from the fill as the backtest sets them.
+            assert self._last is not None
+            ref = self._last.close
+            sl = round_to_tick(ref - d * sig.sl_distance, tick)
+            tp = round_to_tick(ref + d * sig.tp_distance, tick)
+            self._market(sig, next_time, nday, sl, tp, from_fill=True)
             return
         ref = q[1] if d > 0 else q[0]  # levels from the price the order goes out at
         sl = round_to_tick(ref - d * sig.sl_distance, tick)
@@ -347,7 +354,13 @@ class Runner:
         self._market(sig, next_time, nday, sl, tp)
 
     def _market(
-        self, sig: Signal, next_time: datetime, nday: int, sl: float | None, tp: float | None
+        self,
+        sig: Signal,
+        next_time: datetime,
+        nday: int,
+        sl: float | None,
+        tp: float | None,
+        from_fill: bool = False,
     ) -> None:
         d, tick = int(sig.side), self.spec.tick_size
 
@@ -359,14 +372,19 @@ class Runner:
         rep, tag = self._command("market", send, None, sig.side, None, sl, tp)
         if rep is None or not rep.ok or rep.ticket is None or rep.price is None:
             return
-        if sl is None or tp is None:
+        if sl is None or tp is None or from_fill:
             assert sig.sl_distance is not None and sig.tp_distance is not None
-            sl = round_to_tick(rep.price - d * sig.sl_distance, tick)
-            tp = round_to_tick(rep.price + d * sig.tp_distance, tick)
-            ticket = rep.ticket
-            self._command(
-                "modify", lambda _t: self.broker.modify_position(ticket, sl, tp), ticket, tag=tag
-            )
+            want_sl = round_to_tick(rep.price - d * sig.sl_distance, tick)
+            want_tp = round_to_tick(rep.price + d * sig.tp_distance, tick)
+            if (want_sl, want_tp) != (sl, tp):
+                ticket = rep.ticket
+                self._command(
+                    "modify",
+                    lambda _t: self.broker.modify_position(ticket, want_sl, want_tp),
+                    ticket,
+                    tag=tag,
+                )
+            sl, tp = want_sl, want_tp
         self._opened(tag, rep.ticket, d, next_time, nday, rep.price, sl, tp)
 
     def _opened(

@@ -1,0 +1,111 @@
+"""The monitor in real time over the file bridge: a polled bridge feed, the bridge broker,
+the Python executor on a paper account as the terminal, in lockstep with a simulated
+market. The trades equal the backtest's: one runner for replay and bridge (issue 9)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mtponte.backtest import run_backtest
+from mtponte.bridge.executor import Executor
+from mtponte.brokers.bridge import BridgeBroker
+from mtponte.brokers.paper import PaperBroker
+from mtponte.data import synth_win
+from mtponte.domain import WIN
+from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
+from mtponte.live.feeds import BarEvent
+from mtponte.live.pollfeeds import BridgeFeed
+from mtponte.live.realtime import run_polled
+from mtponte.live.replay import ReplayClock
+
+
+def key(t):  # type: ignore[no-untyped-def]
+    return (t.entry_time, int(t.side), t.entry_price, t.exit_time, t.exit_price, t.exit_reason)
+
+
+@pytest.mark.parametrize("mode", ["stop", "next_open"])
+def test_realtime_over_the_bridge_trades_like_the_backtest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    bars = synth_win(days=8, seed=12)
+    cfg = LiveConfig(
+        runner=RunnerSection(mode="trade", allow_real_account=True),
+        risk=RiskSection(kill_switch_file=None),
+        strategy={"entry_mode": mode},  # type: ignore[arg-type]
+    )
+    expected = sorted(key(t) for t in run_backtest(bars, WIN, cfg.strategy).trades())
+    assert len(expected) >= 3
+    step = timedelta(minutes=5)
+    clock = ReplayClock(bars.bar(0).time)
+    ms = [0]
+
+    def fake_now() -> int:  # the terminal's and the client's clock: the market's
+        ms[0] += 1
+        return int(clock().timestamp() * 1000) + ms[0] % 1000
+
+    monkeypatch.setattr("mtponte.bridge.client.now_ms", fake_now)
+    monkeypatch.setattr("mtponte.bridge.fileio.now_ms", fake_now)
+    root = tmp_path / "bridge"
+    paper = PaperBroker(symbols=[WIN], clock=clock, account_mode="netting")
+    ex = Executor(root, paper, clock=fake_now)
+    ex.bar_subscriptions = (("WIN", "M5"),)
+    warm = 40
+    for i in range(warm):  # closed before the monitor starts: it only warms up on them
+        clock.t = bars.bar(i).time
+        paper.on_bar("WIN", bars.bar(i))
+    clock.t = bars.bar(warm - 1).time + step
+    paper.set_quote("WIN", bars.bar(warm).open)
+    ex.write_state()
+
+    handled = [0]
+    cond = threading.Condition()
+
+    def on_event(_ev: BarEvent) -> None:
+        with cond:
+            handled[0] += 1
+            cond.notify_all()
+
+    stop = threading.Event()
+    feed = BridgeFeed(root, "WIN", "M5", poll_s=0.002)
+    broker = BridgeBroker(root, timeout_s=10)
+    out: list[object] = []
+    th = threading.Thread(
+        target=lambda: out.append(
+            run_polled(feed, WIN, cfg, broker, 300, stop, on_event=on_event, clock=clock)
+        ),
+        daemon=True,
+    )
+    th.start()
+    try:
+        for j in range(warm, len(bars)):
+            clock.t = bars.bar(j).time
+            paper.on_bar("WIN", bars.bar(j))  # the market trades bar j
+            clock.t = bars.bar(j).time + step  # bar j has closed
+            if j + 1 < len(bars):
+                paper.set_quote("WIN", bars.bar(j + 1).open)
+            ex.write_state()
+            deadline = time.monotonic() + 20
+            while True:  # serve the monitor's commands until it has handled bar j
+                ex.process_inbox()
+                with cond:
+                    if handled[0] >= j - warm + 1:
+                        break
+                    cond.wait(0.001)
+                assert time.monotonic() < deadline, f"bar {j} not handled"
+                assert th.is_alive() or out, "the monitor stopped"
+            ex.process_inbox()
+    finally:
+        stop.set()
+        th.join(10)
+    (run,) = out
+    got = sorted(key(t) for t in run.runner.trades)  # type: ignore[attr-defined]
+    # The backtest's trades after the warm-up bars (the monitor started there).
+    start = bars.bar(warm).time
+    want = [e for e in expected if e[0] >= start]
+    assert got == want, "\n".join(["got:", *map(repr, got), "want:", *map(repr, want)])
+    assert len(got) >= 3
