@@ -25,6 +25,7 @@ BASE = "server_url = 'http://x'\nfollower_id = 2\nmaster_id = 1\n"
         (BASE + "token = 't'\nlong_poll_s = 99\n", "long_poll_s"),
         (BASE + "token = 't'\n[broker]\nkind = 'bridge'\n", "bridge_dir is required"),
         (BASE + "token = 't'\nwho = 1\n", "who"),
+        (BASE + "token = 't'\n[broker]\nkind = 'bridge'\nbridge_dir = 'b'\n", "cannot follow"),
     ],
 )
 def test_config_errors_are_one_line_exit_2(tmp_path, text, message):

@@ -165,10 +165,19 @@ def test_polled_feeds_need_their_keys(tmp_path: Path) -> None:
 
 
 def test_live_refuses_a_feed_it_does_not_run_yet(tmp_path: Path) -> None:
+    m = tmp_path / "mt5.toml"
+    m.write_text(
+        'server_timezone = "America/Sao_Paulo"\n[feed]\nkind = "mt5"\ntimeframe = "M5"\n',
+        encoding="utf-8",
+    )
+    res = runner.invoke(app, ["live", "--config", str(m)])
+    assert res.exit_code == 2 and "feed.kind" in res.output and "Traceback" not in res.output
+    # the bridge feed runs, through the bridge broker only
     f = tmp_path / "live.toml"
     f.write_text('[feed]\nkind = "bridge"\ntimeframe = "M5"\nbridge_dir = "b"\n', encoding="utf-8")
     res = runner.invoke(app, ["live", "--config", str(f)])
-    assert res.exit_code != 0 and "feed.kind" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "broker.kind = 'bridge'" in res.output
+    assert "Traceback" not in res.output
     from mtponte.live.config import resolve_paths
 
     assert resolve_paths(load_config(f), tmp_path).feed.bridge_dir == tmp_path / "b"

@@ -45,6 +45,14 @@ def follow(
         if not config.is_file():
             raise ConfigError(f"config file {config} not found")
         cfg = load_follower_settings(config)
+        if cfg.broker.kind == "bridge":
+            # The bridge tags orders with its own command ids: a target's tag cannot
+            # travel, and a follower that cannot find its copies would open them again.
+            raise ConfigError(
+                "broker.kind = 'bridge' cannot follow: the bridge protocol tags orders with "
+                "its own command ids, not the follower's; use kind = 'mt5' or the MQL5 "
+                "follower EA (docs/follower.md)"
+            )
         setup_logging(verbose)
         broker = make_broker(cfg.broker, trading=True)
         client = _client(cfg)

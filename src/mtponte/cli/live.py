@@ -176,10 +176,16 @@ def replay(
 
 def live(
     config: Annotated[Path, typer.Option("--config", help="Monitor configuration (TOML).")],
+    seconds: Annotated[
+        float | None,
+        typer.Option(min=0, help="Real-time feeds: stop after this long (default: Ctrl-C)."),
+    ] = None,
 ) -> None:
-    """Run the monitor from --config. Feeds run here: replay (a bar file, [feed] path,
-    speed; the mt5 and bridge feeds are configurable but not run by `live` yet); brokers:
-    paper. Starts in log-only mode unless runner.mode = "trade".
+    """Run the monitor from --config. Feeds: replay (a bar file, [feed] path, speed;
+    paper broker) or bridge (the EA's closed bars in [feed] bridge_dir, in real time, with
+    broker.kind = "bridge": until Ctrl-C, the account left as it is); the mt5 feed is
+    configurable but not run by `live` yet. Starts in log-only mode unless
+    runner.mode = "trade".
     Relative paths in the file are taken from the file's folder. Edits to the file are
     picked up while running: risk limits, runner.mode and the heartbeat apply from the
     next bar; other changes, or an invalid file, are refused (journaled, logged) and
@@ -189,10 +195,13 @@ def live(
         from mtponte.live.config import resolve_paths
 
         cfg = resolve_paths(_load(config, None), config.parent)
+        if cfg.feed.kind == "bridge":
+            _live_bridge(cfg, config, seconds)
+            return
         if cfg.feed.kind != "replay":
             raise ConfigError(
                 f"feed.kind: the {cfg.feed.kind!r} feed exists (mtponte.live.pollfeeds) but"
-                " `live` only runs the replay feed against a paper account so far"
+                " `live` runs only the replay and bridge feeds so far"
             )
         if cfg.feed.path is None:
             raise ConfigError("feed.path: required for the replay feed")
@@ -216,6 +225,76 @@ def live(
         console.print(f"mode {cfg.runner.mode}: {len(trades)} trades; journal {cfg.journal.url}")
 
     run_safely(body)
+
+
+def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
+    """The monitor in real time on the bridge: the EA's bars, orders through the EA."""
+    from mtponte.brokers.bridge import BridgeBroker
+    from mtponte.cli._common import stop_on_signals
+    from mtponte.live.alerting import MonitorAlerts
+    from mtponte.live.config import ConfigWatcher
+    from mtponte.live.journal import open_journal
+    from mtponte.live.pollfeeds import BridgeFeed, timeframe_seconds
+    from mtponte.live.realtime import run_polled
+    from mtponte.live.tradelog import TradeLog, setup_file_log
+
+    f = cfg.feed
+    assert f.bridge_dir is not None and f.timeframe is not None  # checked by the config
+    if cfg.broker.kind != "bridge" or cfg.broker.bridge_dir is None:
+        raise ConfigError(
+            "broker.kind: the bridge feed trades through the bridge: set broker.kind = "
+            "'bridge' and broker.bridge_dir"
+        )
+    spec = resolve_symbol(cfg.symbol, cfg.timezone, cfg.server_timezone)
+    trade_symbol = cfg.trade_symbol or spec.name
+    feed = BridgeFeed(f.bridge_dir, trade_symbol, f.timeframe, poll_s=f.poll_s, backfill=f.backfill)
+    broker = BridgeBroker(cfg.broker.bridge_dir, timeout_s=cfg.broker.bridge_timeout_s)
+    logs = cfg.journal.logs_dir
+    journal = open_journal(cfg.journal.url)
+    handler = setup_file_log(
+        logs / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
+    )
+    alerts = MonitorAlerts(cfg, journal, logs)
+    hb = cfg.runner.heartbeat_file
+    try:
+        journal.start_run(
+            cfg.runner.mode, "bridge", "bridge", spec.name, cfg.model_dump(mode="json")
+        )
+        trade_log = TradeLog(logs / "mt5_trades.csv", spec.timezone)
+
+        def on_event(_ev: object) -> None:
+            alerts.on_bar()
+            if hb is not None:
+                hb.parent.mkdir(parents=True, exist_ok=True)
+                hb.touch()
+
+        err_console.print(
+            f"monitor on {trade_symbol} {f.timeframe} through the bridge {f.bridge_dir} "
+            f"(mode {cfg.runner.mode}); Ctrl-C stops, the account is left as it is",
+            highlight=False,
+        )
+        with stop_on_signals(seconds) as stop:
+            run = run_polled(
+                feed,
+                spec,
+                cfg,
+                broker,
+                timeframe_seconds(f.timeframe),
+                stop,
+                journal,
+                trade_log,
+                on_event=on_event,
+                on_start=alerts.on_start,
+                watcher=ConfigWatcher(config),
+            )
+    finally:
+        alerts.close()
+        journal.close()
+        logging.getLogger("mtponte").removeHandler(handler)
+        handler.close()
+    console.print(
+        f"stopped after {run.bars} bars: {len(run.runner.trades)} trades; journal {cfg.journal.url}"
+    )
 
 
 @config_app.command("check")
