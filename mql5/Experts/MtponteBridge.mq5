@@ -930,6 +930,9 @@ string AwaitDeals(const Command &cmd, const MqlTradeResult &tr, const long seen)
            {
             ulong ticket = cmd.kind == MTP_KIND_OPEN ? (ulong)HistoryDealGetInteger(first, DEAL_POSITION_ID) :
                            (ulong)StringToInteger(cmd.ticket);
+            if(cmd.kind == MTP_KIND_OPEN)
+               return ProtectFill(cmd, ticket, tr.order, first, HistoryDealGetDouble(first, DEAL_PRICE), vol,
+                                  "deal received after the order was placed", TRADE_RETCODE_DONE, seen);
             return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", "deal received after the order was placed", TRADE_RETCODE_DONE,
                               ticket, tr.order, first, HistoryDealGetDouble(first, DEAL_PRICE), vol, seen);
            }
@@ -989,6 +992,7 @@ string TradeResultJson(const Command &cmd, const MqlTradeResult &res, const stri
         {
          ticket = res.order;  // the position id when the deal is known (netting: an existing position)
          if(res.deal > 0 && HistoryDealSelect(res.deal)) ticket = (ulong)HistoryDealGetInteger(res.deal, DEAL_POSITION_ID);
+         return ProtectFill(cmd, ticket, res.order, res.deal, res.price, res.volume, res.comment, rc, seen);
         }
       return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", res.comment, rc, ticket, res.order, res.deal, res.price,
                         res.volume, seen);
@@ -996,6 +1000,52 @@ string TradeResultJson(const Command &cmd, const MqlTradeResult &res, const stri
    string reason = rc == TRADE_RETCODE_PRICE_OFF ? MTP_REASON_NO_QUOTE :
                    (rc == TRADE_RETCODE_POSITION_CLOSED ? MTP_REASON_NO_SUCH_POSITION : MTP_REASON_BROKER_ERROR);
    return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, reason, res.comment, rc, 0, 0, 0, 0, 0, seen);
+  }
+
+//+------------------------------------------------------------------+
+//| ProtectFill ↔ _protect_fill (review #11): an entry sent with a    |
+//| stop is checked after its fill; a position without POSITION_SL   |
+//| gets it with TRADE_ACTION_SLTP; if that fails, what the entry     |
+//| opened is closed and the result is failed/broker_error (never a  |
+//| naked position reported as filled).                              |
+//+------------------------------------------------------------------+
+string ProtectFill(const Command &cmd, const ulong ticket, const ulong order, const ulong deal, const double price,
+                   const double volume, const string comment, const uint rc, const long seen)
+  {
+   string filled = ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", comment, rc, ticket, order, deal, price, volume, seen);
+   if(cmd.sl <= 0 || ticket == 0 || !PositionSelectByTicket(ticket) || PositionGetDouble(POSITION_SL) > 0) return filled;
+   MqlTradeRequest rq;
+   MqlTradeResult rs;
+   ZeroMemory(rq);
+   ZeroMemory(rs);
+   rq.action = TRADE_ACTION_SLTP;
+   rq.position = ticket;
+   rq.symbol = PositionGetString(POSITION_SYMBOL);
+   rq.sl = Snap(rq.symbol, cmd.sl);
+   rq.tp = PositionGetDouble(POSITION_TP);
+   if(OrderSend(rq, rs) && rs.retcode == TRADE_RETCODE_DONE)
+     {
+      PrintFormat("command %s: the fill had no stop loss; set to %s", cmd.id, DoubleToString(rq.sl, 8));
+      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", comment + "; stop loss missing after the fill, set again",
+                        rc, ticket, order, deal, price, volume, seen);
+     }
+   uint why = rs.retcode;
+   string msg = "filled without its stop loss and setting it failed (retcode " + IntegerToString(why) + "): ";
+   bool closed = false;
+   if(PositionSelectByTicket(ticket))
+     {
+      MqlTradeRequest cq;
+      MqlTradeResult cr;
+      ZeroMemory(cq);
+      ZeroMemory(cr);
+      double pv = PositionGetDouble(POSITION_VOLUME);
+      CloseRequest(cq, ticket, volume > 0 && volume < pv ? volume : pv, (ulong)cmd.deviation, cmd.tag);
+      closed = OrderSend(cq, cr) && cr.retcode == TRADE_RETCODE_DONE;
+     }
+   msg += closed ? "position closed, never left without protection" : "closing it failed too: the position is OPEN WITHOUT A STOP LOSS";
+   PrintFormat("command %s: %s", cmd.id, msg);
+   return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, MTP_REASON_BROKER_ERROR, msg, why, ticket, order, deal, price, volume,
+                     seen);
   }
 
 string ResultJson(const string id, const long seq, const string status, const string reason, const string message,

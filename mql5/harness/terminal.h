@@ -432,6 +432,10 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
       return true;
     }
     res.retcode = TRADE_RETCODE_DONE; res.comment = "Request executed"; res.bid = s->bid; res.ask = s->ask;
+    if (entry && rq.sl > 0 && sim_fault("drop_sl"))  // the broker filled the entry without its stop (review #11)
+      for (auto &d : t.deals)
+        if (d.ticket == (long long)res.deal)
+          for (auto &q : t.positions) if (q.identifier == d.position_id) q.sl = 0;
     ok = true;
   } else if (rq.action == TRADE_ACTION_PENDING) {
     SimSymbol *s = sim_symbol(sym);
@@ -463,6 +467,7 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
   } else if (rq.action == TRADE_ACTION_SLTP) {
     SimPosition *p = sim_position((long long)rq.position);
     if (!p) return fail(TRADE_RETCODE_POSITION_CLOSED, "Position doesn't exist");
+    if (sim_fault("fail_sltp")) return fail(TRADE_RETCODE_REJECT, "Request rejected");
     SimSymbol *s = sim_symbol(p->symbol);
     if (std::fabs(p->sl - rq.sl) < 1e-9 && std::fabs(p->tp - rq.tp) < 1e-9) return fail(TRADE_RETCODE_NO_CHANGES, "No changes");
     int dir = p->type == POSITION_TYPE_BUY ? 1 : -1;

@@ -74,6 +74,8 @@ class FaultyPaper(PaperBroker):
         super().__init__(*a, **kw)
         self.faults: list[str] = []
         self.requests = 0
+        self.drop_sl = 0  # fills that lose their stop loss (review #11)
+        self.fail_sltp = 0  # SL/TP modifications refused
 
     def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
         self.requests += 1
@@ -81,7 +83,18 @@ class FaultyPaper(PaperBroker):
             if self.faults.pop(0) == "book":
                 super().market_order(*a, **kw)
             return ExecutionReport(False, TIMEOUT, "request canceled by timeout")
-        return super().market_order(*a, **kw)
+        rep = super().market_order(*a, **kw)
+        if rep.ok and self.drop_sl > 0:
+            self.drop_sl -= 1
+            with self._tx() as db:
+                db.execute("UPDATE positions SET sl=NULL WHERE ticket=?", (int(rep.ticket or 0),))
+        return rep
+
+    def modify_position(self, *a: Any, **kw: Any) -> ExecutionReport:
+        if self.fail_sltp > 0:
+            self.fail_sltp -= 1
+            return ExecutionReport(False, 10006, "request rejected")
+        return super().modify_position(*a, **kw)
 
     def close_position(self, *a: Any, **kw: Any) -> ExecutionReport:
         self.requests += 1
@@ -154,6 +167,10 @@ class PyExec:
 
     def requests(self) -> int:
         return self.broker.requests
+
+    def drop_sl(self, fail_sltp: bool) -> None:
+        self.broker.drop_sl += 1
+        self.broker.fail_sltp += int(fail_sltp)
 
     def positions(self) -> list[Pos]:
         return [
@@ -241,6 +258,9 @@ class EaExec:
 
     def requests(self) -> int:
         return int(self.ea.terminal()["requests"][0][0])
+
+    def drop_sl(self, fail_sltp: bool) -> None:
+        self.ea.control("fault\tdrop_sl\t1", *(["fault\tfail_sltp\t1"] if fail_sltp else []))
 
     def positions(self) -> list[Pos]:
         rows = self.ea.terminal().get("position", [])
@@ -732,6 +752,29 @@ def test_second_entry_adds_a_position_or_grows_the_one(execs, which, mode):
     else:
         assert sorted(p.volume for p in e.positions()) == [1, 1]
         assert second.ticket != first.ticket
+
+
+@BOTH
+@MODES
+@pytest.mark.parametrize("sltp_fails", [False, True], ids=["sl_set_again", "sl_refused"])
+def test_a_stop_loss_the_broker_drops_on_a_fill_is_set_again_or_the_position_closed(
+    execs, which, mode, sltp_fails
+):
+    """Review #11: the broker fills an entry without its stop loss. Checked after the fill:
+    the SL is set again (filled); if that is refused, what the entry opened is closed and
+    the result is failed/broker_error: never a naked position."""
+    e = execs(which, mode)
+    e.drop_sl(sltp_fails)
+    res = open_(e)
+    if not sltp_fails:
+        assert res.status is Status.FILLED, res
+        (p,) = e.positions()
+        assert p.sl == 119_000.0
+    else:
+        assert (res.status, res.reason) == (Status.FAILED, Reason.BROKER_ERROR), res
+        assert "position closed" in res.message and res.ticket is not None, res
+        assert e.positions() == []
+        assert [d.entry for d in e.deals()] == ["in", "out"]
 
 
 @BOTH
