@@ -631,6 +631,14 @@ string Execute(const Command &cmd, MqlTradeResult &res)
         }
       rq.sl = Snap(cmd.symbol, cmd.sl);  // on the tick grid (review #16)
       rq.tp = Snap(cmd.symbol, cmd.tp);
+      // netting: an entry's levels replace its position's (zero deletes them); a level the
+      // command omits keeps the position's own when the entry grows it (review #12)
+      if(AccountInfoInteger(ACCOUNT_MARGIN_MODE) != ACCOUNT_MARGIN_MODE_RETAIL_HEDGING && PositionSelect(cmd.symbol) &&
+         PositionGetInteger(POSITION_TYPE) == (buy ? POSITION_TYPE_BUY : POSITION_TYPE_SELL))
+        {
+         if(cmd.sl <= 0) rq.sl = PositionGetDouble(POSITION_SL);
+         if(cmd.tp <= 0) rq.tp = PositionGetDouble(POSITION_TP);
+        }
       rq.deviation = (ulong)cmd.deviation;
       rq.magic = (ulong)Magic;  // the magic the kill switch and limits count (review #8)
       rq.comment = cmd.tag;

@@ -51,6 +51,7 @@ class Pos:
     volume: float
     sl: float | None
     comment: str
+    tp: float | None = None
 
 
 @dataclass
@@ -174,7 +175,7 @@ class PyExec:
 
     def positions(self) -> list[Pos]:
         return [
-            Pos(p.ticket, p.symbol, p.side.name.lower(), p.volume, p.sl, p.comment)
+            Pos(p.ticket, p.symbol, p.side.name.lower(), p.volume, p.sl, p.comment, p.tp)
             for p in self.broker.positions()
         ]
 
@@ -272,6 +273,7 @@ class EaExec:
                 float(r[4]),
                 float(r[6]) or None,
                 r[10],
+                float(r[7]) or None,
             )
             for r in rows
         ]
@@ -775,6 +777,22 @@ def test_a_stop_loss_the_broker_drops_on_a_fill_is_set_again_or_the_position_clo
         assert "position closed" in res.message and res.ticket is not None, res
         assert e.positions() == []
         assert [d.entry for d in e.deals()] == ["in", "out"]
+
+
+@BOTH
+def test_a_netting_add_keeps_the_levels_the_command_omits(execs, which):
+    """Review #12: on netting an entry that grows our position sets the position's SL/TP
+    from its own (MT5: the latest order's levels, zero deletes). A level the command
+    omits keeps the position's current one: an add without `tp` never deletes the TP."""
+    e = execs(which, "netting")
+    assert open_(e).status is Status.FILLED
+    res = send(e, "open", symbol="WIN", side="buy", volume=1, sl=119_500.0)
+    assert res.status is Status.FILLED, res
+    (p,) = e.positions()
+    assert (p.volume, p.sl, p.tp) == (2, 119_500.0, 121_000.0)
+    res = send(e, "open", symbol="WIN", side="buy", volume=1, sl=119_400.0, tp=120_900.0)
+    (p,) = e.positions()
+    assert (p.volume, p.sl, p.tp) == (3, 119_400.0, 120_900.0)
 
 
 @BOTH

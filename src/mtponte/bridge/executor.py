@@ -307,12 +307,21 @@ class Executor:
         side = Side.BUY if cmd.side == "buy" else Side.SELL
         if cmd.kind is Kind.OPEN:
             assert cmd.symbol is not None and cmd.volume is not None
+            sl, tp = cmd.sl, cmd.tp
+            if (not sl or not tp) and b.account().account_mode == "netting":
+                # the entry's levels replace its position's; a level the command omits keeps
+                # the position's own when the entry grows it (review #12; EA: Execute)
+                grown = next(
+                    (p for p in b.positions() if p.symbol == cmd.symbol and p.side is side), None
+                )
+                if grown is not None:
+                    sl, tp = sl or grown.sl, tp or grown.tp
             return b.market_order(
                 cmd.symbol,
                 side,
                 cmd.volume,
-                cmd.sl,
-                cmd.tp,
+                sl,
+                tp,
                 cmd.max_deviation_points,
                 cmd.magic,
                 tag,
