@@ -51,6 +51,8 @@ string g_exec_cmds[];
 int    g_lock = INVALID_HANDLE;  // journal\ea.lock, held while the EA runs
 bool   g_journal_broken = false;  // a journal line could not be written: the EA stops
 bool   g_recovered = false;  // interrupted commands resolved (after the terminal connected)
+string g_pub_paths[];    // "to publish": files whose FileMove failed, retried every tick (review #18)
+string g_pub_texts[];    // their latest content
 
 struct Command
   {
@@ -82,6 +84,7 @@ int OnInit()
      }
    ArrayFree(g_done_ids); ArrayFree(g_done_results); ArrayFree(g_done_seqs);  // OnInit again after a chart change (#29)
    ArrayFree(g_exec_ids); ArrayFree(g_exec_cmds);
+   ArrayFree(g_pub_paths); ArrayFree(g_pub_texts);
    LoadJournal();
    g_recovered = false;  // Recover() runs from OnTimer once the terminal is connected (review #4)
    if(!EventSetMillisecondTimer(TimerMs)) { Print("cannot set the timer"); return INIT_FAILED; }
@@ -129,6 +132,7 @@ bool TerminalReady()
 
 void OnTimer()
   {
+   RetryPublish();  // results that could not be published yet (review #18)
    if(!g_recovered)
      {
       // no inbox file is processed before every interrupted command is resolved
@@ -1127,24 +1131,74 @@ void Archive(const string name, const string where)
    FileMove(g_root + "inbox\\" + name, g_flags, g_root + "journal\\" + where + "\\" + name, g_flags | FILE_REWRITE);
   }
 
-//--- temp file + FileMove: readers never see half a message
-void WriteFileAtomic(const string path, const string text)
+//--- temp file + FileMove: readers never see half a message. A file that cannot be
+//--- replaced now (the destination open in another process, Windows) is kept "to
+//--- publish" and retried every tick, its latest content only (review #18): a result is
+//--- never lost, and an older content queued for a path never overwrites a newer one.
+bool WriteFileAtomic(const string path, const string text)
+  {
+   int q = PendingIndex(path);
+   if(WriteNow(path, text, 20))
+     {
+      if(q >= 0) DropPending(q);
+      return true;
+     }
+   if(q >= 0) g_pub_texts[q] = text;
+   else
+     {
+      int n = ArraySize(g_pub_paths);
+      ArrayResize(g_pub_paths, n + 1);
+      ArrayResize(g_pub_texts, n + 1);
+      g_pub_paths[n] = path;
+      g_pub_texts[n] = text;
+     }
+   PrintFormat("cannot replace %s (%d): kept to publish, retried every tick", path, GetLastError());
+   return false;
+  }
+
+//--- one try per queued file and tick (the first write already retried 20 x 2 ms)
+void RetryPublish()
+  {
+   for(int i = ArraySize(g_pub_paths) - 1; i >= 0; i--)
+      if(WriteNow(g_pub_paths[i], g_pub_texts[i], 1))
+        {
+         PrintFormat("published %s on a later tick", g_pub_paths[i]);
+         DropPending(i);
+        }
+  }
+
+int PendingIndex(const string path)
+  {
+   for(int i = ArraySize(g_pub_paths) - 1; i >= 0; i--) if(g_pub_paths[i] == path) return i;
+   return -1;
+  }
+
+void DropPending(const int i)
+  {
+   int last = ArraySize(g_pub_paths) - 1;
+   g_pub_paths[i] = g_pub_paths[last];
+   g_pub_texts[i] = g_pub_texts[last];
+   ArrayResize(g_pub_paths, last);
+   ArrayResize(g_pub_texts, last);
+  }
+
+bool WriteNow(const string path, const string text, const int tries)
   {
    string tmp = path + ".tmp";
    int fh = FileOpen(tmp, FILE_WRITE | FILE_BIN | g_flags);
-   if(fh == INVALID_HANDLE) { PrintFormat("cannot write %s (%d)", tmp, GetLastError()); return; }
+   if(fh == INVALID_HANDLE) return false;
    uchar b[];
    int n = StringToCharArray(text, b, 0, WHOLE_ARRAY, CP_UTF8) - 1;  // drop the terminating 0
    FileWriteArray(fh, b, 0, n);
    FileFlush(fh);
    FileClose(fh);
-   // the destination may be open in another process for a moment (Windows): retry briefly (review #18)
-   for(int k = 0; k < 20; k++)
+   // the destination may be open in another process for a moment (Windows): retry briefly
+   for(int k = 0; k < tries; k++)
      {
-      if(FileMove(tmp, g_flags, path, g_flags | FILE_REWRITE)) return;
-      Sleep(2);
+      if(FileMove(tmp, g_flags, path, g_flags | FILE_REWRITE)) return true;
+      if(k + 1 < tries) Sleep(2);
      }
-   PrintFormat("cannot replace %s (%d)", path, GetLastError());
+   return false;
   }
 
 //+------------------------------------------------------------------+

@@ -1259,6 +1259,26 @@ def test_an_inbox_file_that_cannot_be_opened_is_retried_not_rejected(ea_exe, tmp
         client.close()
 
 
+def test_a_result_that_cannot_be_published_is_retried_every_tick(ea_exe, tmp_path):
+    """Review #18: while Python holds `outbox/<id>.json` open the EA's rename onto it
+    fails. The result is kept "to publish" and retried every tick, never lost: here the
+    next 50 renames into the outbox fail (the `accepted` write and the final write each
+    give up after 20 tries), and the final result still arrives, once, with the fill."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        ea.control("fault\tfail_move:/outbox/\t50")
+        res = client.call("open", symbol="WIN", side="buy", volume=1, sl=119_000.0, timeout_s=10)
+        assert res.status is Status.FILLED, res
+        assert len(ea.terminal()["position"]) == 1
+        assert "kept to publish" in ea.log_text(), ea.log_text()
+        assert ea.terminal()["fault"] == [["fail_move:/outbox/", "0"]]
+    finally:
+        ea.stop()
+        client.close()
+
+
 def test_bar_snapshots_are_closed_bars_in_utc(ea_exe, tmp_path):
     """Review #26: bars-<SYMBOL>-<TF>.json holds the last closed bars, complete, with
     times in UTC epoch seconds although MT5 stamps them in server time (UTC-3 here)."""
