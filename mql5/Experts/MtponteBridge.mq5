@@ -507,6 +507,14 @@ bool CheckCommand(const Command &cmd, string &reason, string &message)
    long order_mode = SymbolInfoInteger(cmd.symbol, SYMBOL_ORDER_MODE);
    if(cmd.sl > 0 && (order_mode & SYMBOL_ORDER_SL) == 0)  // it would be dropped or refused (review #11)
      { reason = MTP_REASON_MISSING_SL; message = cmd.symbol + " does not accept a stop loss on orders"; return false; }
+   // a symbol without SYMBOL_EXPIRATION_SPECIFIED would turn the order into DAY (CTrade) or
+   // refuse it (10022): refused before sending, never placed as DAY (review #9)
+   if(cmd.kind == MTP_KIND_PLACE && (SymbolInfoInteger(cmd.symbol, SYMBOL_EXPIRATION_MODE) & SYMBOL_EXPIRATION_SPECIFIED) == 0)
+     {
+      reason = MTP_REASON_INVALID_FIELD;
+      message = "expiry: " + cmd.symbol + " does not accept an expiry time (SYMBOL_EXPIRATION_MODE lacks SPECIFIED); not sent";
+      return false;
+     }
    // no quote (ref 0): the level checks are skipped, like the twin; the send reports no_quote (#32)
    if(ref > 0 && cmd.sl > 0 && (cmd.sl - ref) * sign >= 0) { reason = MTP_REASON_SL_WRONG_SIDE; message = "SL"; return false; }
    if(ref > 0 && cmd.tp > 0 && (cmd.tp - ref) * sign <= 0) { reason = MTP_REASON_TP_WRONG_SIDE; message = "TP"; return false; }
@@ -702,7 +710,34 @@ string Execute(const Command &cmd, MqlTradeResult &res)
      }
    if(!OrderSend(rq, res) && res.retcode == 0)
       res.retcode = TRADE_RETCODE_ERROR;
+   if(cmd.kind == MTP_KIND_PLACE && (res.retcode == TRADE_RETCODE_DONE || res.retcode == TRADE_RETCODE_PLACED) && res.order > 0)
+      CheckExpiry(rq, res);
    return "";
+  }
+
+//--- review #9: read the placed order back; one that does not expire by the time asked
+//--- (another ORDER_TYPE_TIME, no or a later ORDER_TIME_EXPIRATION) is cancelled and the
+//--- result is a failure (10022), never a pending order that outlives its expiry
+void CheckExpiry(const MqlTradeRequest &rq, MqlTradeResult &res)
+  {
+   if(!OrderSelect(res.order)) return;  // already triggered or gone
+   long tt = OrderGetInteger(ORDER_TYPE_TIME);
+   datetime exp = (datetime)OrderGetInteger(ORDER_TIME_EXPIRATION);
+   if(tt == ORDER_TIME_SPECIFIED && exp > 0 && exp <= rq.expiration) return;
+   ulong order = res.order;
+   MqlTradeRequest cq;
+   MqlTradeResult cr;
+   ZeroMemory(cq);
+   ZeroMemory(cr);
+   cq.action = TRADE_ACTION_REMOVE;
+   cq.order = order;
+   bool removed = OrderSend(cq, cr) && cr.retcode == TRADE_RETCODE_DONE;
+   string got = "order " + IntegerToString((long)order) + " placed with type_time " + IntegerToString(tt) + " and expiration " +
+                TimeToString(exp) + " instead of " + TimeToString(rq.expiration) + " (server time): ";
+   ZeroMemory(res);
+   res.retcode = TRADE_RETCODE_INVALID_EXPIRATION;
+   res.comment = got + (removed ? "cancelled" : "cancelling it FAILED: cancel it in the terminal");
+   PrintFormat("%s", res.comment);
   }
 
 //--- an opposite deal naming the position: a full or partial close on any account

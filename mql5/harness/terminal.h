@@ -458,8 +458,9 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
       return fail(TRADE_RETCODE_INVALID_EXPIRATION, "Invalid expiration");
     if (sim_fault("timeout_nobook")) return fail(TRADE_RETCODE_TIMEOUT, "Request canceled by timeout");
     long long order = t.next_ticket++;
-    t.orders.push_back({order, sym, ty, rq.volume, rq.price, rq.sl, rq.tp, tt, (long long)rq.expiration, (long long)rq.magic, now,
-                        sim_comment(comment)});
+    bool day = sim_fault("pending_day");  // the broker books a SPECIFIED order as DAY (review #9)
+    t.orders.push_back({order, sym, ty, rq.volume, rq.price, rq.sl, rq.tp, day ? (int)ORDER_TIME_DAY : tt,
+                        day ? 0LL : (long long)rq.expiration, (long long)rq.magic, now, sim_comment(comment)});
     if (sim_fault("timeout_book")) { sim_save(); return fail(TRADE_RETCODE_TIMEOUT, "Request canceled by timeout"); }
     res.retcode = TRADE_RETCODE_DONE; res.order = order; res.volume = rq.volume; res.price = rq.price;
     res.comment = "Request executed";

@@ -1002,6 +1002,47 @@ def test_pending_expiry_is_sent_in_server_time(ea_exe, tmp_path):
         client.close()
 
 
+@pytest.mark.parametrize("path", ["no_specified", "booked_as_day"])
+def test_a_pending_order_that_cannot_expire_at_its_expiry_is_never_left(ea_exe, tmp_path, path):
+    """Review #9: a symbol whose SYMBOL_EXPIRATION_MODE lacks SPECIFIED is refused before
+    sending (`invalid_field`, never placed as DAY); an order the server books with another
+    ORDER_TYPE_TIME or a later ORDER_TIME_EXPIRATION (read back after placing) is
+    cancelled and the result is failed (10022)."""
+    spec = h.SymbolSpec(expiration=15 & ~4) if path == "no_specified" else h.SymbolSpec()
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(symbols=[spec]), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        if path == "booked_as_day":
+            ea.control("fault\tpending_day\t1")
+        res = client.call(
+            "place",
+            symbol="WIN",
+            side="buy",
+            order_type="stop",
+            price=120_500.0,
+            volume=1,
+            sl=120_000.0,
+            expiry=now_ms() + 60_000,
+            timeout_s=10,
+        )
+        if path == "no_specified":
+            assert (res.status, res.reason) == (Status.REJECTED, Reason.INVALID_FIELD), res
+            assert "SYMBOL_EXPIRATION_MODE" in res.message
+            assert ea.terminal()["requests"] == [["0"]]
+        else:
+            assert (res.status, res.reason, res.retcode) == (
+                Status.FAILED,
+                Reason.BROKER_ERROR,
+                10022,
+            ), res
+            assert "cancelled" in res.message, res
+        assert not ea.terminal().get("order")
+    finally:
+        ea.stop()
+        client.close()
+
+
 def test_return_only_symbol_fills_entries_and_closes(ea_exe, tmp_path):
     """Review #14: a symbol that allows neither FOK nor IOC (exchange execution) is
     traded with RETURN, for entries and for closes."""
