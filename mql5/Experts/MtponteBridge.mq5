@@ -51,6 +51,8 @@ string g_exec_cmds[];
 int    g_lock = INVALID_HANDLE;  // journal\ea.lock, held while the EA runs
 bool   g_journal_broken = false;  // a journal line could not be written: the EA stops
 bool   g_recovered = false;  // interrupted commands resolved (after the terminal connected)
+string g_pub_paths[];    // "to publish": files whose FileMove failed, retried every tick (review #18)
+string g_pub_texts[];    // their latest content
 
 struct Command
   {
@@ -82,6 +84,7 @@ int OnInit()
      }
    ArrayFree(g_done_ids); ArrayFree(g_done_results); ArrayFree(g_done_seqs);  // OnInit again after a chart change (#29)
    ArrayFree(g_exec_ids); ArrayFree(g_exec_cmds);
+   ArrayFree(g_pub_paths); ArrayFree(g_pub_texts);
    LoadJournal();
    g_recovered = false;  // Recover() runs from OnTimer once the terminal is connected (review #4)
    if(!EventSetMillisecondTimer(TimerMs)) { Print("cannot set the timer"); return INIT_FAILED; }
@@ -129,6 +132,7 @@ bool TerminalReady()
 
 void OnTimer()
   {
+   RetryPublish();  // results that could not be published yet (review #18)
    if(!g_recovered)
      {
       // no inbox file is processed before every interrupted command is resolved
@@ -503,6 +507,14 @@ bool CheckCommand(const Command &cmd, string &reason, string &message)
    long order_mode = SymbolInfoInteger(cmd.symbol, SYMBOL_ORDER_MODE);
    if(cmd.sl > 0 && (order_mode & SYMBOL_ORDER_SL) == 0)  // it would be dropped or refused (review #11)
      { reason = MTP_REASON_MISSING_SL; message = cmd.symbol + " does not accept a stop loss on orders"; return false; }
+   // a symbol without SYMBOL_EXPIRATION_SPECIFIED would turn the order into DAY (CTrade) or
+   // refuse it (10022): refused before sending, never placed as DAY (review #9)
+   if(cmd.kind == MTP_KIND_PLACE && (SymbolInfoInteger(cmd.symbol, SYMBOL_EXPIRATION_MODE) & SYMBOL_EXPIRATION_SPECIFIED) == 0)
+     {
+      reason = MTP_REASON_INVALID_FIELD;
+      message = "expiry: " + cmd.symbol + " does not accept an expiry time (SYMBOL_EXPIRATION_MODE lacks SPECIFIED); not sent";
+      return false;
+     }
    // no quote (ref 0): the level checks are skipped, like the twin; the send reports no_quote (#32)
    if(ref > 0 && cmd.sl > 0 && (cmd.sl - ref) * sign >= 0) { reason = MTP_REASON_SL_WRONG_SIDE; message = "SL"; return false; }
    if(ref > 0 && cmd.tp > 0 && (cmd.tp - ref) * sign <= 0) { reason = MTP_REASON_TP_WRONG_SIDE; message = "TP"; return false; }
@@ -631,6 +643,14 @@ string Execute(const Command &cmd, MqlTradeResult &res)
         }
       rq.sl = Snap(cmd.symbol, cmd.sl);  // on the tick grid (review #16)
       rq.tp = Snap(cmd.symbol, cmd.tp);
+      // netting: an entry's levels replace its position's (zero deletes them); a level the
+      // command omits keeps the position's own when the entry grows it (review #12)
+      if(AccountInfoInteger(ACCOUNT_MARGIN_MODE) != ACCOUNT_MARGIN_MODE_RETAIL_HEDGING && PositionSelect(cmd.symbol) &&
+         PositionGetInteger(POSITION_TYPE) == (buy ? POSITION_TYPE_BUY : POSITION_TYPE_SELL))
+        {
+         if(cmd.sl <= 0) rq.sl = PositionGetDouble(POSITION_SL);
+         if(cmd.tp <= 0) rq.tp = PositionGetDouble(POSITION_TP);
+        }
       rq.deviation = (ulong)cmd.deviation;
       rq.magic = (ulong)Magic;  // the magic the kill switch and limits count (review #8)
       rq.comment = cmd.tag;
@@ -690,7 +710,34 @@ string Execute(const Command &cmd, MqlTradeResult &res)
      }
    if(!OrderSend(rq, res) && res.retcode == 0)
       res.retcode = TRADE_RETCODE_ERROR;
+   if(cmd.kind == MTP_KIND_PLACE && (res.retcode == TRADE_RETCODE_DONE || res.retcode == TRADE_RETCODE_PLACED) && res.order > 0)
+      CheckExpiry(rq, res);
    return "";
+  }
+
+//--- review #9: read the placed order back; one that does not expire by the time asked
+//--- (another ORDER_TYPE_TIME, no or a later ORDER_TIME_EXPIRATION) is cancelled and the
+//--- result is a failure (10022), never a pending order that outlives its expiry
+void CheckExpiry(const MqlTradeRequest &rq, MqlTradeResult &res)
+  {
+   if(!OrderSelect(res.order)) return;  // already triggered or gone
+   long tt = OrderGetInteger(ORDER_TYPE_TIME);
+   datetime exp = (datetime)OrderGetInteger(ORDER_TIME_EXPIRATION);
+   if(tt == ORDER_TIME_SPECIFIED && exp > 0 && exp <= rq.expiration) return;
+   ulong order = res.order;
+   MqlTradeRequest cq;
+   MqlTradeResult cr;
+   ZeroMemory(cq);
+   ZeroMemory(cr);
+   cq.action = TRADE_ACTION_REMOVE;
+   cq.order = order;
+   bool removed = OrderSend(cq, cr) && cr.retcode == TRADE_RETCODE_DONE;
+   string got = "order " + IntegerToString((long)order) + " placed with type_time " + IntegerToString(tt) + " and expiration " +
+                TimeToString(exp) + " instead of " + TimeToString(rq.expiration) + " (server time): ";
+   ZeroMemory(res);
+   res.retcode = TRADE_RETCODE_INVALID_EXPIRATION;
+   res.comment = got + (removed ? "cancelled" : "cancelling it FAILED: cancel it in the terminal");
+   PrintFormat("%s", res.comment);
   }
 
 //--- an opposite deal naming the position: a full or partial close on any account
@@ -930,6 +977,9 @@ string AwaitDeals(const Command &cmd, const MqlTradeResult &tr, const long seen)
            {
             ulong ticket = cmd.kind == MTP_KIND_OPEN ? (ulong)HistoryDealGetInteger(first, DEAL_POSITION_ID) :
                            (ulong)StringToInteger(cmd.ticket);
+            if(cmd.kind == MTP_KIND_OPEN)
+               return ProtectFill(cmd, ticket, tr.order, first, HistoryDealGetDouble(first, DEAL_PRICE), vol,
+                                  "deal received after the order was placed", TRADE_RETCODE_DONE, seen);
             return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", "deal received after the order was placed", TRADE_RETCODE_DONE,
                               ticket, tr.order, first, HistoryDealGetDouble(first, DEAL_PRICE), vol, seen);
            }
@@ -989,6 +1039,7 @@ string TradeResultJson(const Command &cmd, const MqlTradeResult &res, const stri
         {
          ticket = res.order;  // the position id when the deal is known (netting: an existing position)
          if(res.deal > 0 && HistoryDealSelect(res.deal)) ticket = (ulong)HistoryDealGetInteger(res.deal, DEAL_POSITION_ID);
+         return ProtectFill(cmd, ticket, res.order, res.deal, res.price, res.volume, res.comment, rc, seen);
         }
       return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", res.comment, rc, ticket, res.order, res.deal, res.price,
                         res.volume, seen);
@@ -996,6 +1047,52 @@ string TradeResultJson(const Command &cmd, const MqlTradeResult &res, const stri
    string reason = rc == TRADE_RETCODE_PRICE_OFF ? MTP_REASON_NO_QUOTE :
                    (rc == TRADE_RETCODE_POSITION_CLOSED ? MTP_REASON_NO_SUCH_POSITION : MTP_REASON_BROKER_ERROR);
    return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, reason, res.comment, rc, 0, 0, 0, 0, 0, seen);
+  }
+
+//+------------------------------------------------------------------+
+//| ProtectFill ↔ _protect_fill (review #11): an entry sent with a    |
+//| stop is checked after its fill; a position without POSITION_SL   |
+//| gets it with TRADE_ACTION_SLTP; if that fails, what the entry     |
+//| opened is closed and the result is failed/broker_error (never a  |
+//| naked position reported as filled).                              |
+//+------------------------------------------------------------------+
+string ProtectFill(const Command &cmd, const ulong ticket, const ulong order, const ulong deal, const double price,
+                   const double volume, const string comment, const uint rc, const long seen)
+  {
+   string filled = ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", comment, rc, ticket, order, deal, price, volume, seen);
+   if(cmd.sl <= 0 || ticket == 0 || !PositionSelectByTicket(ticket) || PositionGetDouble(POSITION_SL) > 0) return filled;
+   MqlTradeRequest rq;
+   MqlTradeResult rs;
+   ZeroMemory(rq);
+   ZeroMemory(rs);
+   rq.action = TRADE_ACTION_SLTP;
+   rq.position = ticket;
+   rq.symbol = PositionGetString(POSITION_SYMBOL);
+   rq.sl = Snap(rq.symbol, cmd.sl);
+   rq.tp = PositionGetDouble(POSITION_TP);
+   if(OrderSend(rq, rs) && rs.retcode == TRADE_RETCODE_DONE)
+     {
+      PrintFormat("command %s: the fill had no stop loss; set to %s", cmd.id, DoubleToString(rq.sl, 8));
+      return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FILLED, "", comment + "; stop loss missing after the fill, set again",
+                        rc, ticket, order, deal, price, volume, seen);
+     }
+   uint why = rs.retcode;
+   string msg = "filled without its stop loss and setting it failed (retcode " + IntegerToString(why) + "): ";
+   bool closed = false;
+   if(PositionSelectByTicket(ticket))
+     {
+      MqlTradeRequest cq;
+      MqlTradeResult cr;
+      ZeroMemory(cq);
+      ZeroMemory(cr);
+      double pv = PositionGetDouble(POSITION_VOLUME);
+      CloseRequest(cq, ticket, volume > 0 && volume < pv ? volume : pv, (ulong)cmd.deviation, cmd.tag);
+      closed = OrderSend(cq, cr) && cr.retcode == TRADE_RETCODE_DONE;
+     }
+   msg += closed ? "position closed, never left without protection" : "closing it failed too: the position is OPEN WITHOUT A STOP LOSS";
+   PrintFormat("command %s: %s", cmd.id, msg);
+   return ResultJson(cmd.id, cmd.seq, MTP_STATUS_FAILED, MTP_REASON_BROKER_ERROR, msg, why, ticket, order, deal, price, volume,
+                     seen);
   }
 
 string ResultJson(const string id, const long seq, const string status, const string reason, const string message,
@@ -1069,24 +1166,74 @@ void Archive(const string name, const string where)
    FileMove(g_root + "inbox\\" + name, g_flags, g_root + "journal\\" + where + "\\" + name, g_flags | FILE_REWRITE);
   }
 
-//--- temp file + FileMove: readers never see half a message
-void WriteFileAtomic(const string path, const string text)
+//--- temp file + FileMove: readers never see half a message. A file that cannot be
+//--- replaced now (the destination open in another process, Windows) is kept "to
+//--- publish" and retried every tick, its latest content only (review #18): a result is
+//--- never lost, and an older content queued for a path never overwrites a newer one.
+bool WriteFileAtomic(const string path, const string text)
+  {
+   int q = PendingIndex(path);
+   if(WriteNow(path, text, 20))
+     {
+      if(q >= 0) DropPending(q);
+      return true;
+     }
+   if(q >= 0) g_pub_texts[q] = text;
+   else
+     {
+      int n = ArraySize(g_pub_paths);
+      ArrayResize(g_pub_paths, n + 1);
+      ArrayResize(g_pub_texts, n + 1);
+      g_pub_paths[n] = path;
+      g_pub_texts[n] = text;
+     }
+   PrintFormat("cannot replace %s (%d): kept to publish, retried every tick", path, GetLastError());
+   return false;
+  }
+
+//--- one try per queued file and tick (the first write already retried 20 x 2 ms)
+void RetryPublish()
+  {
+   for(int i = ArraySize(g_pub_paths) - 1; i >= 0; i--)
+      if(WriteNow(g_pub_paths[i], g_pub_texts[i], 1))
+        {
+         PrintFormat("published %s on a later tick", g_pub_paths[i]);
+         DropPending(i);
+        }
+  }
+
+int PendingIndex(const string path)
+  {
+   for(int i = ArraySize(g_pub_paths) - 1; i >= 0; i--) if(g_pub_paths[i] == path) return i;
+   return -1;
+  }
+
+void DropPending(const int i)
+  {
+   int last = ArraySize(g_pub_paths) - 1;
+   g_pub_paths[i] = g_pub_paths[last];
+   g_pub_texts[i] = g_pub_texts[last];
+   ArrayResize(g_pub_paths, last);
+   ArrayResize(g_pub_texts, last);
+  }
+
+bool WriteNow(const string path, const string text, const int tries)
   {
    string tmp = path + ".tmp";
    int fh = FileOpen(tmp, FILE_WRITE | FILE_BIN | g_flags);
-   if(fh == INVALID_HANDLE) { PrintFormat("cannot write %s (%d)", tmp, GetLastError()); return; }
+   if(fh == INVALID_HANDLE) return false;
    uchar b[];
    int n = StringToCharArray(text, b, 0, WHOLE_ARRAY, CP_UTF8) - 1;  // drop the terminating 0
    FileWriteArray(fh, b, 0, n);
    FileFlush(fh);
    FileClose(fh);
-   // the destination may be open in another process for a moment (Windows): retry briefly (review #18)
-   for(int k = 0; k < 20; k++)
+   // the destination may be open in another process for a moment (Windows): retry briefly
+   for(int k = 0; k < tries; k++)
      {
-      if(FileMove(tmp, g_flags, path, g_flags | FILE_REWRITE)) return;
-      Sleep(2);
+      if(FileMove(tmp, g_flags, path, g_flags | FILE_REWRITE)) return true;
+      if(k + 1 < tries) Sleep(2);
      }
-   PrintFormat("cannot replace %s (%d)", path, GetLastError());
+   return false;
   }
 
 //+------------------------------------------------------------------+

@@ -51,9 +51,22 @@ inline bool harness_fail_open(const std::string &path) {
   return false;
 }
 
+// `fault fail_move:<part of a path> N`: the next N FileMove onto such a path fail (the
+// destination held open by another process)
+inline bool harness_fail_move(const std::string &dst) {
+  for (auto &f : T().faults)
+    if (f.first.rfind("fail_move:", 0) == 0 && f.second > 0 && dst.find(f.first.substr(10)) != std::string::npos) {
+      f.second--;
+      sim_save();
+      return true;
+    }
+  return false;
+}
+
 int main(int argc, char **argv) {
   mql5_prog().on_move = harness_on_move;
   mql5_prog().fail_open = harness_fail_open;
+  mql5_prog().fail_move = harness_fail_move;
   if (const char *p = std::getenv("MTPONTE_EA_CRASH_P")) {  // the crash drill: die at random crash points
     sim_crash_p() = std::atof(p);
     std::srand((unsigned)(getpid() ^ mql5_wall_ms()));

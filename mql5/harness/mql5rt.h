@@ -339,6 +339,7 @@ struct mql5_program {
   std::string sandbox;
   void (*on_move)(const std::string &src, const std::string &dst) = nullptr;  // crash points
   bool (*fail_open)(const std::string &path) = nullptr;                       // injected open failures
+  bool (*fail_move)(const std::string &dst) = nullptr;                        // injected FileMove failures
 };
 inline mql5_program &mql5_prog() { static mql5_program p; return p; }
 inline bool EventSetMillisecondTimer(int ms) { if (ms <= 0) return false; mql5_prog().timer_ms = ms; return true; }
@@ -451,6 +452,7 @@ inline bool FileMove(const string &src, int common_flag, const string &dst, int 
   std::string s = mql5_path(src, common_flag), d = mql5_path(dst, mode_flags);
   struct stat st;
   if (::stat(s.c_str(), &st) != 0) { mql5_last_error() = ERR_FILE_NOT_EXIST; return false; }
+  if (mql5_prog().fail_move && mql5_prog().fail_move(d)) { mql5_last_error() = ERR_CANNOT_OPEN_FILE; return false; }
   if (mql5_prog().on_move) mql5_prog().on_move(s, d);
   if (!(mode_flags & FILE_REWRITE) && ::stat(d.c_str(), &st) == 0) { mql5_last_error() = ERR_FILE_CANNOT_REWRITE; return false; }
   size_t slash = d.rfind('/');

@@ -432,6 +432,10 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
       return true;
     }
     res.retcode = TRADE_RETCODE_DONE; res.comment = "Request executed"; res.bid = s->bid; res.ask = s->ask;
+    if (entry && rq.sl > 0 && sim_fault("drop_sl"))  // the broker filled the entry without its stop (review #11)
+      for (auto &d : t.deals)
+        if (d.ticket == (long long)res.deal)
+          for (auto &q : t.positions) if (q.identifier == d.position_id) q.sl = 0;
     ok = true;
   } else if (rq.action == TRADE_ACTION_PENDING) {
     SimSymbol *s = sim_symbol(sym);
@@ -454,8 +458,9 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
       return fail(TRADE_RETCODE_INVALID_EXPIRATION, "Invalid expiration");
     if (sim_fault("timeout_nobook")) return fail(TRADE_RETCODE_TIMEOUT, "Request canceled by timeout");
     long long order = t.next_ticket++;
-    t.orders.push_back({order, sym, ty, rq.volume, rq.price, rq.sl, rq.tp, tt, (long long)rq.expiration, (long long)rq.magic, now,
-                        sim_comment(comment)});
+    bool day = sim_fault("pending_day");  // the broker books a SPECIFIED order as DAY (review #9)
+    t.orders.push_back({order, sym, ty, rq.volume, rq.price, rq.sl, rq.tp, day ? (int)ORDER_TIME_DAY : tt,
+                        day ? 0LL : (long long)rq.expiration, (long long)rq.magic, now, sim_comment(comment)});
     if (sim_fault("timeout_book")) { sim_save(); return fail(TRADE_RETCODE_TIMEOUT, "Request canceled by timeout"); }
     res.retcode = TRADE_RETCODE_DONE; res.order = order; res.volume = rq.volume; res.price = rq.price;
     res.comment = "Request executed";
@@ -463,6 +468,7 @@ inline bool OrderSend(const MqlTradeRequest &rq, MqlTradeResult &res) {
   } else if (rq.action == TRADE_ACTION_SLTP) {
     SimPosition *p = sim_position((long long)rq.position);
     if (!p) return fail(TRADE_RETCODE_POSITION_CLOSED, "Position doesn't exist");
+    if (sim_fault("fail_sltp")) return fail(TRADE_RETCODE_REJECT, "Request rejected");
     SimSymbol *s = sim_symbol(p->symbol);
     if (std::fabs(p->sl - rq.sl) < 1e-9 && std::fabs(p->tp - rq.tp) < 1e-9) return fail(TRADE_RETCODE_NO_CHANGES, "No changes");
     int dir = p->type == POSITION_TYPE_BUY ? 1 : -1;

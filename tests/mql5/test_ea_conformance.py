@@ -51,6 +51,7 @@ class Pos:
     volume: float
     sl: float | None
     comment: str
+    tp: float | None = None
 
 
 @dataclass
@@ -74,6 +75,8 @@ class FaultyPaper(PaperBroker):
         super().__init__(*a, **kw)
         self.faults: list[str] = []
         self.requests = 0
+        self.drop_sl = 0  # fills that lose their stop loss (review #11)
+        self.fail_sltp = 0  # SL/TP modifications refused
 
     def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
         self.requests += 1
@@ -81,7 +84,18 @@ class FaultyPaper(PaperBroker):
             if self.faults.pop(0) == "book":
                 super().market_order(*a, **kw)
             return ExecutionReport(False, TIMEOUT, "request canceled by timeout")
-        return super().market_order(*a, **kw)
+        rep = super().market_order(*a, **kw)
+        if rep.ok and self.drop_sl > 0:
+            self.drop_sl -= 1
+            with self._tx() as db:
+                db.execute("UPDATE positions SET sl=NULL WHERE ticket=?", (int(rep.ticket or 0),))
+        return rep
+
+    def modify_position(self, *a: Any, **kw: Any) -> ExecutionReport:
+        if self.fail_sltp > 0:
+            self.fail_sltp -= 1
+            return ExecutionReport(False, 10006, "request rejected")
+        return super().modify_position(*a, **kw)
 
     def close_position(self, *a: Any, **kw: Any) -> ExecutionReport:
         self.requests += 1
@@ -155,9 +169,13 @@ class PyExec:
     def requests(self) -> int:
         return self.broker.requests
 
+    def drop_sl(self, fail_sltp: bool) -> None:
+        self.broker.drop_sl += 1
+        self.broker.fail_sltp += int(fail_sltp)
+
     def positions(self) -> list[Pos]:
         return [
-            Pos(p.ticket, p.symbol, p.side.name.lower(), p.volume, p.sl, p.comment)
+            Pos(p.ticket, p.symbol, p.side.name.lower(), p.volume, p.sl, p.comment, p.tp)
             for p in self.broker.positions()
         ]
 
@@ -242,6 +260,9 @@ class EaExec:
     def requests(self) -> int:
         return int(self.ea.terminal()["requests"][0][0])
 
+    def drop_sl(self, fail_sltp: bool) -> None:
+        self.ea.control("fault\tdrop_sl\t1", *(["fault\tfail_sltp\t1"] if fail_sltp else []))
+
     def positions(self) -> list[Pos]:
         rows = self.ea.terminal().get("position", [])
         return [
@@ -252,6 +273,7 @@ class EaExec:
                 float(r[4]),
                 float(r[6]) or None,
                 r[10],
+                float(r[7]) or None,
             )
             for r in rows
         ]
@@ -735,6 +757,45 @@ def test_second_entry_adds_a_position_or_grows_the_one(execs, which, mode):
 
 
 @BOTH
+@MODES
+@pytest.mark.parametrize("sltp_fails", [False, True], ids=["sl_set_again", "sl_refused"])
+def test_a_stop_loss_the_broker_drops_on_a_fill_is_set_again_or_the_position_closed(
+    execs, which, mode, sltp_fails
+):
+    """Review #11: the broker fills an entry without its stop loss. Checked after the fill:
+    the SL is set again (filled); if that is refused, what the entry opened is closed and
+    the result is failed/broker_error: never a naked position."""
+    e = execs(which, mode)
+    e.drop_sl(sltp_fails)
+    res = open_(e)
+    if not sltp_fails:
+        assert res.status is Status.FILLED, res
+        (p,) = e.positions()
+        assert p.sl == 119_000.0
+    else:
+        assert (res.status, res.reason) == (Status.FAILED, Reason.BROKER_ERROR), res
+        assert "position closed" in res.message and res.ticket is not None, res
+        assert e.positions() == []
+        assert [d.entry for d in e.deals()] == ["in", "out"]
+
+
+@BOTH
+def test_a_netting_add_keeps_the_levels_the_command_omits(execs, which):
+    """Review #12: on netting an entry that grows our position sets the position's SL/TP
+    from its own (MT5: the latest order's levels, zero deletes). A level the command
+    omits keeps the position's current one: an add without `tp` never deletes the TP."""
+    e = execs(which, "netting")
+    assert open_(e).status is Status.FILLED
+    res = send(e, "open", symbol="WIN", side="buy", volume=1, sl=119_500.0)
+    assert res.status is Status.FILLED, res
+    (p,) = e.positions()
+    assert (p.volume, p.sl, p.tp) == (2, 119_500.0, 121_000.0)
+    res = send(e, "open", symbol="WIN", side="buy", volume=1, sl=119_400.0, tp=120_900.0)
+    (p,) = e.positions()
+    assert (p.volume, p.sl, p.tp) == (3, 119_400.0, 120_900.0)
+
+
+@BOTH
 def test_close_all_flattens_and_cancels(execs, which):
     e = execs(which)
     open_(e)
@@ -936,6 +997,47 @@ def test_pending_expiry_is_sent_in_server_time(ea_exe, tmp_path):
             assert time.monotonic() < deadline, "the pending order outlived its expiry"
             time.sleep(0.05)
         assert [r[5] for r in ea.terminal()["horder"]] == ["6"]  # ORDER_STATE_EXPIRED
+    finally:
+        ea.stop()
+        client.close()
+
+
+@pytest.mark.parametrize("path", ["no_specified", "booked_as_day"])
+def test_a_pending_order_that_cannot_expire_at_its_expiry_is_never_left(ea_exe, tmp_path, path):
+    """Review #9: a symbol whose SYMBOL_EXPIRATION_MODE lacks SPECIFIED is refused before
+    sending (`invalid_field`, never placed as DAY); an order the server books with another
+    ORDER_TYPE_TIME or a later ORDER_TIME_EXPIRATION (read back after placing) is
+    cancelled and the result is failed (10022)."""
+    spec = h.SymbolSpec(expiration=15 & ~4) if path == "no_specified" else h.SymbolSpec()
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(symbols=[spec]), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        if path == "booked_as_day":
+            ea.control("fault\tpending_day\t1")
+        res = client.call(
+            "place",
+            symbol="WIN",
+            side="buy",
+            order_type="stop",
+            price=120_500.0,
+            volume=1,
+            sl=120_000.0,
+            expiry=now_ms() + 60_000,
+            timeout_s=10,
+        )
+        if path == "no_specified":
+            assert (res.status, res.reason) == (Status.REJECTED, Reason.INVALID_FIELD), res
+            assert "SYMBOL_EXPIRATION_MODE" in res.message
+            assert ea.terminal()["requests"] == [["0"]]
+        else:
+            assert (res.status, res.reason, res.retcode) == (
+                Status.FAILED,
+                Reason.BROKER_ERROR,
+                10022,
+            ), res
+            assert "cancelled" in res.message, res
+        assert not ea.terminal().get("order")
     finally:
         ea.stop()
         client.close()
@@ -1193,6 +1295,26 @@ def test_an_inbox_file_that_cannot_be_opened_is_retried_not_rejected(ea_exe, tmp
         ea.control("fault\tfail_open:/inbox/\t3")
         res = client.call("open", symbol="WIN", side="buy", volume=1, sl=119_000.0, timeout_s=10)
         assert res.status is Status.FILLED, res
+    finally:
+        ea.stop()
+        client.close()
+
+
+def test_a_result_that_cannot_be_published_is_retried_every_tick(ea_exe, tmp_path):
+    """Review #18: while Python holds `outbox/<id>.json` open the EA's rename onto it
+    fails. The result is kept "to publish" and retried every tick, never lost: here the
+    next 50 renames into the outbox fail (the `accepted` write and the final write each
+    give up after 20 tries), and the final result still arrives, once, with the fill."""
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(), {})
+    ea.start()
+    client = BridgeClient(ea.bridge, journal_path=tmp_path / "client.sqlite")
+    try:
+        ea.control("fault\tfail_move:/outbox/\t50")
+        res = client.call("open", symbol="WIN", side="buy", volume=1, sl=119_000.0, timeout_s=10)
+        assert res.status is Status.FILLED, res
+        assert len(ea.terminal()["position"]) == 1
+        assert "kept to publish" in ea.log_text(), ea.log_text()
+        assert ea.terminal()["fault"] == [["fail_move:/outbox/", "0"]]
     finally:
         ea.stop()
         client.close()

@@ -223,7 +223,48 @@ class Executor:
         if rep.retcode == TIMEOUT:
             self._finish(path, cmd, self.settle_timeout(cmd, seen))
             return
-        self._finish(path, cmd, self._result(cmd, rep, seen))
+        res = self._result(cmd, rep, seen)
+        if cmd.kind is Kind.OPEN and rep.ok:
+            res = self._protect_fill(cmd, rep, res, seen)
+        self._finish(path, cmd, res)
+
+    def _protect_fill(self, cmd: Command, rep: ExecutionReport, res: Result, seen: int) -> Result:
+        """Review #11 (EA: ``ProtectFill``): an entry sent with a stop is checked after its
+        fill. A position without its SL gets it (``modify_position``); if that fails, what
+        the entry opened is closed and the result is ``failed``/``broker_error``."""
+        if not cmd.sl or rep.ticket is None:
+            return res
+        pos = next((p for p in self.broker.positions() if p.ticket == rep.ticket), None)
+        if pos is None or pos.sl:
+            return res
+        b = self.broker
+        mod = b.modify_position(pos.ticket, cmd.sl, pos.tp)
+        if mod.ok:
+            log.warning("command %s: the fill had no stop loss; set to %s", cmd.id, cmd.sl)
+            return res.model_copy(
+                update={"message": f"{res.message}; stop loss missing after the fill, set again"}
+            )
+        vol = rep.volume if rep.volume and rep.volume < pos.volume else None
+        closed = b.close_position(pos.ticket, vol, cmd.max_deviation_points, cmd.tag).ok
+        msg = f"filled without its stop loss and setting it failed (retcode {mod.retcode}): " + (
+            "position closed, never left without protection"
+            if closed
+            else "closing it failed too: the position is OPEN WITHOUT A STOP LOSS"
+        )
+        log.error("command %s: %s", cmd.id, msg)
+        return self._final(
+            cmd,
+            seen,
+            Status.FAILED,
+            reason=Reason.BROKER_ERROR,
+            retcode=mod.retcode,
+            ticket=rep.ticket,
+            order=rep.order,
+            deal=rep.deal,
+            price=rep.price,
+            volume=rep.volume,
+            message=msg,
+        )
 
     def parse_command(self, path: Path) -> Parsed | None:
         """Decode, parse and shape-check one file; never raises for bad content."""
@@ -266,12 +307,21 @@ class Executor:
         side = Side.BUY if cmd.side == "buy" else Side.SELL
         if cmd.kind is Kind.OPEN:
             assert cmd.symbol is not None and cmd.volume is not None
+            sl, tp = cmd.sl, cmd.tp
+            if (not sl or not tp) and b.account().account_mode == "netting":
+                # the entry's levels replace its position's; a level the command omits keeps
+                # the position's own when the entry grows it (review #12; EA: Execute)
+                grown = next(
+                    (p for p in b.positions() if p.symbol == cmd.symbol and p.side is side), None
+                )
+                if grown is not None:
+                    sl, tp = sl or grown.sl, tp or grown.tp
             return b.market_order(
                 cmd.symbol,
                 side,
                 cmd.volume,
-                cmd.sl,
-                cmd.tp,
+                sl,
+                tp,
                 cmd.max_deviation_points,
                 cmd.magic,
                 tag,
