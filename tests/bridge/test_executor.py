@@ -23,8 +23,8 @@ def test_open_fills_and_is_tagged(rig):
 @pytest.mark.parametrize(
     ("over", "reason"),
     [
-        ({"created_at": now_ms() - 60_000}, Reason.EXPIRED),
-        ({"created_at": now_ms() + 60_000}, Reason.FUTURE_TIMESTAMP),
+        ({"created_at": -60_000}, Reason.EXPIRED),  # ms from now, taken in the test
+        ({"created_at": 60_000}, Reason.FUTURE_TIMESTAMP),
         ({"symbol": "PETR4"}, Reason.UNKNOWN_SYMBOL),
         ({"volume": 1.5}, Reason.INVALID_VOLUME),
         ({"volume": 50.0}, Reason.MAX_VOLUME),
@@ -41,10 +41,10 @@ def test_checks_reject_with_reason(rig, over, reason):
         ).items()
         if v is not None
     }
-    created = fields.pop("created_at", None)
+    offset = fields.pop("created_at", None)
     cmd = rig.client.command("open", **fields)
-    if created is not None:
-        cmd = cmd.model_copy(update={"created_at": created})
+    if offset is not None:
+        cmd = cmd.model_copy(update={"created_at": now_ms() + offset})
     rig.client.send(cmd)
     rig.ex.process_inbox()
     res = rig.client.result(cmd.id)
@@ -205,6 +205,17 @@ BAD = [
     (json.dumps(raw_command(volume=None)).encode(), Reason.INVALID_FIELD),
     (json.dumps(raw_command(extra=1)).encode(), Reason.INVALID_FIELD),
     (b'{"v":1,"id":"x","seq":1,"created_at":1,"kind":"open","volume":NaN}', Reason.INVALID_JSON),
+    # field-level cases written by hand (the audit's M7: not derived from the schema)
+    (json.dumps(raw_command(ttl_ms=0)).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(ttl_ms=-5)).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(ttl_ms=10_000.0)).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(sl=0)).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(sl="119000")).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(id="not-a-uuid")).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(side="long")).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(volume=True)).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(created_at="1")).encode(), Reason.INVALID_FIELD),
+    (json.dumps(raw_command(seq=-1)).encode(), Reason.INVALID_FIELD),
 ]
 
 

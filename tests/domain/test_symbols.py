@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,7 +34,8 @@ def test_round_to_tick_half_up(price, tick, expected):
 @given(st.integers(-(10**7), 10**7), st.sampled_from([0.00001, 0.0001, 0.01, 0.25, 0.5, 5.0]))
 def test_round_to_tick_is_nearest_decimal_float(n, tick):
     # A price already on the grid comes back as the float nearest its decimal value.
-    decimals = max(0, len(repr(tick).split(".")[1]) if "." in repr(tick) and tick < 1 else 0)
+    # decimals of the tick ("1e-05" has no "." but 5 decimals): the 5-digit FX case rounds
+    decimals = max(0, -Decimal(repr(tick)).as_tuple().exponent)  # type: ignore[operator]
     price = round(n * tick, decimals)
     assert round_to_tick(price, tick) == price
 

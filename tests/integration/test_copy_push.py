@@ -242,7 +242,9 @@ def test_redis_outage_never_fails_a_post_and_the_feed_recovers(setup):
             def tickets_on_b(want: list[int]) -> list[int]:
                 deadline = time.monotonic() + 8
                 while True:
-                    got = [p["ticket"] for p in httpx.get(poll).json().get("positions", [])]
+                    body = httpx.get(poll).json()
+                    assert body.get("success") is True, body  # refused is not "no positions"
+                    got = [p["ticket"] for p in body["positions"]]
                     if got == want or time.monotonic() > deadline:
                         return got
                     time.sleep(0.05)
