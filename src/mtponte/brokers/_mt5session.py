@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mtponte.brokers import _mt5api as k
-from mtponte.brokers.servertime import ServerClock
+from mtponte.brokers.servertime import ServerClock, bars_from_rates
 from mtponte.domain.bars import Bar
 from mtponte.domain.orders import AccountInfo, Deal, PendingOrder, Position
 from mtponte.domain.side import Side
@@ -312,19 +312,7 @@ class Mt5Session:
             rates = self._api().copy_rates_from_pos(symbol, tf, 1, count)
             if rates is None:
                 raise BrokerError(f"copy_rates_from_pos({symbol}) failed: {self._last_error()}")
-            return [
-                Bar(
-                    self.clock.to_utc(int(r["time"])),
-                    float(r["open"]),
-                    float(r["high"]),
-                    float(r["low"]),
-                    float(r["close"]),
-                    float(r["tick_volume"]),
-                    float(r["real_volume"]),
-                    float(r["spread"]),
-                )
-                for r in rates
-            ]
+            return bars_from_rates(rates, self.clock)
 
 
 PENDING_NAMES = {

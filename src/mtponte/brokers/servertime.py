@@ -4,9 +4,12 @@ this is the one place that converts, with an explicit IANA zone for the server."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from mtponte.domain.bars import Bar
 from mtponte.errors import ConfigError
 
 
@@ -43,3 +46,20 @@ class ServerClock:
             raise ValueError(f"{t} has no time zone")
         wall = t.astimezone(self.zone).replace(tzinfo=None)
         return int(wall.replace(tzinfo=UTC).timestamp())
+
+
+def bars_from_rates(rates: Iterable[Any], clock: ServerClock) -> list[Bar]:
+    """``copy_rates_*`` rows (server wall-clock times) as :class:`Bar` values in UTC."""
+    return [
+        Bar(
+            clock.to_utc(int(r["time"])),
+            float(r["open"]),
+            float(r["high"]),
+            float(r["low"]),
+            float(r["close"]),
+            float(r["tick_volume"]),
+            float(r["real_volume"]),
+            float(r["spread"]),
+        )
+        for r in rates
+    ]

@@ -42,7 +42,7 @@ from pydantic import ValidationError
 
 from mtponte.bridge.fileio import read_json
 from mtponte.bridge.protocol import BarsState, BarState
-from mtponte.brokers.servertime import ServerClock
+from mtponte.brokers.servertime import ServerClock, bars_from_rates
 from mtponte.domain.bars import Bar
 from mtponte.errors import ConfigError, DataError
 from mtponte.live.feeds import BarEvent
@@ -282,19 +282,7 @@ class Mt5Feed(PolledFeed):
             return []
         if len(rates) == 0:
             return []
-        bars = [
-            Bar(
-                self.clock.to_utc(int(r["time"])),
-                float(r["open"]),
-                float(r["high"]),
-                float(r["low"]),
-                float(r["close"]),
-                float(r["tick_volume"]),
-                float(r["real_volume"]),
-                float(r["spread"]),
-            )
-            for r in rates
-        ]
+        bars = bars_from_rates(rates, self.clock)
         forming = bars[-1]
         return self.tracker.update(bars[:-1], forming.time, forming.open)
 
