@@ -22,9 +22,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,28 +29,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench_copy import start  # run as a script: bench/ is on sys.path
 from mtponte.brokers.paper import PaperBroker
 from mtponte.copy.engine.model import Target
-from mtponte.copy.follower import FollowerOptions, TargetBook
+from mtponte.copy.follower import TargetBook
 from mtponte.copy.follower._plan import Ledger, plan_hedging
 from mtponte.domain.symbols import EURUSD
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(base: str, path: str) -> None:
-    for _ in range(300):
-        try:
-            httpx.get(base + path, timeout=0.5)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit(f"server at {base} did not come up")
-
 
 FACTS = {
     "instance": "",
@@ -116,7 +97,6 @@ def fill_time() -> float:
         samples.append(time.perf_counter() - t0)
         for p in b.positions():
             b.close_position(p.ticket)
-    _ = FollowerOptions
     return float(np.median(samples))
 
 
@@ -216,26 +196,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             db = args.db or f"sqlite:///{Path(tmp) / 'copy.db'}"
             mid, pub, fs = setup(db, n)
-            port = free_port()
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mtponte",
-                    "server",
-                    "--db",
-                    db,
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "MTPONTE_MAX_STREAMS_PER_TOKEN": "4"},
-            )
+            proc, base = start(db, 1)  # the copy-server bench's start: one worker
             try:
-                base = f"http://127.0.0.1:{port}"
-                wait_up(base, "/docs")
                 lat = np.asarray(asyncio.run(run(base, mid, pub, fs, args.events))) * 1000
             finally:
                 proc.terminate()
