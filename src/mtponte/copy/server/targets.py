@@ -15,6 +15,7 @@ import hashlib
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -94,7 +95,9 @@ def _inputs(
     return f"{master.last_seq}:{snap_at}:{int(fresh)}:{sub.version}:{digest}"
 
 
-_views: dict[int, tuple[tuple[int, str], tuple[MasterPosition, ...], int | None]] = {}
+_View = tuple[tuple[int, str], tuple[MasterPosition, ...], int | None]
+# Per database (the engine): two apps in one process may each have a master 1 at seq 3.
+_views: weakref.WeakKeyDictionary[Any, dict[int, _View]] = weakref.WeakKeyDictionary()
 _views_lock = threading.Lock()
 
 
@@ -106,13 +109,14 @@ def _master_view(
     follower's book, and they all read the same book."""
     key = (master.last_seq, snap_at)
     with _views_lock:
-        hit = _views.get(master.id)
+        views = _views.setdefault(session.get_bind(), {})
+        hit = views.get(master.id)
     if hit is not None and hit[0] == key:
         positions, master_ms = hit[1], hit[2]
     else:
         positions, master_ms = _read_master(session, master)
         with _views_lock:
-            _views[master.id] = (key, positions, master_ms)
+            views[master.id] = (key, positions, master_ms)
     view = MasterView(positions, fresh, MasterFacts(cent=master.account_type == "cent"))
     return view, master_ms
 
