@@ -33,6 +33,7 @@ from mtponte.copy.follower._plan import (
     target_of,
 )
 from mtponte.domain.orders import ExecutionReport, Position
+from mtponte.domain.symbols import SymbolSpec
 from mtponte.errors import ConfigError, MtponteError
 
 _log = logging.getLogger("mtponte.follower")
@@ -134,6 +135,7 @@ class Follower:
         self.book: TargetBook | None = None
         self._said: set[tuple[str, str]] = set()  # (target, reason) already reported
         self._unsent: list[dict[str, Any]] = []  # reports the server has not taken yet
+        self._specs: dict[str, SymbolSpec] = {}  # the symbol list of the last plan
         self._last_beat = 0.0
         self._netting = self._is_netting()
 
@@ -238,7 +240,7 @@ class Follower:
         """The actions that bring the account to ``book`` now."""
         positions = self.broker.positions()
         orders = self.broker.orders()
-        specs = self.broker.symbols()
+        specs = self._specs = self.broker.symbols()  # _do reads it again for slippage
         syms = {t.symbol for t in book.targets}
         quotes = {s: self.broker.quote(s) for s in syms if s in specs}
         reopen = self.opt.reopen_closed_by_hand
@@ -323,7 +325,7 @@ class Follower:
         out["latency"]["sent_ms"] = sent
         out["latency"]["filled_ms"] = filled
         if r.ok and r.price is not None and a.kind == "open" and a.price:
-            spec = b.symbols().get(a.symbol)
+            spec = self._specs.get(a.symbol)
             if spec is not None:
                 sign = 1 if a.side is not None and int(a.side) > 0 else -1
                 out["slippage_points"] = round(
