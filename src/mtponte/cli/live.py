@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,13 +23,13 @@ from mtponte.cli._common import (
 from mtponte.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
-
     from mtponte.domain.bars import Bars
     from mtponte.domain.symbols import SymbolSpec
     from mtponte.live.alerting import MonitorAlerts
     from mtponte.live.config import LiveConfig
+    from mtponte.live.journal import Journal
     from mtponte.live.replay import ReplayRun
+    from mtponte.live.tradelog import TradeLog
 
 config_app = typer.Typer(help="Monitor configuration.", no_args_is_help=True)
 
@@ -44,6 +47,53 @@ def _load(config: Path | None, sets: list[str] | None) -> LiveConfig:
     return with_strategy_overrides(load_config(config), parse_assignments(sets))
 
 
+@dataclass
+class _Monitor:
+    """What a monitor run writes to: journal, seed trade CSV, alerts and a per-bar tick
+    (alerts, heartbeat file)."""
+
+    journal: Journal
+    trade_log: TradeLog
+    alerts: MonitorAlerts
+    heartbeat: Path | None
+
+    def tick(self) -> None:
+        self.alerts.on_bar()
+        if self.heartbeat is not None:
+            self.heartbeat.touch()
+
+
+@contextmanager
+def _monitor(
+    cfg: LiveConfig, journal_url: str, logs_dir: Path, feed: str, spec: SymbolSpec
+) -> Iterator[_Monitor]:
+    """Open the journal (a run started), the rotating log, the trade CSV and the alerts;
+    close them all, whatever happens."""
+    from mtponte.live.alerting import MonitorAlerts
+    from mtponte.live.journal import open_journal
+    from mtponte.live.tradelog import TradeLog, setup_file_log
+
+    journal = open_journal(journal_url)
+    handler = setup_file_log(
+        logs_dir / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
+    )
+    alerts = MonitorAlerts(cfg, journal, logs_dir)
+    hb = cfg.runner.heartbeat_file
+    if hb is not None:
+        hb.parent.mkdir(parents=True, exist_ok=True)
+        hb.touch()
+    try:
+        journal.start_run(
+            cfg.runner.mode, cfg.broker.kind, feed, spec.name, cfg.model_dump(mode="json")
+        )
+        yield _Monitor(journal, TradeLog(logs_dir / "mt5_trades.csv", spec.timezone), alerts, hb)
+    finally:
+        alerts.close()
+        journal.close()
+        logging.getLogger("mtponte").removeHandler(handler)
+        handler.close()
+
+
 def _run(
     cfg: LiveConfig,
     data: Path,
@@ -58,55 +108,31 @@ def _run(
     label: str,
     watch: Path | None = None,
 ) -> tuple[Bars, SymbolSpec, ReplayRun]:
-    from mtponte.live.alerting import MonitorAlerts
     from mtponte.live.config import ConfigWatcher
-    from mtponte.live.journal import open_journal
     from mtponte.live.replay import replay_paper
-    from mtponte.live.tradelog import TradeLog, setup_file_log
 
     spec = resolve_symbol(symbol, tz or cfg.timezone, server_tz or cfg.server_timezone)
     bars = load_data(data, spec, fmt, dayfirst)
     check_timeframe(bars, timeframe)
-    journal = open_journal(journal_url)
-    handler = setup_file_log(
-        logs_dir / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
-    )
-    alerts = MonitorAlerts(cfg, journal, logs_dir)
-    hb = cfg.runner.heartbeat_file
-    if hb is not None:
-        hb.parent.mkdir(parents=True, exist_ok=True)
-        hb.touch()
-    try:
-        journal.start_run(
-            cfg.runner.mode, cfg.broker.kind, label, spec.name, cfg.model_dump(mode="json")
+    with _monitor(cfg, journal_url, logs_dir, label, spec) as m, progress() as prog:
+        m.journal.config_change(True, {"start": str(data)})
+        task = prog.add_task(f"replaying {len(bars):,} bars", total=len(bars))
+
+        def on_event(_ev: object) -> None:
+            m.tick()
+            prog.advance(task)
+
+        run = replay_paper(
+            bars,
+            spec,
+            cfg,
+            m.journal,
+            m.trade_log,
+            on_event=on_event,
+            watcher=ConfigWatcher(watch) if watch is not None else None,
+            on_start=m.alerts.on_start,
         )
-        journal.config_change(True, {"start": str(data)})
-        trade_log = TradeLog(logs_dir / "mt5_trades.csv", spec.timezone)
-        with progress() as prog:
-            task = prog.add_task(f"replaying {len(bars):,} bars", total=len(bars))
-            run = replay_paper(
-                bars,
-                spec,
-                cfg,
-                journal,
-                trade_log,
-                on_event=lambda _ev: _tick(alerts, prog, task, hb),
-                watcher=ConfigWatcher(watch) if watch is not None else None,
-                on_start=alerts.on_start,
-            )
-    finally:
-        alerts.close()
-        journal.close()
-        logging.getLogger("mtponte").removeHandler(handler)
-        handler.close()
     return bars, spec, run
-
-
-def _tick(alerts: MonitorAlerts, prog: Progress, task: TaskID, hb: Path | None) -> None:
-    alerts.on_bar()
-    if hb is not None:
-        hb.touch()
-    prog.advance(task)
 
 
 def replay(
@@ -231,12 +257,9 @@ def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
     """The monitor in real time on the bridge: the EA's bars, orders through the EA."""
     from mtponte.brokers.bridge import BridgeBroker
     from mtponte.cli._common import stop_on_signals
-    from mtponte.live.alerting import MonitorAlerts
     from mtponte.live.config import ConfigWatcher
-    from mtponte.live.journal import open_journal
     from mtponte.live.pollfeeds import BridgeFeed, timeframe_seconds
     from mtponte.live.realtime import run_polled
-    from mtponte.live.tradelog import TradeLog, setup_file_log
 
     f = cfg.feed
     assert f.bridge_dir is not None and f.timeframe is not None  # checked by the config
@@ -249,25 +272,7 @@ def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
     trade_symbol = cfg.trade_symbol or spec.name
     feed = BridgeFeed(f.bridge_dir, trade_symbol, f.timeframe, poll_s=f.poll_s, backfill=f.backfill)
     broker = BridgeBroker(cfg.broker.bridge_dir, timeout_s=cfg.broker.bridge_timeout_s)
-    logs = cfg.journal.logs_dir
-    journal = open_journal(cfg.journal.url)
-    handler = setup_file_log(
-        logs / "monitor_live.log", cfg.journal.log_max_bytes, cfg.journal.log_backups
-    )
-    alerts = MonitorAlerts(cfg, journal, logs)
-    hb = cfg.runner.heartbeat_file
-    try:
-        journal.start_run(
-            cfg.runner.mode, "bridge", "bridge", spec.name, cfg.model_dump(mode="json")
-        )
-        trade_log = TradeLog(logs / "mt5_trades.csv", spec.timezone)
-
-        def on_event(_ev: object) -> None:
-            alerts.on_bar()
-            if hb is not None:
-                hb.parent.mkdir(parents=True, exist_ok=True)
-                hb.touch()
-
+    with _monitor(cfg, cfg.journal.url, cfg.journal.logs_dir, "bridge", spec) as m:
         err_console.print(
             f"monitor on {trade_symbol} {f.timeframe} through the bridge {f.bridge_dir} "
             f"(mode {cfg.runner.mode}); Ctrl-C stops, the account is left as it is",
@@ -281,17 +286,12 @@ def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
                 broker,
                 timeframe_seconds(f.timeframe),
                 stop,
-                journal,
-                trade_log,
-                on_event=on_event,
-                on_start=alerts.on_start,
+                m.journal,
+                m.trade_log,
+                on_event=lambda _ev: m.tick(),
+                on_start=m.alerts.on_start,
                 watcher=ConfigWatcher(config),
             )
-    finally:
-        alerts.close()
-        journal.close()
-        logging.getLogger("mtponte").removeHandler(handler)
-        handler.close()
     console.print(
         f"stopped after {run.bars} bars: {len(run.runner.trades)} trades; journal {cfg.journal.url}"
     )
