@@ -149,7 +149,9 @@ class PaperBroker(Broker):
 
     def quote(self, symbol: str) -> tuple[float, float] | None:
         """The last price set with :meth:`set_quote` or fed by :meth:`on_bar`."""
-        row = self._db.execute("SELECT bid, ask FROM quotes WHERE symbol=?", (symbol,)).fetchone()
+        with self._lock:
+            q = "SELECT bid, ask FROM quotes WHERE symbol=?"
+            row = self._db.execute(q, (symbol,)).fetchone()
         return (float(row[0]), float(row[1])) if row else None
 
     # ----------------------------------------------------------------- reads
@@ -162,11 +164,13 @@ class PaperBroker(Broker):
         return spec.money((price - open_price) * side, volume)
 
     def positions(self) -> list[Position]:
+        with self._lock:  # one snapshot: a trading thread may be mid-transaction
+            rows = self._db.execute(
+                "SELECT ticket, symbol, side, volume, open_price, open_time, sl, tp, magic,"
+                " comment FROM positions ORDER BY ticket"
+            ).fetchall()
         out = []
-        for r in self._db.execute(
-            "SELECT ticket, symbol, side, volume, open_price, open_time, sl, tp, magic,"
-            " comment FROM positions ORDER BY ticket"
-        ):
+        for r in rows:
             ticket, sym, side, vol, price, t, sl, tp, magic, comment = r
             q = self.quote(sym)
             mark = (q[0] if side > 0 else q[1]) if q else price
@@ -179,10 +183,11 @@ class PaperBroker(Broker):
         return out
 
     def orders(self) -> list[PendingOrder]:
-        rows = self._db.execute(
-            "SELECT ticket, symbol, side, order_type, volume, price, sl,"
-            " tp, expiry, magic, comment FROM orders ORDER BY ticket"
-        )
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ticket, symbol, side, order_type, volume, price, sl,"
+                " tp, expiry, magic, comment FROM orders ORDER BY ticket"
+            ).fetchall()
         out = []
         for ticket, sym, side, otype, vol, price, sl, tp, exp, magic, comment in rows:
             expiry = dt_utc(exp) if exp else None
@@ -208,6 +213,8 @@ class PaperBroker(Broker):
                 " AND t.deal <= deals.deal)"
             )
             args = (comment, comment)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY deal", args).fetchall()
         out = []
         for (
             deal,
@@ -222,21 +229,22 @@ class PaperBroker(Broker):
             magic,
             comment,
             profit,
-        ) in self._db.execute(sql + " ORDER BY deal", args):
+        ) in rows:
             ids = (str(deal), str(order), str(pos))
             at = dt_utc(t)
             out.append(Deal(*ids, sym, Side(side), vol, price, entry, at, magic, comment, profit))
         return out
 
     def account(self) -> AccountInfo:
-        balance = float(
-            self._db.execute("SELECT value FROM meta WHERE key='balance'").fetchone()[0]
-        )
-        floating = sum(p.profit for p in self.positions())
         day0 = ms(self.now().replace(hour=0, minute=0, second=0, microsecond=0))
-        realized = self._db.execute(
-            "SELECT COALESCE(SUM(profit), 0) FROM deals WHERE time>=?", (day0,)
-        ).fetchone()[0]
+        with self._lock:  # balance, positions and deals from one state (RLock: re-entered)
+            balance = float(
+                self._db.execute("SELECT value FROM meta WHERE key='balance'").fetchone()[0]
+            )
+            floating = sum(p.profit for p in self.positions())
+            realized = self._db.execute(
+                "SELECT COALESCE(SUM(profit), 0) FROM deals WHERE time>=?", (day0,)
+            ).fetchone()[0]
         return AccountInfo(
             "paper",
             self.currency,
@@ -422,11 +430,12 @@ class PaperBroker(Broker):
 
     def bars(self, symbol: str, timeframe: str, count: int) -> list[Bar]:
         """The last ``count`` bars fed with :meth:`on_bar` (one timeframe: what was fed)."""
-        rows = self._db.execute(
-            "SELECT time, open, high, low, close, tick_volume, real_volume, spread FROM bars"
-            " WHERE symbol=? ORDER BY time DESC LIMIT ?",
-            (symbol, count),
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT time, open, high, low, close, tick_volume, real_volume, spread FROM bars"
+                " WHERE symbol=? ORDER BY time DESC LIMIT ?",
+                (symbol, count),
+            ).fetchall()
         return [Bar(dt_utc(r[0]), *r[1:]) for r in reversed(rows)]
 
     # ----------------------------------------------------------------- simulation
