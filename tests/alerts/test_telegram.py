@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from mtponte.alerts.config import TelegramConfig
 from mtponte.alerts.events import TEMPLATES
 from mtponte.alerts.telegram import CommandHandlers, TelegramCommands, TelegramNotifier
 from mtponte.errors import AlertError
-from tests.alerts.fakes import CHAT, TOKEN, FakeBot, fake_bot
+from tests.alerts.fakes import CHAT, TOKEN, FakeBot, fake_bot, serve
 
 FIELDS: dict[str, object] = {
     "side": "buy",
@@ -229,3 +231,39 @@ def test_commands_thread_starts_and_stops() -> None:
         cmds.stop(5)
         n.close()
     assert calls.log[:1] == ["status"]
+
+
+def test_the_system_proxy_is_used_and_no_proxy_bypasses_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A VPS that reaches the internet only through HTTPS_PROXY/HTTP_PROXY still alerts
+    (the notifier's own transport made httpx skip the proxy settings)."""
+    caplog.set_level(logging.DEBUG)
+    bot = FakeBot()
+    hosts: list[str] = []
+
+    def proxy(path: str, _h: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+        # A proxy gets the absolute URI: answer as the Bot API that host would be.
+        parts = urllib.parse.urlsplit(path)
+        hosts.append(parts.netloc)
+        return bot.answer(parts.path, json.loads(raw or b"{}"))
+
+    for var in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with serve(proxy) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("http_proxy", proxy_url)
+        n = TelegramNotifier(cfg("http://api.telegram.invalid"))
+        n.send_text("via the proxy")
+        n.client.close()
+        assert hosts == ["api.telegram.invalid"]
+        assert [m["text"] for m in bot.messages] == ["via the proxy"]
+
+        monkeypatch.setenv("NO_PROXY", "api.telegram.invalid")
+        monkeypatch.setenv("no_proxy", "api.telegram.invalid")
+        n = TelegramNotifier(cfg("http://api.telegram.invalid", attempts=1))
+        with pytest.raises(AlertError):
+            n.send_text("direct")  # bypassed: straight to a host that does not resolve
+        n.client.close()
+        assert hosts == ["api.telegram.invalid"]
+    assert TOKEN not in caplog.text

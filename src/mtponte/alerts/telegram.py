@@ -12,6 +12,8 @@ import logging
 import secrets
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +56,20 @@ class _TokenTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+def _proxy_for(url: str) -> str | None:
+    """The proxy the system sets for ``url``, or ``None``.
+
+    A client given its own transport ignores httpx's ``trust_env`` proxy lookup, so the
+    lookup is done here with the standard library, which reads ``HTTPS_PROXY`` /
+    ``HTTP_PROXY`` / ``NO_PROXY`` and, on Windows, the system (registry) settings a VPS
+    behind a corporate proxy uses.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class TelegramNotifier(Notifier):
     """Send alerts to one chat through the Bot API.
 
@@ -75,7 +91,9 @@ class TelegramNotifier(Notifier):
         self._lock = threading.Lock()  # alerts and command replies share the limiter
         self.client = httpx.Client(
             timeout=httpx.Timeout(cfg.timeout_s, read=cfg.timeout_s + cfg.poll_timeout_s),
-            transport=_TokenTransport(cfg.bot_token, httpx.HTTPTransport()),
+            transport=_TokenTransport(
+                cfg.bot_token, httpx.HTTPTransport(proxy=_proxy_for(cfg.base_url))
+            ),
         )
 
     def url(self, method: str) -> str:
