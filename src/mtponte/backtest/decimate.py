@@ -75,7 +75,7 @@ def decimate(
     if n <= max_candles:
         keep[:] = True
     else:
-        for p in (pad, 0):
+        for p in sorted({pad, pad // 3, pad // 10, 0}, reverse=True):
             keep = _windows(n, np.maximum(entry_i - p, 0), np.minimum(exit_i + p, n - 1))
             if keep.sum() <= max_candles // 2:
                 break
