@@ -53,8 +53,9 @@ def decimate(
         Bar index of each trade's entry and exit.
     max_candles
         Budget for the rows. Bars within ``pad`` bars of a trade get up to half of it;
-        when they need more, ``pad`` drops to 0 and then only the entry and exit bars are
-        kept alone. The result has at most ``max_candles + 4 * trades + 2`` rows.
+        when they need more, ``pad`` shrinks (to a third, a tenth, 0) and then only the
+        entry and exit bars are kept alone. The result has at most
+        ``max_candles + 4 * trades + 2`` rows.
     pad
         Bars kept one by one before each entry and after each exit.
 
