@@ -324,4 +324,5 @@ CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;
 text-align:right;font-size:13px}th{background:#f4f4f4;text-align:left}.neg{color:#b00}
 .pos{color:#070}.wrap{max-height:480px;overflow:auto}code{font-size:12px}
+summary h2{display:inline;cursor:pointer}
 .row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}"""

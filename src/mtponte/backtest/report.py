@@ -123,6 +123,10 @@ def breakdown(
     return {k: (int(n), w / n, p) for k, (n, w, p) in sorted(acc.items())}
 
 
+# A long trade list starts folded: laying out thousands of rows costs the browser
+# seconds on opening the page (measured: bench/bench_report.py --browser).
+OPEN_TRADES = 1000
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -203,7 +207,8 @@ times in {e(tzname)}. Drag to pan, wheel to zoom, hover a trade for its details.
 <div class="row"><div><h2>Statistics</h2><table>{stats_rows}</table></div>
 <div><h2>Monthly</h2>{months}</div><div><h2>By entry hour</h2>{hours}</div>
 <div><h2>By weekday</h2>{days}</div></div>
-<h2>Trades ({len(trades)})</h2><div class="wrap">{trade_rows}</div>"""
+<details{" open" if len(trades) <= OPEN_TRADES else ""}><summary><h2>Trades ({len(trades)})</h2>
+</summary><div class="wrap">{trade_rows}</div></details>"""
     return page(f"mtponte backtest — {result.spec.name}", body, {"chart": report_layout(result)})
 
 
