@@ -72,7 +72,9 @@ def test_backtest_outputs(tmp_path, data_file):
     assert stats["stats"]["trades"] == len(rows) > 0
     assert stats["params"]["entry_mode"] == "next_open"
     html = (tmp_path / "report.html").read_text()
-    assert "<svg" in html and "Monthly" in html
+    # The Bokeh chart is embedded with its JavaScript inline (offline: no <script src>).
+    assert "data-root-id" in html and "<script src" not in html
+    assert "Monthly" in html and "By entry hour" in html and "By weekday" in html
 
 
 def test_optimize(tmp_path, data_file):

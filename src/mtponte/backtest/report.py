@@ -1,8 +1,7 @@
 """Backtest outputs: ``trades.csv``, ``stats.json`` and a self-contained ``report.html``.
 
-The HTML report draws its charts as inline SVG written here by hand: the file must
-open on a trading desk with no internet and no JavaScript bundle, and two line
-charts do not justify a plotting dependency.
+The report must open on a trading desk with no internet: its Bokeh charts (see
+:mod:`mtponte.backtest.charts`) carry their JavaScript and CSS inline.
 """
 
 from __future__ import annotations
@@ -12,12 +11,11 @@ import html
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from mtponte.backtest.engine import BacktestResult
 from mtponte.domain.orders import Trade
@@ -100,42 +98,6 @@ def write_outputs(
     return paths
 
 
-def _svg_line(
-    values: np.ndarray,
-    width: int = 900,
-    height: int = 220,
-    color: str = "#1f77b4",
-    fill: bool = False,
-) -> str:
-    if len(values) == 0:
-        return "<p>No data.</p>"
-    lo, hi = float(np.min(values)), float(np.max(values))
-    if hi == lo:
-        hi = lo + 1.0
-    step = max(1, len(values) // 2000)  # at most ~2000 points
-    v = values[::step]
-    xs = np.linspace(0, width, len(v))
-    ys = height - (v - lo) / (hi - lo) * (height - 20) - 10
-    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
-    zero_y = height - (0 - lo) / (hi - lo) * (height - 20) - 10
-    area = (
-        (
-            f'<polygon points="0,{zero_y:.1f} {pts} {width},{zero_y:.1f}" fill="{color}" '
-            'fill-opacity="0.25"/>'
-        )
-        if fill
-        else ""
-    )
-    return (
-        f'<svg viewBox="0 0 {width} {height}" width="100%" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg">{area}<polyline fill="none" stroke="{color}" '
-        f'stroke-width="1.5" points="{pts}"/><line x1="0" x2="{width}" y1="{zero_y:.1f}" '
-        f'y2="{zero_y:.1f}" stroke="#999" stroke-dasharray="4"/>'
-        f'<text x="4" y="12" font-size="11">{hi:,.2f}</text>'
-        f'<text x="4" y="{height - 2}" font-size="11">{lo:,.2f}</text></svg>'
-    )
-
-
 def monthly_table(trades: list[Trade], timezone: str) -> OrderedDict[str, tuple[int, float]]:
     """Month (``YYYY-MM``, exchange-local exit date) → (trades, money P&L)."""
     tz = ZoneInfo(timezone)
@@ -147,24 +109,80 @@ def monthly_table(trades: list[Trade], timezone: str) -> OrderedDict[str, tuple[
     return months
 
 
+def breakdown(
+    trades: list[Trade], timezone: str, key: Callable[[datetime], Any]
+) -> dict[Any, tuple[int, float, float]]:
+    """Trades grouped by ``key`` of the exchange-local entry time → (trades, win rate, P&L)."""
+    tz = ZoneInfo(timezone)
+    acc: dict[Any, list[float]] = {}
+    for t in trades:
+        row = acc.setdefault(key(t.entry_time.astimezone(tz)), [0, 0, 0.0])
+        row[0] += 1
+        row[1] += t.pnl_money > 0
+        row[2] += t.pnl_money
+    return {k: (int(n), w / n, p) for k, (n, w, p) in sorted(acc.items())}
+
+
+# A long trade list starts folded: laying out thousands of rows costs the browser
+# seconds on opening the page (measured: bench/bench_report.py --browser).
+OPEN_TRADES = 1000
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    """An HTML table; a float in the last column is coloured by its sign."""
+    e = html.escape
+    out = ["<table><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr>"]
+    for r in rows:
+        out.append("<tr>")
+        for j, v in enumerate(r):
+            cls = ""
+            if j == len(r) - 1 and isinstance(v, float):
+                cls = " class='neg'" if v < 0 else " class='pos'"
+            out.append(f"<td{cls}>{e(_fmt2(v))}</td>")
+        out.append("</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _fmt2(v: Any) -> str:
+    return f"{v:,.2f}" if isinstance(v, float) else str(v)
+
+
 def render_html(result: BacktestResult, trades: list[Trade], doc: dict[str, Any]) -> str:
-    """The report page."""
-    tz = ZoneInfo(result.bars.timezone)
-    eq = np.concatenate([[0.0], np.cumsum([t.pnl_money for t in trades])])
-    dd = eq - np.maximum.accumulate(eq)
+    """The report page: Bokeh charts (inline, offline) and the tables."""
+    from mtponte.backtest.charts import page, report_layout
+
+    tzname = result.bars.timezone
+    tz = ZoneInfo(tzname)
     e = html.escape
     stats_rows = "".join(
         f"<tr><th>{e(k)}</th><td>{e(_fmt(v))}</td></tr>" for k, v in doc["stats"].items()
     )
-    month_rows = "".join(
-        f"<tr><td>{m}</td><td>{n}</td><td class='{'neg' if p < 0 else 'pos'}'>{p:,.2f}</td></tr>"
-        for m, (n, p) in monthly_table(trades, result.bars.timezone).items()
+    months = _table(
+        ("month", "trades", "P&L"),
+        [(m, n, p) for m, (n, p) in monthly_table(trades, tzname).items()],
     )
-    trade_rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{e(str(x))}</td>"
-            for x in (
+    hours = _table(
+        ("entry hour", "trades", "win rate", "P&L"),
+        [
+            (f"{h:02d}:00", n, f"{w:.0%}", p)
+            for h, (n, w, p) in breakdown(trades, tzname, lambda d: d.hour).items()
+        ],
+    )
+    days = _table(
+        ("weekday", "trades", "win rate", "P&L"),
+        [
+            (WEEKDAYS[d], n, f"{w:.0%}", p)
+            for d, (n, w, p) in breakdown(trades, tzname, lambda d: d.weekday()).items()
+        ],
+    )
+    trade_rows = _table(
+        ("#", *TRADE_COLUMNS),
+        [
+            (
+                k,
                 t.entry_time.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 t.exit_time.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 t.side.name.lower(),
@@ -173,31 +191,25 @@ def render_html(result: BacktestResult, trades: list[Trade], doc: dict[str, Any]
                 t.exit_price,
                 t.sl,
                 t.tp,
-                f"{t.pnl_points:,.2f}",
-                f"{t.pnl_money:,.2f}",
+                t.pnl_points,
+                t.pnl_money,
                 t.exit_reason.value,
             )
-        )
-        + "</tr>"
-        for t in trades
+            for k, t in enumerate(trades, 1)
+        ],
     )
     params = e(json.dumps(doc["params"]))
-    header = "".join(f"<th>{c}</th>" for c in TRADE_COLUMNS)
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>mtponte backtest — {e(result.spec.name)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
-table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ddd;padding:3px 8px;
-text-align:right;font-size:13px}}th{{background:#f4f4f4;text-align:left}}.neg{{color:#b00}}
-.pos{{color:#070}}.wrap{{max-height:480px;overflow:auto}}code{{font-size:12px}}</style></head>
-<body><h1>Backtest — {e(result.spec.name)}</h1>
-<p>{doc["bars"]:,} bars, {e(str(doc["first_bar"]))} → {e(str(doc["last_bar"]))}</p>
+    body = f"""<h1>Backtest — {e(result.spec.name)}</h1>
+<p>{doc["bars"]:,} bars, {e(str(doc["first_bar"]))} → {e(str(doc["last_bar"]))};
+times in {e(tzname)}. Drag to pan, wheel to zoom, hover a trade for its details.</p>
 <p><code>{params}</code></p>
-<h2>Statistics</h2><table>{stats_rows}</table>
-<h2>Equity (closed trades, {e(result.spec.currency)})</h2>{_svg_line(eq)}
-<h2>Drawdown</h2>{_svg_line(dd, height=140, color="#d62728", fill=True)}
-<h2>Monthly</h2><table><tr><th>month</th><th>trades</th><th>P&amp;L</th></tr>{month_rows}</table>
-<h2>Trades ({len(trades)})</h2><div class="wrap"><table><tr>{header}</tr>
-{trade_rows}</table></div></body></html>"""
+{{{{chart}}}}
+<div class="row"><div><h2>Statistics</h2><table>{stats_rows}</table></div>
+<div><h2>Monthly</h2>{months}</div><div><h2>By entry hour</h2>{hours}</div>
+<div><h2>By weekday</h2>{days}</div></div>
+<details{" open" if len(trades) <= OPEN_TRADES else ""}><summary><h2>Trades ({len(trades)})</h2>
+</summary><div class="wrap">{trade_rows}</div></details>"""
+    return page(f"mtponte backtest — {result.spec.name}", body, {"chart": report_layout(result)})
 
 
 def _fmt(v: Any) -> str:

@@ -261,7 +261,10 @@ def backtest(
 @app.command()
 def optimize(
     data: Annotated[Path, typer.Argument(help="Bars file.")],
-    out: Annotated[Path, typer.Option(help="Output folder (writes optimize.csv).")],
+    out: Annotated[
+        Path,
+        typer.Option(help="Output folder (optimize.csv/.json or walkforward.csv/.json)."),
+    ],
     grid: Annotated[
         list[str],
         typer.Option("--grid", help="name=v1,v2,... (repeatable); the sweep is their product."),
@@ -270,57 +273,55 @@ def optimize(
     set_: SetOpt = None,
     rank_by: Annotated[str, typer.Option(help="Metric to rank by (descending).")] = "sharpe",
     min_trades: Annotated[int, typer.Option(help="Rank sets with fewer trades last.")] = 1,
+    forward: Annotated[
+        str | None,
+        typer.Option(
+            help="Forward period, as in MT5's tester: a fraction of the sessions at the end "
+            "(1/3) or a start date (2025-06-01). Sets are ranked on the in-sample part only."
+        ),
+    ] = None,
+    walk_forward: Annotated[
+        int | None,
+        typer.Option(
+            help="N rolling windows: pick the best set in sample, measure it on the next "
+            "out-of-sample block."
+        ),
+    ] = None,
+    is_ratio: Annotated[
+        int, typer.Option(help="Walk-forward in-sample length, in out-of-sample lengths.")
+    ] = 3,
+    heatmap: Annotated[
+        str | None,
+        typer.Option(help="p1,p2: write heatmap.html of --rank-by over two grid parameters."),
+    ] = None,
     tz: TzOpt = None,
     server_tz: ServerTzOpt = None,
     fmt: FmtOpt = "auto",
     dayfirst: DayFirstOpt = False,
 ) -> None:
-    """Sweep a parameter grid on all cores; write a ranked optimize.csv."""
+    """Sweep a parameter grid on all cores; write a ranked optimize.csv. With --forward
+    or --walk-forward, rank in sample and report out-of-sample metrics side by side."""
 
     def body() -> None:
-        from mtponte.backtest.stats import METRICS
-        from mtponte.backtest.sweep import expand_grid, sweep
-        from mtponte.strategies.params import parse_assignments
+        from mtponte.cli._optimize import run_optimize
 
-        if rank_by not in METRICS:
-            raise ConfigError(
-                f"--rank-by {rank_by!r} is not a metric; use one of {', '.join(METRICS)}"
-            )
-        axes = {
-            k: [x.strip() for x in v.split(",") if x.strip()]
-            for k, v in parse_assignments(grid).items()
-        }
-        for k, v in axes.items():
-            if not v:
-                raise ConfigError(f"--grid {k}= has no values")
-        plist = expand_grid(axes, parse_assignments(set_))
-        spec = resolve_symbol(symbol, tz, server_tz)
-        bars = load_data(data, spec, fmt, dayfirst)
-        t0 = time.perf_counter()
-        with progress() as prog:
-            task = prog.add_task(f"{len(plist):,} parameter sets", total=len(plist))
-            df = sweep(bars, spec, plist, progress=lambda k: prog.advance(task, k))
-        dt = time.perf_counter() - t0
-        df["_ok"] = df["trades"] >= min_trades
-        df = df.sort_values(["_ok", rank_by], ascending=[False, False], na_position="last")
-        df = df.drop(columns="_ok")
-        df.insert(0, "rank", range(1, len(df) + 1))
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "optimize.csv"
-        df.to_csv(path, index=False)
-        cols = ["rank", *axes.keys(), "trades", "net_money", "sharpe", "profit_factor"]
-        table = Table(title=f"top 10 of {len(df):,} by {rank_by}")
-        for c in dict.fromkeys(cols):
-            table.add_column(c)
-        for _, row in df.head(10).iterrows():
-            table.add_row(
-                *(
-                    f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
-                    for c in dict.fromkeys(cols)
-                )
-            )
-        console.print(table)
-        console.print(f"{len(plist):,} sets in {dt:.2f}s ({len(plist) / dt:,.0f}/s); wrote {path}")
+        run_optimize(
+            data=data,
+            out=out,
+            grid=grid,
+            symbol=symbol,
+            set_=set_,
+            rank_by=rank_by,
+            min_trades=min_trades,
+            tz=tz,
+            server_tz=server_tz,
+            fmt=fmt,
+            dayfirst=dayfirst,
+            forward=forward,
+            walk_forward=walk_forward,
+            is_ratio=is_ratio,
+            heatmap=heatmap,
+        )
 
     run_safely(body)
 
