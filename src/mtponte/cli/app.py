@@ -89,6 +89,12 @@ def demo(
         int,
         typer.Option(min=0, help="Last sessions the live monitor trades with copiers (0: none)."),
     ] = 15,
+    bridge_days: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Sessions the monitor trades over the file bridge (0: skip that part)."
+        ),
+    ] = 8,
 ) -> None:
     """Backtest the elephant-bar strategy on bundled synthetic WIN M5 data, replay the
     same bars through the streaming engine, and check both give identical trades. Then
@@ -100,6 +106,7 @@ def demo(
     def body() -> None:
         from mtponte.backtest import StreamingBacktest, run_backtest
         from mtponte.backtest.report import write_outputs
+        from mtponte.cli._demo_bridge import BridgeDemo, bridge_demo
         from mtponte.data import save_bars_csv, synth_win
         from mtponte.domain import WIN
         from mtponte.strategies import ElephantParams
@@ -109,6 +116,8 @@ def demo(
             task = prog.add_task("generating synthetic WIN M5", total=None)
             bars = synth_win(days=days, seed=seed)
             prog.update(task, total=1, completed=1)
+            # the executor process starts now and loads while the backtest runs
+            bridge = BridgeDemo(out, bars, WIN, bridge_days) if bridge_days else None
             t0 = time.perf_counter()
             result = run_backtest(bars, WIN, p)
             t_batch = time.perf_counter() - t0
@@ -141,6 +150,8 @@ def demo(
         for name, path in paths.items():
             console.print(f"{name}: {path}")
         if not same:
+            raise typer.Exit(1)
+        if bridge is not None and not bridge_demo(bridge, console):
             raise typer.Exit(1)
         if copy_days:
             _copy_demo(out, bars, copy_days)
