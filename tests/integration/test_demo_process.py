@@ -18,7 +18,7 @@ def test_demo_runs_the_real_system_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mtponte", "demo", "--out", str(out), "--days", "40"]
-        + ["--copy-days", "0", "--bridge-days", "6"],
+        + ["--copy-days", "0", "--bridge-days", "8"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -205,7 +205,7 @@ class _Dashboard:
         )
 
 
-def _spawn(bdir: Path, market_csv: Path, warm: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(bdir: Path, market: Path, warm: int, log_path: Path) -> subprocess.Popen[bytes]:
     """``mtponte bridge market`` as a child process (the terminal's stand-in)."""
     cmd = [
         sys.executable,
@@ -216,7 +216,7 @@ def _spawn(bdir: Path, market_csv: Path, warm: int, log_path: Path) -> subproces
         "--dir",
         str(bdir),
         "--bars-file",
-        str(market_csv),
+        str(market),
         "--warm",
         str(warm),
     ]
@@ -270,7 +270,7 @@ class BridgeDemo:
     def __init__(
         self, out: Path, bars: Bars, spec: SymbolSpec, sessions: int, kill_hold_bars: int = 24
     ) -> None:
-        from mtponte.data import save_bars_csv
+        from mtponte.cli._demo_market import save_market
 
         days = bars.day
         uniq = np.unique(days)
@@ -286,10 +286,10 @@ class BridgeDemo:
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
         self.bdir, self.on_tmpfs = _bridge_folder(self.root)
-        market_csv = self.root / "market.csv"
-        save_bars_csv(self.bars, market_csv)
+        market = self.root / "market.npz"
+        save_market(self.bars, market)
         self.t_spawn = time.time()
-        self.proc = _spawn(self.bdir, market_csv, self.warm, self.root / "executor.log")
+        self.proc = _spawn(self.bdir, market, self.warm, self.root / "executor.log")
         atexit.register(self.close)  # whatever way the demo ends, the child ends too
 
     def close(self) -> None:
@@ -361,7 +361,7 @@ class BridgeDemo:
         kill_plan = _Kill(
             arm_at=warm + (n - warm) // 3,
             hold_bars=self.kill_hold_bars,
-            max_hold_bars=2 * per_day,
+            max_hold_bars=per_day,
             last_bar=n - per_day,
         )
         stop = threading.Event()
