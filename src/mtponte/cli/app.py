@@ -98,7 +98,11 @@ def demo(
 ) -> None:
     """Backtest the elephant-bar strategy on bundled synthetic WIN M5 data, replay the
     same bars through the streaming engine, and check both give identical trades. Then
-    the live monitor trades the last sessions on a netting paper account that is
+    the real system trades the last sessions: the monitor through the file bridge to the
+    reference executor in a separate process (a paper account, simulated time), with a
+    live dashboard, the kill switch pulled and released mid-run, and a table of trades,
+    identity with the backtest and latencies (demo-out/bridge). Then the live monitor
+    trades the last sessions on a netting paper account that is
     published as a master to a copy server on 127.0.0.1, and three followers copy it: a
     standard account at a '.pro' broker, a cent account and a netting one with a fixed
     lot."""
