@@ -16,9 +16,9 @@ from pathlib import Path
 def test_demo_runs_the_real_system_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     env = {**os.environ, "COLUMNS": "200"}
+    args = ["demo", "--out", str(out), "--days", "40", "--copy-days", "0", "--bridge-days", "8"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mtponte", "demo", "--out", str(out), "--days", "40"]
-        + ["--copy-days", "0", "--bridge-days", "8"],
+        [sys.executable, "-m", "mtponte", *args],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
