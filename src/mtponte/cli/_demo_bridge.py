@@ -359,7 +359,7 @@ class BridgeDemo:
         st = _State(total=n - warm)
         per_day = max(1, (n - warm) // max(1, len(np.unique(bars.day)) - 1))
         kill_plan = _Kill(
-            arm_at=warm + (n - warm) // 3,
+            arm_at=warm + (n - warm) // 4,
             hold_bars=self.kill_hold_bars,
             max_hold_bars=per_day,
             last_bar=n - per_day,
@@ -477,7 +477,7 @@ def _kill_step(
     r, bar = st.runner, st.bar
     assert r is not None and bar is not None
     if plan.on_bar is None and j >= plan.arm_at:
-        late = j >= plan.arm_at + plan.max_hold_bars  # no position came: pull it anyway
+        late = j >= plan.arm_at + 3 * plan.max_hold_bars  # no position came: pull it anyway
         if r._held is not None or late:
             held = "" if r._held is None else f" while {dash._position()}"
             dash.note(
