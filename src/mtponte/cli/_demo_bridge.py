@@ -92,6 +92,10 @@ def _pct_ms(xs: list[float], q: float) -> float | None:
     return 1000 * s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
 
+def _n(k: int, one: str, many: str) -> str:
+    return f"{k} {one if k == 1 else many}"
+
+
 def _fmt_ms(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
@@ -495,7 +499,7 @@ def _kill_step(
         ):
             dash.note(
                 f"releasing the kill switch after bar {bar.time:%Y-%m-%d %H:%M} "
-                f"({held_for} bars, {plan.refused} entries refused meanwhile)"
+                f"({held_for} bars, {_n(plan.refused, 'entry', 'entries')} refused meanwhile)"
             )
             kill(bdir, off=True)
             plan.off_bar = j + 1
@@ -615,8 +619,9 @@ def bridge_demo(demo: BridgeDemo, console: Console) -> bool:
         "kill switch",
         (
             f"pulled after {s['kill_on']}, released after {s['kill_off']}; "
-            f"{len(s['kill_flattened'])} position flattened by the executor; "
-            f"{s['entries_refused_by_kill_switch']} entries refused by the risk gate and "
+            f"{_n(len(s['kill_flattened']), 'position', 'positions')} flattened by the executor; "
+            f"{_n(s['entries_refused_by_kill_switch'], 'entry', 'entries')} refused by the risk "
+            "gate and "
             f"{s['entries_while_killed']} taken while engaged"
         )
         if kill_ok

@@ -112,7 +112,7 @@ def serve_market(
         Sleep between two looks at the step file and the inbox.
     idle_s
         Give up when the step file has not changed for this long (a conductor that
-        died must not leave this process behind).
+        died must not leave this process behind); ten times as long for the first step.
 
     Returns
     -------
@@ -179,7 +179,8 @@ def serve_market(
                 ex.bar_count = 3
                 last_change = time.monotonic()
             ex.process_inbox()  # also applies the kill switch
-            if time.monotonic() - last_change > idle_s:
+            # the first step waits for the demo's backtest (a cold numba compile)
+            if time.monotonic() - last_change > (idle_s if done > warm else 10 * idle_s):
                 raise MtponteError(f"no step for {idle_s:.0f}s in {step_path}: stopping")
             time.sleep(poll_s)
         ex.process_inbox()
