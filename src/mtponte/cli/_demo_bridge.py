@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -26,11 +25,10 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.table import Table
 
-from mtponte.brokers.bridge import BridgeBroker
+from mtponte.cli._demo_dash import Dashboard, DashState, TimedBridge, fmt_ms, pct_ms, plural
 from mtponte.domain.bars import Bars
 from mtponte.domain.symbols import SymbolSpec
 from mtponte.errors import MtponteError
@@ -42,21 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("mtponte.demo")
 
 WAIT_S = 30.0  # the longest a step may take before the demo gives up (a stuck child)
-
-
-class _TimedBridge(BridgeBroker):
-    """The bridge broker, timing each command's round trip (written → final result)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.round_trips: list[float] = []
-
-    def _call(self, kind: str, comment: str = "", **fields: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return super()._call(kind, comment, **fields)
-        finally:
-            self.round_trips.append(time.perf_counter() - t0)
 
 
 @dataclass
@@ -73,140 +56,8 @@ class _Kill:
     flattened: str = ""
 
 
-@dataclass
-class _State:
-    """What the dashboard shows (read by the refresh thread, written by the loop)."""
-
-    total: int
-    done: int = 0
-    bar: Any = None
-    runner: Runner | None = None
-    kill: str = "off"
-    events: list[str] = field(default_factory=list)
-
-
-def _pct_ms(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    return 1000 * s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
-
-
-def _n(k: int, one: str, many: str) -> str:
-    return f"{k} {one if k == 1 else many}"
-
-
-def _fmt_ms(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
-
-
 def _key(t: Trade) -> tuple[Any, ...]:
     return (t.entry_time, int(t.side), t.entry_price, t.exit_time, t.exit_price, t.exit_reason)
-
-
-class _Dashboard:
-    """rich Live on a terminal; plain periodic lines otherwise (CI, pipes)."""
-
-    def __init__(self, console: Console, st: _State, broker: _TimedBridge, spec: SymbolSpec):
-        self.console = console
-        self.st = st
-        self.broker = broker
-        self.spec = spec
-        self.live: Live | None = None
-        self._last_day: Any = None
-        self.zone = ZoneInfo(spec.timezone)
-
-    def __enter__(self) -> _Dashboard:
-        if self.console.is_terminal:
-            self.live = Live(get_renderable=self.render, console=self.console, refresh_per_second=8)
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.update(self.render(), refresh=True)
-            self.live.__exit__(None, None, None)
-
-    def note(self, text: str) -> None:
-        """An event line (above the live panel, or a plain line)."""
-        self.st.events.append(text)
-        self.console.print(text, highlight=False)
-
-    def _pnl(self) -> tuple[int, float, float]:
-        r = self.st.runner
-        if r is None:
-            return 0, 0.0, 0.0
-        trades = list(r.trades)
-        done = sum(t.pnl_money for t in trades)
-        held, bar = r._held, self.st.bar
-        open_pnl = 0.0
-        if held is not None and bar is not None:
-            open_pnl = (bar.close - held.entry_price) * held.side * self.spec.point_value * r.volume
-        return len(trades), done, open_pnl
-
-    def _position(self) -> str:
-        r = self.st.runner
-        if r is None:
-            return "-"
-        held, working = r._held, r._working
-        if held is not None:
-            side = "LONG" if held.side > 0 else "SHORT"
-            return f"{side} {r.volume:g} @ {held.entry_price:g}  SL {held.sl:g}  TP {held.tp:g}"
-        if working is not None:
-            return f"flat, stop order {working.ticket} working"
-        return "flat"
-
-    def _latencies(self) -> tuple[str, str]:
-        r = self.st.runner
-        dec = list(r.stats.latencies) if r is not None else []
-        rt = list(self.broker.round_trips)
-        d = f"p50 {_fmt_ms(_pct_ms(dec, 0.5))}  p99 {_fmt_ms(_pct_ms(dec, 0.99))} ms"
-        b = f"p50 {_fmt_ms(_pct_ms(rt, 0.5))}  p99 {_fmt_ms(_pct_ms(rt, 0.99))} ms ({len(rt)})"
-        return d, b
-
-    def render(self) -> Group:
-        """The live panel."""
-        st, bar = self.st, self.st.bar
-        t = Table(show_header=False, title="mtponte monitor ⇄ file bridge ⇄ executor process")
-        t.add_column(style="bold")
-        t.add_column()
-        if bar is not None:
-            local = bar.time.astimezone(self.zone)
-            t.add_row(
-                "bar",
-                f"{local:%Y-%m-%d %H:%M}  O {bar.open:g} H {bar.high:g} L {bar.low:g} "
-                f"C {bar.close:g}   ({st.done}/{st.total})",
-            )
-        r = st.runner
-        sig = r.stats.signals if r is not None else 0
-        sent = len(r.stats.order_bars) if r is not None else 0
-        t.add_row("signals", f"{sig} ({sent} orders sent)")
-        t.add_row("position", self._position())
-        n, done, open_pnl = self._pnl()
-        t.add_row("P&L", f"{done:,.2f} realised in {n} trades, {open_pnl:,.2f} open")
-        t.add_row("kill switch", st.kill)
-        d, b = self._latencies()
-        t.add_row("decision", d)
-        t.add_row("bridge round trip", b)
-        return Group(t)
-
-    def tick(self) -> None:
-        """After each bar: without a terminal, one line per session."""
-        if self.live is not None or self.st.bar is None:
-            return
-        day = self.st.bar.time.date()
-        if self._last_day is not None and day == self._last_day and self.st.done < self.st.total:
-            return
-        self._last_day = day
-        n, done, open_pnl = self._pnl()
-        d, b = self._latencies()
-        self.console.print(
-            f"[{self.st.done}/{self.st.total}] {self.st.bar.time:%Y-%m-%d %H:%M} "
-            f"close {self.st.bar.close:g} | {self._position()} | {n} trades, P&L {done:,.2f} "
-            f"(open {open_pnl:,.2f}) | kill {self.st.kill} | decision {d} | bridge {b}",
-            highlight=False,
-            soft_wrap=True,
-        )
 
 
 def _spawn(bdir: Path, market: Path, warm: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -360,7 +211,7 @@ class BridgeDemo:
         handled = [0]
         started = threading.Event()
         cond = threading.Condition()
-        st = _State(total=n - warm)
+        st = DashState(total=n - warm)
         per_day = max(1, (n - warm) // max(1, len(np.unique(bars.day)) - 1))
         kill_plan = _Kill(
             arm_at=warm + (n - warm) // 4,
@@ -376,7 +227,7 @@ class BridgeDemo:
             # when the child published it, not when the conductor got here
             t_ready = snapshot.stat().st_mtime - self.t_spawn
             t_waited = time.perf_counter() - t_start
-            broker = _TimedBridge(bdir, timeout_s=10, clock=market_ms)
+            broker = TimedBridge(bdir, timeout_s=10, clock=market_ms)
             feed = BridgeFeed(bdir, spec.name, "M5", poll_s=0.0005)
             journal = f"sqlite:///{(root / 'journal.sqlite').as_posix()}"
             with _monitor(cfg, journal, root / "logs", "bridge", spec) as m:
@@ -428,7 +279,7 @@ class BridgeDemo:
 
                 th = threading.Thread(target=monitor, name="demo-monitor", daemon=True)
                 th.start()
-                dash = _Dashboard(console, st, broker, spec)
+                dash = Dashboard(console, st, broker, spec)
                 with dash:
                     _wait(started.is_set, "the monitor did not start", monitor_ok)
                     for j in range(warm, n):
@@ -472,7 +323,7 @@ class BridgeDemo:
 
 
 def _kill_step(
-    j: int, st: _State, plan: _Kill, bdir: Path, dash: _Dashboard, kill: Callable[..., None]
+    j: int, st: DashState, plan: _Kill, bdir: Path, dash: Dashboard, kill: Callable[..., None]
 ) -> None:
     """After bar ``j`` of ``n``: pull the kill switch (``mtponte kill``) once the monitor
     holds a position, or release it (``mtponte kill --off``) once it has been engaged
@@ -499,7 +350,7 @@ def _kill_step(
         ):
             dash.note(
                 f"releasing the kill switch after bar {bar.time:%Y-%m-%d %H:%M} "
-                f"({held_for} bars, {_n(plan.refused, 'entry', 'entries')} refused meanwhile)"
+                f"({held_for} bars, {plural(plan.refused, 'entry', 'entries')} refused meanwhile)"
             )
             kill(bdir, off=True)
             plan.off_bar = j + 1
@@ -513,7 +364,7 @@ def _summarise(
     params: Any,
     warm: int,
     runner: Runner,
-    broker: _TimedBridge,
+    broker: TimedBridge,
     plan: _Kill,
 ) -> dict[str, Any]:
     """Trades, identity with the backtest on the sessions the kill switch did not touch,
@@ -591,10 +442,10 @@ def _summarise(
         "entries_while_killed": len(window),
         "entries_refused_by_kill_switch": plan.refused,
         "net_money": round(sum(t.pnl_money for t in live), 2),
-        "decision_p50_ms": _pct_ms(dec, 0.5),
-        "decision_p99_ms": _pct_ms(dec, 0.99),
-        "bridge_p50_ms": _pct_ms(rt, 0.5),
-        "bridge_p99_ms": _pct_ms(rt, 0.99),
+        "decision_p50_ms": pct_ms(dec, 0.5),
+        "decision_p99_ms": pct_ms(dec, 0.99),
+        "bridge_p50_ms": pct_ms(rt, 0.5),
+        "bridge_p99_ms": pct_ms(rt, 0.99),
         "bridge_commands": len(rt),
         "journal": str(root / "journal.sqlite"),
         "paths": {k: str(v) for k, v in paths.items()},
@@ -619,9 +470,9 @@ def bridge_demo(demo: BridgeDemo, console: Console) -> bool:
         "kill switch",
         (
             f"pulled after {s['kill_on']}, released after {s['kill_off']}; "
-            f"{_n(len(s['kill_flattened']), 'position', 'positions')} flattened by the executor; "
-            f"{_n(s['entries_refused_by_kill_switch'], 'entry', 'entries')} refused by the risk "
-            "gate and "
+            f"{plural(len(s['kill_flattened']), 'position', 'positions')} flattened by the "
+            f"executor; {plural(s['entries_refused_by_kill_switch'], 'entry', 'entries')} "
+            "refused by the risk gate and "
             f"{s['entries_while_killed']} taken while engaged"
         )
         if kill_ok
@@ -637,12 +488,12 @@ def bridge_demo(demo: BridgeDemo, console: Console) -> bool:
     )
     t.add_row(
         "decision latency",
-        f"p50 {_fmt_ms(s['decision_p50_ms'])} ms, p99 {_fmt_ms(s['decision_p99_ms'])} ms "
+        f"p50 {fmt_ms(s['decision_p50_ms'])} ms, p99 {fmt_ms(s['decision_p99_ms'])} ms "
         "(closed bar in → order acknowledged)",
     )
     t.add_row(
         "bridge round trip",
-        f"p50 {_fmt_ms(s['bridge_p50_ms'])} ms, p99 {_fmt_ms(s['bridge_p99_ms'])} ms "
+        f"p50 {fmt_ms(s['bridge_p50_ms'])} ms, p99 {fmt_ms(s['bridge_p99_ms'])} ms "
         f"({s['bridge_commands']} commands, file written → result read)",
     )
     t.add_row(
