@@ -109,3 +109,104 @@ def test_realtime_over_the_bridge_trades_like_the_backtest(
     want = [e for e in expected if e[0] >= start]
     assert got == want, "\n".join(["got:", *map(repr, got), "want:", *map(repr, want)])
     assert len(got) >= 3
+
+
+def test_a_position_the_kill_switch_closes_is_a_flat_trade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor flattens on the kill switch (deal comment ``mtp:kill``): the runner
+    records that exit as ``flat`` at the executor's price, not as the SL or TP it is
+    nearest to, and takes no entry while the switch is on."""
+    bars = synth_win(days=8, seed=12)
+    root = tmp_path / "bridge"
+    cfg = LiveConfig(
+        runner=RunnerSection(mode="trade", allow_real_account=True),
+        risk=RiskSection(kill_switch_file=root / "KILL_SWITCH"),
+    )
+    step = timedelta(minutes=5)
+    clock = ReplayClock(bars.bar(0).time)
+
+    def market_ms() -> int:
+        return int(clock().timestamp() * 1000)
+
+    paper = PaperBroker(symbols=[WIN], clock=clock, account_mode="netting")
+    ex = Executor(root, paper, clock=market_ms)
+    ex.bar_subscriptions = (("WIN", "M5"),)
+    warm = 40
+    for i in range(warm):
+        clock.t = bars.bar(i).time
+        paper.on_bar("WIN", bars.bar(i))
+    clock.t = bars.bar(warm - 1).time + step
+    paper.set_quote("WIN", bars.bar(warm).open)
+    ex.write_state()
+    handled = [0]
+    cond = threading.Condition()
+
+    def on_event(_ev: BarEvent) -> None:
+        with cond:
+            handled[0] += 1
+            cond.notify_all()
+
+    runners: list[object] = []
+    stop = threading.Event()
+    feed = BridgeFeed(root, "WIN", "M5", poll_s=0.002)
+    broker = BridgeBroker(root, timeout_s=10, clock=market_ms)
+    out: list[object] = []
+    th = threading.Thread(
+        target=lambda: out.append(
+            run_polled(
+                feed,
+                WIN,
+                cfg,
+                broker,
+                300,
+                stop,
+                on_event=on_event,
+                on_start=runners.append,
+                clock=clock,
+            )
+        ),
+        daemon=True,
+    )
+    th.start()
+    killed_at: int | None = None
+    try:
+        deadline = time.monotonic() + 20
+        while not runners:
+            assert time.monotonic() < deadline and th.is_alive()
+            time.sleep(0.001)
+        runner = runners[0]
+        for j in range(warm, len(bars)):
+            if killed_at is None and runner._held is not None:  # type: ignore[attr-defined]
+                (root / "KILL_SWITCH").write_text("test")
+                ex.process_inbox()  # the executor flattens at the current quote
+                killed_at = j
+                kill_price = bars.bar(j).open
+            if killed_at is not None and j == killed_at + 30:
+                (root / "KILL_SWITCH").unlink()
+            clock.t = bars.bar(j).time
+            paper.on_bar("WIN", bars.bar(j))
+            clock.t = bars.bar(j).time + step
+            if j + 1 < len(bars):
+                paper.set_quote("WIN", bars.bar(j + 1).open)
+            ex.write_state()
+            deadline = time.monotonic() + 20
+            while True:
+                ex.process_inbox()
+                with cond:
+                    if handled[0] >= j - warm + 1:
+                        break
+                    cond.wait(0.001)
+                assert time.monotonic() < deadline, f"bar {j} not handled"
+                assert th.is_alive() or out, "the monitor stopped"
+            ex.process_inbox()
+    finally:
+        stop.set()
+        th.join(10)
+    assert killed_at is not None, "no position was ever held"
+    trades = runner.trades  # type: ignore[attr-defined]
+    (flat,) = [t for t in trades if t.exit_time == bars.bar(killed_at).time]
+    assert flat.exit_reason == "flat" and flat.exit_price == kill_price
+    on, off = bars.bar(killed_at).time, bars.bar(killed_at + 30).time
+    assert not [t for t in trades if on <= t.entry_time < off]
+    assert [t for t in trades if t.entry_time >= off], "trading did not resume"

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,19 @@ class BridgeClient:
         The bridge folder shared with the executor.
     journal_path
         The client's SQLite journal (default ``journal/client.sqlite`` in ``root``).
+    clock
+        Epoch milliseconds for ``created_at`` and the heartbeat (default: the wall
+        clock; a simulated market passes its own, as it does to the executor).
     """
 
-    def __init__(self, root: Path, journal_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        journal_path: Path | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        # looked up at each call, not bound here: tests patch this module's now_ms
+        self.clock: Callable[[], int] = clock or (lambda: now_ms())
         self.dir = BridgeDir(Path(root)).create()
         self.journal = ClientJournal(journal_path or self.dir.journal / "client.sqlite")
         self._hb_seq = 0
@@ -76,7 +87,7 @@ class BridgeClient:
             {
                 "id": cid,
                 "seq": self.journal.next_seq(),
-                "created_at": now_ms(),
+                "created_at": self.clock(),
                 "ttl_ms": ttl_ms,
                 "kind": kind,
                 **fields,
@@ -185,14 +196,14 @@ class BridgeClient:
                 if state == "pending":
                     self.journal.set_state(cid, "sent")
                 continue
-            if now_ms() > cmd.expires_at():
+            if self.clock() > cmd.expires_at():
                 local = Result(
                     id=cid,
                     seq=cmd.seq,
                     status=Status.REJECTED,
                     reason=Reason.EXPIRED,
-                    seen_at=now_ms(),
-                    done_at=now_ms(),
+                    seen_at=self.clock(),
+                    done_at=self.clock(),
                     message="never delivered before a crash; expired since",
                 )
                 self.journal.set_state(cid, "rejected", local.model_dump_json(exclude_none=True))
@@ -211,7 +222,7 @@ class BridgeClient:
         self._hb_seq += 1
         atomic_write_json(
             self.dir.state / "python-heartbeat.json",
-            PythonHeartbeat(seq=self._hb_seq, time=now_ms(), pid=os.getpid()),
+            PythonHeartbeat(seq=self._hb_seq, time=self.clock(), pid=os.getpid()),
             fsync=False,
         )
 

@@ -45,6 +45,7 @@ from mtponte.bridge.fileio import (
 from mtponte.bridge.journal import ExecutorJournal
 from mtponte.bridge.protocol import (
     INBOX_NAME,
+    KILL_COMMENT,
     Command,
     Kind,
     PythonHeartbeat,
@@ -379,7 +380,7 @@ class Executor:
             ]
             if ours or self.broker.orders():
                 log.warning("KILL SWITCH: closing %d positions", len(ours))
-                self.close_all(None, "mtp:kill")
+                self.close_all(None, KILL_COMMENT)
 
     # ------------------------------------------------------------------ recovery
     def recover(self) -> int:

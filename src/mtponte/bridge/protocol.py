@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 PROTOCOL_VERSION: Literal[1] = 1
 DEFAULT_TTL_MS = 10_000
+KILL_COMMENT = "mtp:kill"  # the comment of the deals the kill switch closes (EA and Python)
 DEFAULT_DEVIATION_POINTS = 10
 DEFAULT_MAGIC = 20251103
 TAG_PREFIX = "mtp:"

@@ -3,6 +3,7 @@ MT5 EA, or its Python twin) publishes in ``state/``; orders go through ``inbox/`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,19 @@ class BridgeBroker(Broker):
         Magic number stamped on every order.
     timeout_s
         How long to wait for a final result.
+    clock
+        Epoch milliseconds stamped on commands and the heartbeat (see
+        :class:`~mtponte.bridge.client.BridgeClient`; default: the wall clock).
     """
 
-    def __init__(self, root: Path, magic: int | None = None, timeout_s: float = 15.0) -> None:
-        self.client = BridgeClient(root)
+    def __init__(
+        self,
+        root: Path,
+        magic: int | None = None,
+        timeout_s: float = 15.0,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.client = BridgeClient(root, clock=clock)
         self.client.recover()
         self.magic = magic
         self.timeout_s = timeout_s

@@ -89,10 +89,20 @@ def demo(
         int,
         typer.Option(min=0, help="Last sessions the live monitor trades with copiers (0: none)."),
     ] = 15,
+    bridge_days: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Sessions the monitor trades over the file bridge (0: skip that part)."
+        ),
+    ] = 8,
 ) -> None:
     """Backtest the elephant-bar strategy on bundled synthetic WIN M5 data, replay the
     same bars through the streaming engine, and check both give identical trades. Then
-    the live monitor trades the last sessions on a netting paper account that is
+    the real system trades the last sessions: the monitor through the file bridge to the
+    reference executor in a separate process (a paper account, simulated time), with a
+    live dashboard, the kill switch pulled and released mid-run, and a table of trades,
+    identity with the backtest and latencies (demo-out/bridge). Then the live monitor
+    trades the last sessions on a netting paper account that is
     published as a master to a copy server on 127.0.0.1, and three followers copy it: a
     standard account at a '.pro' broker, a cent account and a netting one with a fixed
     lot."""
@@ -100,6 +110,7 @@ def demo(
     def body() -> None:
         from mtponte.backtest import StreamingBacktest, run_backtest
         from mtponte.backtest.report import write_outputs
+        from mtponte.cli._demo_bridge import BridgeDemo, bridge_demo
         from mtponte.data import save_bars_csv, synth_win
         from mtponte.domain import WIN
         from mtponte.strategies import ElephantParams
@@ -109,6 +120,8 @@ def demo(
             task = prog.add_task("generating synthetic WIN M5", total=None)
             bars = synth_win(days=days, seed=seed)
             prog.update(task, total=1, completed=1)
+            # the executor process starts now and loads while the backtest runs
+            bridge = BridgeDemo(out, bars, WIN, bridge_days) if bridge_days else None
             t0 = time.perf_counter()
             result = run_backtest(bars, WIN, p)
             t_batch = time.perf_counter() - t0
@@ -141,6 +154,8 @@ def demo(
         for name, path in paths.items():
             console.print(f"{name}: {path}")
         if not same:
+            raise typer.Exit(1)
+        if bridge is not None and not bridge_demo(bridge, console):
             raise typer.Exit(1)
         if copy_days:
             _copy_demo(out, bars, copy_days)

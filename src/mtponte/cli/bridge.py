@@ -227,3 +227,34 @@ def kill(
             console.print(f"[bold red]KILL SWITCH ACTIVE[/] ({d.kill_switch})")
 
     run_safely(body)
+
+
+@bridge_app.command("market")
+def market(
+    dir_: DirOpt,
+    bars_file: Annotated[
+        Path, typer.Option(help="Bars the simulated market trades (.npz from the demo, or CSV).")
+    ],
+    warm: Annotated[int, typer.Option(min=1, help="Bars traded before the first step.")],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol preset.")] = "WIN",
+    timeframe: Annotated[str, typer.Option(help="Closed-bar subscription to publish.")] = "M5",
+) -> None:
+    """Run the reference executor on a paper account whose market replays BARS_FILE one
+    bar per step: a conductor writes the bars traded so far to <dir>/market/step
+    ('stop' ends). Simulated time: the monitor must use the market's clock. For demos and
+    tests (`mtponte demo` runs it as its terminal)."""
+
+    def body() -> None:
+        from mtponte.cli._common import load_data, resolve_symbol
+        from mtponte.cli._demo_market import load_market, serve_market
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(message)s")
+        spec = resolve_symbol(symbol, None, None)
+        if bars_file.suffix == ".npz":
+            bars = load_market(bars_file)
+        else:
+            bars = load_data(bars_file, spec, "auto", False)
+        done = serve_market(dir_, bars, spec, warm, timeframe.upper())
+        err_console.print(f"market stopped after {done} bars")
+
+    run_safely(body)

@@ -187,8 +187,17 @@ class MonitorAlerts:
         self.commands.start()
 
     def on_bar(self, *_args: object) -> None:
-        """Once per bar (see :meth:`JournalAlerts.on_bar`)."""
+        """Once per bar (see :meth:`JournalAlerts.on_bar`); the kill switch going on or
+        off is also a journal row (``kill_switch_on`` / ``kill_switch_off``)."""
+        was = self.hook._kill
         self.hook.on_bar()
+        if self.journal is not None and self.hook._kill != was:
+            on = self.hook._kill
+            self.journal.alert(
+                "kill_switch_on" if on else "kill_switch_off",
+                f"kill switch {'ON' if on else 'off'}",
+                {"where": str(self.hook.kill_file)},
+            )
         self.watch.bar_seen()
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from mtponte.backtest.engine import trade_volume
 from mtponte.backtest.fill import flat_due, trade_pnl
+from mtponte.bridge.protocol import KILL_COMMENT
 from mtponte.brokers.base import INVALID_PRICE, Broker
 from mtponte.brokers.paper import PaperBroker
 from mtponte.domain.bars import Bar, local_parts
@@ -502,6 +503,9 @@ class Runner:
             self._held = None
             return
         price = out[-1].price
+        if out[-1].comment == KILL_COMMENT:  # the executor flattened it: the kill switch
+            self._closed(bar.time, price, ExitReason.FLAT, "kill switch, closed by the executor")
+            return
         # The level nearer to the exit price: gaps exit beyond the level, slippage
         # moves it a few ticks, and SL and TP are ATRs apart.
         reason = ExitReason.SL if abs(price - held.sl) <= abs(price - held.tp) else ExitReason.TP
