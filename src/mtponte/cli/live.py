@@ -233,6 +233,9 @@ def live(
         if cfg.feed.kind == "mt5":
             _live_mt5(cfg, config, seconds)
             return
+        if cfg.feed.kind == "csv_tail":
+            _live_csv_tail(cfg, config, seconds)
+            return
         if cfg.feed.kind != "replay":
             raise ConfigError(f"feed.kind: {cfg.feed.kind!r} is not run by `live` yet")
         if cfg.feed.path is None:
@@ -279,9 +282,49 @@ def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
     _live_polled(cfg, config, seconds, spec, feed, broker, "bridge", where)
 
 
-def _live_mt5(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
+def _live_csv_tail(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
+    """The monitor in real time on a bar file that grows, trading through the bridge or
+    a MetaTrader5 terminal (a paper account has no market moving in real time)."""
+    from mtponte.live.csvtail import CsvTailFeed
+
+    f = cfg.feed
+    assert f.path is not None and f.timeframe is not None  # checked by the config
+    spec = resolve_symbol(cfg.symbol, cfg.timezone, cfg.server_timezone)
+    feed = CsvTailFeed(
+        f.path,
+        f.timeframe,
+        spec.timezone,
+        spec.server_timezone,
+        fmt=f.format,
+        dayfirst=f.dayfirst,
+        poll_s=f.poll_s,
+        backfill=f.backfill,
+        watch=f.watch,
+        force_polling=f.force_polling,
+    )
+    try:
+        if cfg.broker.kind == "mt5":
+            _live_mt5(cfg, config, seconds, feed)
+        elif cfg.broker.kind == "bridge" and cfg.broker.bridge_dir is not None:
+            from mtponte.brokers.bridge import BridgeBroker
+
+            broker = BridgeBroker(cfg.broker.bridge_dir, timeout_s=cfg.broker.bridge_timeout_s)
+            _live_polled(cfg, config, seconds, spec, feed, broker, "csv_tail", f"from {f.path}")
+        else:
+            raise ConfigError(
+                "broker.kind: the csv_tail feed trades through 'bridge' or 'mt5' (a paper "
+                "account has no market moving in real time; replay a file with kind = 'replay')"
+            )
+    finally:
+        feed.close()
+
+
+def _live_mt5(
+    cfg: LiveConfig, config: Path, seconds: float | None, feed: PolledFeed | None = None
+) -> None:
     """The monitor in real time on a MetaTrader5 terminal: its closed bars
-    (``copy_rates_from_pos``), orders through ``order_send``."""
+    (``copy_rates_from_pos``, unless another ``feed`` is given), orders through
+    ``order_send``."""
     import os
 
     from mtponte.brokers.mt5 import Mt5Broker
@@ -292,6 +335,7 @@ def _live_mt5(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
     assert f.timeframe is not None and cfg.server_timezone is not None  # checked by the config
     if b.kind != "mt5":
         raise ConfigError("broker.kind: the mt5 feed trades through the terminal: set 'mt5'")
+    label = "mt5" if feed is None else cfg.feed.kind
     spec = resolve_symbol(cfg.symbol, cfg.timezone, cfg.server_timezone)
     trade_symbol = cfg.trade_symbol or spec.name
     module = mt5_module()  # None: the MetaTrader5 package, imported on connect
@@ -311,16 +355,17 @@ def _live_mt5(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
     )
     broker.connect()  # before the feed's first read: the terminal must be initialized
     try:
-        feed = Mt5Feed(
-            trade_symbol,
-            f.timeframe,
-            broker.clock,
-            module=module,
-            count=f.count,
-            poll_s=f.poll_s,
-            backfill=f.backfill,
-        )
-        _live_polled(cfg, config, seconds, spec, feed, broker, "mt5", "on MetaTrader5", clock)
+        if feed is None:
+            feed = Mt5Feed(
+                trade_symbol,
+                f.timeframe,
+                broker.clock,
+                module=module,
+                count=f.count,
+                poll_s=f.poll_s,
+                backfill=f.backfill,
+            )
+        _live_polled(cfg, config, seconds, spec, feed, broker, label, "on MetaTrader5", clock)
     finally:
         broker.close()
 

@@ -130,6 +130,10 @@ class FeedSection(_Section):
     backfill
         Polled feeds: also yield the bars already closed at the start (default: they
         only warm the strategy up).
+    watch, force_polling
+        ``csv_tail``: wake on file changes (``watchfiles``; its polling mode with
+        ``force_polling``, for network drives); the file is read every ``poll_s``
+        anyway.
     bridge_times
         ``bridge``: the snapshot's bar times are ``utc`` (the protocol, the Python
         executor) or ``server`` wall time (the MQL5 EA; needs ``server_timezone``).
@@ -146,6 +150,8 @@ class FeedSection(_Section):
     backfill: bool = False
     bridge_dir: Path | None = None
     bridge_times: Literal["utc", "server"] = "utc"
+    watch: bool = True
+    force_polling: bool = False
 
     @model_validator(mode="after")
     def _required(self) -> FeedSection:

@@ -116,6 +116,7 @@ def run_polled(
     seen = 0
     pending = first
     while True:
+        _journal_notes(feed, journal, seen)
         for ev in pending:
             runner.on_event(ev)
             seen += 1
@@ -123,7 +124,15 @@ def run_polled(
                 runner.apply_config(new)
             if on_event is not None:
                 on_event(ev)
-        if stop.wait(feed.poll_s):
+        if feed.wait(stop):
             break
         pending = feed.poll()
     return RealtimeRun(runner, seen)
+
+
+def _journal_notes(feed: PolledFeed, journal: Journal | None, seen: int) -> None:
+    """The feed's anomalies (gaps, duplicates, a reopened file) as journal heartbeats."""
+    while feed.notes:
+        note = feed.notes.pop(0)
+        if journal is not None:
+            journal.heartbeat(seen, f"feed: {note}"[:200])
