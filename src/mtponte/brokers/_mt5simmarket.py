@@ -17,6 +17,7 @@ production)::
     MTPONTE_MT5SIM_SYMBOL=WIN         # symbol preset (the account's only symbol)
     MTPONTE_MT5SIM_WARM=100           # bars already closed when the monitor starts
     MTPONTE_MT5SIM_DONE=done.flag     # optional: written once every bar was shown
+    MTPONTE_MT5SIM_PAUSE=300:2.5      # optional: the market stalls 2.5 s before bar 300
 
 ``market_clock`` (aware UTC, the market's "now") is what ``mtponte live`` then uses as
 the runner's and the adapter's clock, so simulated history is not "too old".
@@ -25,6 +26,7 @@ the runner's and the adapter's clock, so simulated history is not "too old".
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +67,9 @@ class SteppingMt5Sim(Mt5Sim):
         File written when the last bar has been shown closed (tests wait for it).
     account_mode
         ``netting`` (B3) or ``hedging``.
+    pause
+        ``(k, seconds)``: before trading bar ``k`` the market stands still this long
+        (reads show the same bars: a stalled feed).
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class SteppingMt5Sim(Mt5Sim):
         server_timezone: str = "America/Sao_Paulo",
         done: Path | None = None,
         account_mode: Literal["hedging", "netting"] = "netting",
+        pause: tuple[int, float] | None = None,
     ) -> None:
         if not 1 <= warm < len(bars):
             raise ConfigError(f"warm must be in 1..{len(bars) - 1}, got {warm}")
@@ -90,6 +96,18 @@ class SteppingMt5Sim(Mt5Sim):
         for _ in range(warm):
             self._trade_next()
         self._reads = 0
+        self.pause = pause
+        self._paused_at: float | None = None
+
+    def _stalled(self) -> bool:
+        if self.pause is None or self._next != self.pause[0]:
+            return False
+        if self._paused_at is None:
+            self._paused_at = _now()
+        if _now() - self._paused_at < self.pause[1]:
+            return True
+        self.pause = None
+        return False
 
     def _trade_next(self) -> None:
         j = self._next
@@ -107,7 +125,7 @@ class SteppingMt5Sim(Mt5Sim):
         """Advance the market one bar (not on the first read), then the base's window
         with the forming bar at the next bar's real time."""
         self._reads += 1
-        if self._reads > 1 and self._next < len(self.bars):
+        if self._reads > 1 and self._next < len(self.bars) and not self._stalled():
             self._trade_next()
             if self._next == len(self.bars) and self.done is not None:
                 self.done.write_text("done\n", encoding="utf-8")
@@ -116,6 +134,10 @@ class SteppingMt5Sim(Mt5Sim):
             # a real terminal shows the bar that has started, whatever the session gap
             rates[-1]["time"] = self.clock.to_server(self.bars.bar(self._next).time)
         return rates
+
+
+def _now() -> float:
+    return time.monotonic()
 
 
 def from_env() -> SteppingMt5Sim:
@@ -139,8 +161,15 @@ def from_env() -> SteppingMt5Sim:
     except ValueError as exc:
         raise ConfigError(f"MTPONTE_MT5SIM_WARM: not an integer: {exc}") from None
     done = os.environ.get("MTPONTE_MT5SIM_DONE")
+    pause = None
+    if raw := os.environ.get("MTPONTE_MT5SIM_PAUSE"):
+        k, _, secs = raw.partition(":")
+        try:
+            pause = (int(k), float(secs))
+        except ValueError:
+            raise ConfigError(f"MTPONTE_MT5SIM_PAUSE={raw!r}: expected 'bar:seconds'") from None
     return SteppingMt5Sim(
-        bars, spec, warm, server_timezone=server_tz, done=Path(done) if done else None
+        bars, spec, warm, server_timezone=server_tz, done=Path(done) if done else None, pause=pause
     )
 
 
