@@ -234,3 +234,27 @@ def test_realtime_through_the_tail_trades_like_the_backtest(tmp_path: Path, mode
     want = [e for e in expected if e[0] >= start]
     assert got == want, "\n".join(["got:", *map(repr, got), "want:", *map(repr, want)])
     assert len(got) >= 3
+
+
+def test_feed_notes_are_journaled_by_the_realtime_loop(tmp_path: Path) -> None:
+    from mtponte.live.journal import open_journal
+    from mtponte.live.journal.models import Heartbeat
+    from mtponte.live.realtime import _journal_notes
+
+    header, rows = lines_of(tmp_path, days=1)
+    path = tmp_path / "live.csv"
+    path.write_text(header + "\n" + rows[0] + "\n", encoding="utf-8")
+    feed = feed_of(path, watch=False)
+    feed.poll()
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(rows[0] + "\n" + rows[3] + "\n")
+    feed.poll()
+    j = open_journal(f"sqlite:///{(tmp_path / 'j.sqlite').as_posix()}")
+    j.start_run("trade", "bridge", "csv_tail", "WIN", {})
+    _journal_notes(feed, j, 7)
+    assert feed.notes == []
+    with j.engine.connect() as c:
+        notes = [r.note for r in c.execute(Heartbeat.__table__.select())]
+    j.close()
+    assert len(notes) == 2
+    assert notes[0].startswith("feed: duplicate bar") and notes[1].startswith("feed: gap: 2 bar")
