@@ -187,3 +187,16 @@ def test_live_refuses_a_feed_without_its_broker(tmp_path: Path, monkeypatch) -> 
     from mtponte.live.config import resolve_paths
 
     assert resolve_paths(load_config(f), tmp_path).feed.bridge_dir == tmp_path / "b"
+
+
+def test_csv_tail_needs_its_path_and_a_live_broker(tmp_path: Path) -> None:
+    f = tmp_path / "tail.toml"
+    f.write_text('[feed]\nkind = "csv_tail"\ntimeframe = "M5"\n', encoding="utf-8")
+    assert any(p.startswith("feed") and "path" in p for p in config_problems(f))
+    f.write_text(
+        '[feed]\nkind = "csv_tail"\ntimeframe = "M5"\npath = "bars.csv"\n', encoding="utf-8"
+    )
+    assert config_problems(f) == []
+    res = runner.invoke(app, ["live", "--config", str(f)])
+    assert res.exit_code == 2 and "broker.kind" in res.output and "'bridge' or 'mt5'" in res.output
+    assert "Traceback" not in res.output
