@@ -146,7 +146,8 @@ def test_health_watch_ea_stale_and_feed_stalled(tmp_path: Path) -> None:
     w.check()
     mgr.close()
     kinds = [a.kind.value for a in cap.got]
-    assert kinds == ["ea_stale", "ea_stale", "feed_stalled"]
+    # each episode once, and its recovery once
+    assert kinds == ["ea_stale", "ea_resumed", "ea_stale", "feed_stalled", "feed_resumed"]
     assert cap.got[0].fields["age_s"] == "45"
 
 

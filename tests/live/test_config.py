@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,14 +165,19 @@ def test_polled_feeds_need_their_keys(tmp_path: Path) -> None:
     assert any("MN1" in p for p in problems('[feed]\nkind = "mt5"\ntimeframe = "MN1"\n'))
 
 
-def test_live_refuses_a_feed_it_does_not_run_yet(tmp_path: Path) -> None:
+def test_live_refuses_a_feed_without_its_broker(tmp_path: Path, monkeypatch) -> None:
     m = tmp_path / "mt5.toml"
-    m.write_text(
-        'server_timezone = "America/Sao_Paulo"\n[feed]\nkind = "mt5"\ntimeframe = "M5"\n',
-        encoding="utf-8",
-    )
+    mt5 = 'server_timezone = "America/Sao_Paulo"\n[feed]\nkind = "mt5"\ntimeframe = "M5"\n'
+    m.write_text(mt5, encoding="utf-8")
     res = runner.invoke(app, ["live", "--config", str(m)])
-    assert res.exit_code == 2 and "feed.kind" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "broker.kind" in res.output and "Traceback" not in res.output
+    # the mt5 feed runs through the mt5 broker: without the package, a one-line error
+    monkeypatch.delenv("MTPONTE_MT5_MODULE", raising=False)
+    monkeypatch.setitem(sys.modules, "MetaTrader5", None)  # import fails even on Windows
+    m.write_text(mt5 + '[broker]\nkind = "mt5"\n', encoding="utf-8")
+    res = runner.invoke(app, ["live", "--config", str(m)])
+    assert res.exit_code == 2 and "MetaTrader5 package" in res.output
+    assert "Traceback" not in res.output
     # the bridge feed runs, through the bridge broker only
     f = tmp_path / "live.toml"
     f.write_text('[feed]\nkind = "bridge"\ntimeframe = "M5"\nbridge_dir = "b"\n', encoding="utf-8")
@@ -181,3 +187,16 @@ def test_live_refuses_a_feed_it_does_not_run_yet(tmp_path: Path) -> None:
     from mtponte.live.config import resolve_paths
 
     assert resolve_paths(load_config(f), tmp_path).feed.bridge_dir == tmp_path / "b"
+
+
+def test_csv_tail_needs_its_path_and_a_live_broker(tmp_path: Path) -> None:
+    f = tmp_path / "tail.toml"
+    f.write_text('[feed]\nkind = "csv_tail"\ntimeframe = "M5"\n', encoding="utf-8")
+    assert any(p.startswith("feed") and "path" in p for p in config_problems(f))
+    f.write_text(
+        '[feed]\nkind = "csv_tail"\ntimeframe = "M5"\npath = "bars.csv"\n', encoding="utf-8"
+    )
+    assert config_problems(f) == []
+    res = runner.invoke(app, ["live", "--config", str(f)])
+    assert res.exit_code == 2 and "broker.kind" in res.output and "'bridge' or 'mt5'" in res.output
+    assert "Traceback" not in res.output

@@ -132,3 +132,33 @@ def test_a_command_is_committed_before_it_returns(tmp_path: Path) -> None:
 def test_bad_url_is_one_line() -> None:
     with pytest.raises(ConfigError, match="bad journal URL 'nope://x:\\*\\*\\*@h/db'"):
         open_journal("nope://x:secret@h/db")
+
+
+def test_the_command_commit_never_checkpoints_the_wal(tmp_path: Path) -> None:
+    """SQLite's automatic WAL checkpoint is off on the journal's connection (it ran inside
+    whichever commit crossed 1000 pages, often a command's, on the bar → order path);
+    Journal.flush checkpoints every CHECKPOINT_EVERY commits instead, and close does."""
+    from mtponte.live.journal import store
+
+    wal = tmp_path / "journal.sqlite-wal"
+    j = open_journal(f"sqlite:///{(tmp_path / 'journal.sqlite').as_posix()}")
+    j.start_run("trade", "paper", "replay", "WIN", {})
+    assert j._conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    ckpts: list[int] = []
+    real = j.checkpoint
+
+    def counted() -> None:
+        ckpts.append(j._commits)
+        real()
+
+    j.checkpoint = counted  # type: ignore[method-assign]
+    for _ in range(1500):  # > 1000 pages of WAL: SQLite alone would checkpoint in here
+        j.command(str(uuid.uuid4()), "mtp:" + "a" * 20, "stop", "WIN", message="x" * 200)
+    assert ckpts == []  # commands never checkpoint...
+    assert wal.stat().st_size > 1000 * 4096  # ...not even SQLite's automatic one
+    j.heartbeat(1)  # a flush after the bar: checkpoints (the commits are past due)
+    assert ckpts == [1501]
+    for k in range(store.CHECKPOINT_EVERY):
+        j.heartbeat(k)
+    assert len(ckpts) == 2
+    j.close()

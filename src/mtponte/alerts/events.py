@@ -27,6 +27,8 @@ class AlertKind(StrEnum):
     KILL_SWITCH = "kill_switch"
     EA_STALE = "ea_stale"
     FEED_STALLED = "feed_stalled"
+    EA_RESUMED = "ea_resumed"
+    FEED_RESUMED = "feed_resumed"
     MONITOR_RESTARTED = "monitor_restarted"
     COMMAND_UNANSWERED = "command_unanswered"
     DIVERGENCE = "divergence"
@@ -43,6 +45,8 @@ SEVERITY: dict[AlertKind, str] = {
     AlertKind.KILL_SWITCH: "critical",
     AlertKind.EA_STALE: "critical",
     AlertKind.FEED_STALLED: "critical",
+    AlertKind.EA_RESUMED: "info",
+    AlertKind.FEED_RESUMED: "info",
     AlertKind.MONITOR_RESTARTED: "warning",
     AlertKind.COMMAND_UNANSWERED: "critical",
     AlertKind.DIVERGENCE: "warning",
@@ -61,6 +65,8 @@ TEMPLATES: dict[Language, dict[AlertKind, str]] = {
         AlertKind.KILL_SWITCH: "Kill switch {state} ({where})",
         AlertKind.EA_STALE: "EA sem heartbeat há {age_s} s ({where})",
         AlertKind.FEED_STALLED: "Feed de barras parado há {age_s} s ({where})",
+        AlertKind.EA_RESUMED: "Heartbeat do EA de volta após {age_s} s ({where})",
+        AlertKind.FEED_RESUMED: "Feed de barras de volta após {age_s} s ({where})",
         AlertKind.MONITOR_RESTARTED: "Monitor reiniciado ({reason}); reinício {count}",
         AlertKind.COMMAND_UNANSWERED: "Comando {command} sem resposta: {state} ({reason})",
         AlertKind.DIVERGENCE: "Divergência do backtest: {detail}",
@@ -75,6 +81,8 @@ TEMPLATES: dict[Language, dict[AlertKind, str]] = {
         AlertKind.KILL_SWITCH: "Kill switch {state} ({where})",
         AlertKind.EA_STALE: "EA heartbeat stale for {age_s} s ({where})",
         AlertKind.FEED_STALLED: "Bar feed stalled for {age_s} s ({where})",
+        AlertKind.EA_RESUMED: "EA heartbeat back after {age_s} s ({where})",
+        AlertKind.FEED_RESUMED: "Bar feed back after {age_s} s ({where})",
         AlertKind.MONITOR_RESTARTED: "Monitor restarted ({reason}); restart {count}",
         AlertKind.COMMAND_UNANSWERED: "Command {command} unanswered: {state} ({reason})",
         AlertKind.DIVERGENCE: "Divergence from the backtest: {detail}",

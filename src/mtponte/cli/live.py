@@ -23,11 +23,16 @@ from mtponte.cli._common import (
 from mtponte.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from mtponte.brokers.base import Broker
     from mtponte.domain.bars import Bars
     from mtponte.domain.symbols import SymbolSpec
     from mtponte.live.alerting import MonitorAlerts
     from mtponte.live.config import LiveConfig
     from mtponte.live.journal import Journal
+    from mtponte.live.pollfeeds import PolledFeed
     from mtponte.live.replay import ReplayRun
     from mtponte.live.tradelog import TradeLog
 
@@ -208,9 +213,10 @@ def live(
     ] = None,
 ) -> None:
     """Run the monitor from --config. Feeds: replay (a bar file, [feed] path, speed;
-    paper broker) or bridge (the EA's closed bars in [feed] bridge_dir, in real time, with
-    broker.kind = "bridge": until Ctrl-C, the account left as it is); the mt5 feed is
-    configurable but not run by `live` yet. Starts in log-only mode unless
+    paper broker), bridge (the EA's closed bars in [feed] bridge_dir, in real time, with
+    broker.kind = "bridge") or mt5 (the MetaTrader5 package's closed bars, with
+    broker.kind = "mt5"); real-time feeds run until Ctrl-C, the account left as it is.
+    Starts in log-only mode unless
     runner.mode = "trade".
     Relative paths in the file are taken from the file's folder. Edits to the file are
     picked up while running: risk limits, runner.mode and the heartbeat apply from the
@@ -224,11 +230,14 @@ def live(
         if cfg.feed.kind == "bridge":
             _live_bridge(cfg, config, seconds)
             return
+        if cfg.feed.kind == "mt5":
+            _live_mt5(cfg, config, seconds)
+            return
+        if cfg.feed.kind == "csv_tail":
+            _live_csv_tail(cfg, config, seconds)
+            return
         if cfg.feed.kind != "replay":
-            raise ConfigError(
-                f"feed.kind: the {cfg.feed.kind!r} feed exists (mtponte.live.pollfeeds) but"
-                " `live` runs only the replay and bridge feeds so far"
-            )
+            raise ConfigError(f"feed.kind: {cfg.feed.kind!r} is not run by `live` yet")
         if cfg.feed.path is None:
             raise ConfigError("feed.path: required for the replay feed")
         if cfg.broker.kind != "paper":
@@ -256,10 +265,7 @@ def live(
 def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
     """The monitor in real time on the bridge: the EA's bars, orders through the EA."""
     from mtponte.brokers.bridge import BridgeBroker
-    from mtponte.cli._common import stop_on_signals
-    from mtponte.live.config import ConfigWatcher
-    from mtponte.live.pollfeeds import BridgeFeed, timeframe_seconds
-    from mtponte.live.realtime import run_polled
+    from mtponte.live.pollfeeds import BridgeFeed
 
     f = cfg.feed
     assert f.bridge_dir is not None and f.timeframe is not None  # checked by the config
@@ -272,9 +278,119 @@ def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
     trade_symbol = cfg.trade_symbol or spec.name
     feed = BridgeFeed(f.bridge_dir, trade_symbol, f.timeframe, poll_s=f.poll_s, backfill=f.backfill)
     broker = BridgeBroker(cfg.broker.bridge_dir, timeout_s=cfg.broker.bridge_timeout_s)
-    with _monitor(cfg, cfg.journal.url, cfg.journal.logs_dir, "bridge", spec) as m:
+    where = f"through the bridge {f.bridge_dir}"
+    _live_polled(cfg, config, seconds, spec, feed, broker, "bridge", where)
+
+
+def _live_csv_tail(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
+    """The monitor in real time on a bar file that grows, trading through the bridge or
+    a MetaTrader5 terminal (a paper account has no market moving in real time)."""
+    from mtponte.live.csvtail import CsvTailFeed
+
+    f = cfg.feed
+    assert f.path is not None and f.timeframe is not None  # checked by the config
+    spec = resolve_symbol(cfg.symbol, cfg.timezone, cfg.server_timezone)
+    feed = CsvTailFeed(
+        f.path,
+        f.timeframe,
+        spec.timezone,
+        spec.server_timezone,
+        fmt=f.format,
+        dayfirst=f.dayfirst,
+        poll_s=f.poll_s,
+        backfill=f.backfill,
+        watch=f.watch,
+        force_polling=f.force_polling,
+    )
+    try:
+        if cfg.broker.kind == "mt5":
+            _live_mt5(cfg, config, seconds, feed)
+        elif cfg.broker.kind == "bridge" and cfg.broker.bridge_dir is not None:
+            from mtponte.brokers.bridge import BridgeBroker
+
+            broker = BridgeBroker(cfg.broker.bridge_dir, timeout_s=cfg.broker.bridge_timeout_s)
+            _live_polled(cfg, config, seconds, spec, feed, broker, "csv_tail", f"from {f.path}")
+        else:
+            raise ConfigError(
+                "broker.kind: the csv_tail feed trades through 'bridge' or 'mt5' (a paper "
+                "account has no market moving in real time; replay a file with kind = 'replay')"
+            )
+    finally:
+        feed.close()
+
+
+def _live_mt5(
+    cfg: LiveConfig, config: Path, seconds: float | None, feed: PolledFeed | None = None
+) -> None:
+    """The monitor in real time on a MetaTrader5 terminal: its closed bars
+    (``copy_rates_from_pos``, unless another ``feed`` is given), orders through
+    ``order_send``."""
+    import os
+
+    from mtponte.brokers.mt5 import Mt5Broker
+    from mtponte.live.pollfeeds import Mt5Feed
+    from mtponte.live.realtime import mt5_module
+
+    f, b = cfg.feed, cfg.broker
+    assert f.timeframe is not None and cfg.server_timezone is not None  # checked by the config
+    if b.kind != "mt5":
+        raise ConfigError("broker.kind: the mt5 feed trades through the terminal: set 'mt5'")
+    label = "mt5" if feed is None else cfg.feed.kind
+    spec = resolve_symbol(cfg.symbol, cfg.timezone, cfg.server_timezone)
+    trade_symbol = cfg.trade_symbol or spec.name
+    module = mt5_module()  # None: the MetaTrader5 package, imported on connect
+    clock = getattr(module, "market_clock", None)  # a simulated terminal's market time
+    broker = Mt5Broker(
+        server_timezone=cfg.server_timezone,
+        symbols=[trade_symbol],
+        module=module,
+        path=b.mt5_path,
+        login=b.mt5_login,
+        password=os.environ.get("MTPONTE_MT5_PASSWORD"),
+        server=b.mt5_server,
+        timeout_ms=b.mt5_timeout_ms,
+        magic=cfg.runner.magic,
+        exchange_timezone=spec.timezone,
+        now=clock,
+    )
+    broker.connect()  # before the feed's first read: the terminal must be initialized
+    try:
+        if feed is None:
+            feed = Mt5Feed(
+                trade_symbol,
+                f.timeframe,
+                broker.clock,
+                module=module,
+                count=f.count,
+                poll_s=f.poll_s,
+                backfill=f.backfill,
+            )
+        _live_polled(cfg, config, seconds, spec, feed, broker, label, "on MetaTrader5", clock)
+    finally:
+        broker.close()
+
+
+def _live_polled(
+    cfg: LiveConfig,
+    config: Path,
+    seconds: float | None,
+    spec: SymbolSpec,
+    feed: PolledFeed,
+    broker: Broker,
+    label: str,
+    where: str,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """Run a polled feed through :func:`run_polled` until Ctrl-C/SIGTERM or ``seconds``."""
+    from mtponte.cli._common import stop_on_signals
+    from mtponte.live.config import ConfigWatcher
+    from mtponte.live.pollfeeds import timeframe_seconds
+    from mtponte.live.realtime import run_polled
+
+    assert cfg.feed.timeframe is not None
+    with _monitor(cfg, cfg.journal.url, cfg.journal.logs_dir, label, spec) as m:
         err_console.print(
-            f"monitor on {trade_symbol} {f.timeframe} through the bridge {f.bridge_dir} "
+            f"monitor on {spec.name} {cfg.feed.timeframe} {where} "
             f"(mode {cfg.runner.mode}); Ctrl-C stops, the account is left as it is",
             highlight=False,
         )
@@ -284,13 +400,14 @@ def _live_bridge(cfg: LiveConfig, config: Path, seconds: float | None) -> None:
                 spec,
                 cfg,
                 broker,
-                timeframe_seconds(f.timeframe),
+                timeframe_seconds(cfg.feed.timeframe),
                 stop,
                 m.journal,
                 m.trade_log,
                 on_event=lambda _ev: m.tick(),
                 on_start=m.alerts.on_start,
                 watcher=ConfigWatcher(config),
+                clock=clock,
             )
     console.print(
         f"stopped after {run.bars} bars: {len(run.runner.trades)} trades; journal {cfg.journal.url}"

@@ -109,7 +109,47 @@ def load_bars(
         if rates:
             return _from_rates(df, name, server_timezone or timezone, timezone)
         return _from_generic(df, name, timezone, dayfirst)
-    text = _decode(raw, name)
+    return parse_text(
+        _decode(raw, name),
+        name,
+        timezone=timezone,
+        server_timezone=server_timezone,
+        fmt=fmt,
+        dayfirst=dayfirst,
+    )
+
+
+def parse_text(
+    text: str,
+    name: str,
+    *,
+    timezone: str = "America/Sao_Paulo",
+    server_timezone: str | None = None,
+    fmt: str = "auto",
+    dayfirst: bool = False,
+) -> Bars:
+    """Bars from the decoded text of a bar file (header line first): what
+    :func:`load_bars` does after reading and decoding a text file (a file being
+    followed, :mod:`mtponte.live.csvtail`, is parsed chunk by chunk with its header).
+
+    Parameters
+    ----------
+    text
+        Decoded text, ``\n`` line ends.
+    name
+        Shown in errors (the file).
+    timezone, server_timezone, fmt, dayfirst
+        As for :func:`load_bars` (``fmt`` not ``auto`` skips detection).
+
+    Returns
+    -------
+    Bars
+
+    Raises
+    ------
+    DataError
+        One line naming the file, the line and the problem.
+    """
     first = text.lstrip().split("\n", 1)[0]
     detected = fmt
     if fmt == "auto":

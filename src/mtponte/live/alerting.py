@@ -216,7 +216,7 @@ class HealthWatch:
     """Background checks that do not wait for a bar: the EA's heartbeat
     (``state/heartbeat.json`` of the bridge folder) older than ``alerts.ea_stale_s``,
     and no bar for ``alerts.feed_stall_s``. Each raises its alert once per episode (again
-    after it recovered).
+    after it recovered), and a ``*_resumed`` alert when it recovers.
 
     Parameters
     ----------
@@ -238,6 +238,7 @@ class HealthWatch:
         self._clock = clock
         self._last_bar = clock()
         self._ea_bad = self._feed_bad = False
+        self._ea_since = self._feed_since = 0.0
         self._episodes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -257,21 +258,32 @@ class HealthWatch:
         return self._clock() - float(t)
 
     def check(self) -> None:
-        """Run both checks once."""
+        """Run both checks once: an alert when one goes bad, another when it recovers."""
         age = self.ea_age()
         bad = age is not None and age > self.a.ea_stale_s
         if bad and not self._ea_bad:
             self._episodes += 1
+            self._ea_since = self._clock()
             fields = {"age_s": f"{age:.0f}", "where": str(self.heartbeat)}
             self.manager.emit(Alert(AlertKind.EA_STALE, fields, key=str(self._episodes)))
-        self._ea_bad = bad
+        elif self._ea_bad and not bad and age is not None:
+            fields = {
+                "age_s": f"{self._clock() - self._ea_since:.0f}",
+                "where": str(self.heartbeat),
+            }
+            self.manager.emit(Alert(AlertKind.EA_RESUMED, fields, key=str(self._episodes)))
+        self._ea_bad = bad if age is not None else self._ea_bad
         if self.a.feed_stall_s is not None:
             idle = self._clock() - self._last_bar
             bad = idle > self.a.feed_stall_s
             if bad and not self._feed_bad:
                 self._episodes += 1
+                self._feed_since = self._last_bar
                 fields = {"age_s": f"{idle:.0f}", "where": "feed"}
                 self.manager.emit(Alert(AlertKind.FEED_STALLED, fields, key=str(self._episodes)))
+            elif self._feed_bad and not bad:
+                fields = {"age_s": f"{self._last_bar - self._feed_since:.0f}", "where": "feed"}
+                self.manager.emit(Alert(AlertKind.FEED_RESUMED, fields, key=str(self._episodes)))
             self._feed_bad = bad
 
     def start(self) -> None:

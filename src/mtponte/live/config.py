@@ -118,6 +118,8 @@ class FeedSection(_Section):
         ``mt5``: the ``MetaTrader5`` package's ``copy_rates_from_pos`` (needs
         ``timeframe`` and the top-level ``server_timezone``); ``bridge``: the bridge's
         ``state/bars-<SYMBOL>-<TF>.json`` in ``bridge_dir`` (needs ``timeframe``).
+        ``csv_tail``: the bar file ``path`` that MT5 (or an exporter) keeps appending
+        to, followed as it grows (needs ``timeframe``; :mod:`mtponte.live.csvtail`).
         See :mod:`mtponte.live.pollfeeds`.
     timeframe
         ``M5``, ``H1`` ... (polled feeds).
@@ -128,12 +130,16 @@ class FeedSection(_Section):
     backfill
         Polled feeds: also yield the bars already closed at the start (default: they
         only warm the strategy up).
+    watch, force_polling
+        ``csv_tail``: wake on file changes (``watchfiles``; its polling mode with
+        ``force_polling``, for network drives); the file is read every ``poll_s``
+        anyway.
     bridge_times
         ``bridge``: the snapshot's bar times are ``utc`` (the protocol, the Python
         executor) or ``server`` wall time (the MQL5 EA; needs ``server_timezone``).
     """
 
-    kind: Literal["replay", "mt5", "bridge"] = "replay"
+    kind: Literal["replay", "mt5", "bridge", "csv_tail"] = "replay"
     path: Path | None = None
     speed: float = Field(0.0, ge=0)
     format: Literal["auto", "mt5", "rates", "csv"] = "auto"
@@ -144,12 +150,16 @@ class FeedSection(_Section):
     backfill: bool = False
     bridge_dir: Path | None = None
     bridge_times: Literal["utc", "server"] = "utc"
+    watch: bool = True
+    force_polling: bool = False
 
     @model_validator(mode="after")
     def _required(self) -> FeedSection:
         missing = []
-        if self.kind in ("mt5", "bridge") and self.timeframe is None:
+        if self.kind in ("mt5", "bridge", "csv_tail") and self.timeframe is None:
             missing.append("timeframe")
+        if self.kind == "csv_tail" and self.path is None:
+            missing.append("path")
         if self.kind == "bridge" and self.bridge_dir is None:
             missing.append("bridge_dir")
         if missing:
@@ -165,13 +175,28 @@ class FeedSection(_Section):
 
 
 class BrokerSection(_Section):
-    """Which account is traded."""
+    """Which account is traded.
 
-    kind: Literal["paper", "bridge"] = "paper"
+    Attributes
+    ----------
+    kind
+        ``paper`` (simulated account), ``bridge`` (the EA through ``bridge_dir``) or
+        ``mt5`` (the ``MetaTrader5`` package; needs the top-level ``server_timezone``).
+    mt5_path, mt5_login, mt5_server, mt5_timeout_ms
+        ``mt5``: passed to ``initialize`` when given (``mt5_path``: the terminal
+        executable). The password is never read from this file: it comes from the
+        ``MTPONTE_MT5_PASSWORD`` environment variable (or a terminal already logged in).
+    """
+
+    kind: Literal["paper", "bridge", "mt5"] = "paper"
     paper_state: str = ":memory:"
     paper_balance: float = Field(100_000.0, gt=0)
     bridge_dir: Path | None = None
     bridge_timeout_s: float = Field(15.0, gt=0)
+    mt5_path: Path | None = None
+    mt5_login: int | None = None
+    mt5_server: str | None = None
+    mt5_timeout_ms: int = Field(60_000, gt=0)
 
     @model_validator(mode="after")
     def _bridge(self) -> BrokerSection:
@@ -255,6 +280,8 @@ class LiveConfig(EnvFirstSettings):
         ):
             what = "kind = 'mt5'" if f.kind == "mt5" else "bridge_times = 'server'"
             raise ValueError(f"server_timezone is required when feed.{what}")
+        if self.server_timezone is None and self.broker.kind == "mt5":
+            raise ValueError("server_timezone is required when broker.kind = 'mt5'")
         return self
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -91,6 +92,15 @@ class ClosedBars:
     def last(self) -> Bar | None:
         """The newest bar accepted so far."""
         return self._last
+
+    @property
+    def started(self) -> bool:
+        """Whether the first window was seen (what came before it is history)."""
+        return self._started
+
+    def seen(self, t: datetime) -> Bar | None:
+        """The accepted bar opened at ``t``, if still remembered."""
+        return self._seen.get(t)
 
     def update(
         self, closed: Sequence[Bar], next_time: datetime | None, next_open: float | None
@@ -191,6 +201,7 @@ class PolledFeed:
         if poll_s < 0:
             raise ValueError("poll_s must be >= 0")
         self.poll_s = poll_s
+        self.notes = []
         self.tracker = ClosedBars(backfill=backfill)
         self._stop = stop or (lambda: False)
         self._sleep = sleep
@@ -200,9 +211,20 @@ class PolledFeed:
         """Bars of the first poll, closed before the feed started (unless backfilled)."""
         return self.tracker.history
 
+    notes: list[str]
+    """Anomalies a feed found (gaps, duplicates, reopened files), for the journal;
+    :func:`~mtponte.live.realtime.run_polled` drains it."""
+
     def poll(self) -> list[BarEvent]:
         """Read the source once; the events of bars that closed since the last poll."""
         raise NotImplementedError
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait until the next poll is due; ``True`` when ``stop`` was set."""
+        return stop.wait(self.poll_s)
+
+    def close(self) -> None:
+        """Release what the feed holds (nothing by default)."""
 
     def __iter__(self) -> Iterator[BarEvent]:
         while True:

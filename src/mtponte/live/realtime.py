@@ -9,14 +9,18 @@ Stopping leaves the account as it is (no end-of-data flattening: live has no end
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from mtponte.brokers.base import Broker
 from mtponte.domain.symbols import SymbolSpec
+from mtponte.errors import ConfigError
 from mtponte.live.config import ConfigWatcher, LiveConfig
 from mtponte.live.feeds import BarEvent
 from mtponte.live.journal import Journal
@@ -25,6 +29,36 @@ from mtponte.live.runner import Runner
 from mtponte.live.tradelog import TradeLog
 
 log = logging.getLogger("mtponte.live")
+
+
+MT5_MODULE_ENV = "MTPONTE_MT5_MODULE"
+
+
+def mt5_module() -> Any:
+    """The ``MetaTrader5``-shaped module named by ``MTPONTE_MT5_MODULE``, or ``None``.
+
+    **Test-only**: ``MTPONTE_MT5_MODULE=package.module:factory`` makes ``mtponte live``
+    trade ``factory()`` (e.g. :func:`mtponte.brokers._mt5simmarket.from_env`, a
+    simulated terminal) instead of the ``MetaTrader5`` package, which is imported
+    lazily when the variable is unset (the default, and the only production use).
+
+    Raises
+    ------
+    ConfigError
+        The variable is not ``module:factory`` or does not resolve.
+    """
+    target = os.environ.get(MT5_MODULE_ENV)
+    if not target:
+        return None
+    name, _, attr = target.partition(":")
+    if not name or not attr:
+        raise ConfigError(f"{MT5_MODULE_ENV}={target!r}: expected 'package.module:factory'")
+    try:
+        factory = getattr(importlib.import_module(name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{MT5_MODULE_ENV}={target!r}: {exc}") from None
+    log.warning("%s=%s: trading a stand-in for MetaTrader5 (test only)", MT5_MODULE_ENV, target)
+    return factory()
 
 
 @dataclass
@@ -82,6 +116,7 @@ def run_polled(
     seen = 0
     pending = first
     while True:
+        _journal_notes(feed, journal, seen)
         for ev in pending:
             runner.on_event(ev)
             seen += 1
@@ -89,7 +124,15 @@ def run_polled(
                 runner.apply_config(new)
             if on_event is not None:
                 on_event(ev)
-        if stop.wait(feed.poll_s):
+        if feed.wait(stop):
             break
         pending = feed.poll()
     return RealtimeRun(runner, seen)
+
+
+def _journal_notes(feed: PolledFeed, journal: Journal | None, seen: int) -> None:
+    """The feed's anomalies (gaps, duplicates, a reopened file) as journal heartbeats."""
+    while feed.notes:
+        note = feed.notes.pop(0)
+        if journal is not None:
+            journal.heartbeat(seen, f"feed: {note}"[:200])
