@@ -299,11 +299,34 @@ def _num(t: Any, cols: dict[str, str], key: str) -> F64 | None:
     # float32 is not widened: the careful reader goes through its shortest text form.
     if col.null_count or not (pa.types.is_integer(col.type) or pa.types.is_float64(col.type)):
         raise _NoFastPath
-    arr = col.to_numpy()
+    arr = _np(col)
     out = arr.astype(np.float64, copy=not arr.flags.writeable)  # writable, as pandas gives
     if not np.isfinite(out).all():
         raise _NoFastPath
     return out
+
+
+_NUMPY = {f"{k}{w}": np.dtype(f"{k}{w}") for k in ("int", "uint") for w in (8, 16, 32, 64)} | {
+    "double": np.dtype(np.float64)
+}
+
+
+def _np(col: Any) -> npt.NDArray[Any]:
+    """A null-free integer or float64 column as one numpy array, from its buffers
+    (Arrow's own ``to_numpy`` imports pandas, which costs about a second)."""
+    parts = []
+    for c in col.chunks:
+        dtype = _NUMPY.get(str(c.type))
+        if dtype is None or c.null_count:
+            raise _NoFastPath
+        parts.append(
+            np.frombuffer(
+                c.buffers()[1], dtype=dtype, count=len(c), offset=c.offset * dtype.itemsize
+            )
+        )
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _price(t: Any, cols: dict[str, str], key: str) -> F64:
@@ -316,7 +339,7 @@ def _price(t: Any, cols: dict[str, str], key: str) -> F64:
 def _ints(col: Any) -> I64:
     if col.null_count:
         raise _NoFastPath
-    out = np.asarray(col.to_numpy(), dtype=np.int64)
+    out = np.asarray(_np(col), dtype=np.int64)
     if out.max() >= 2**53 or out.min() <= -(2**53):  # the careful reader goes via float64
         raise _NoFastPath
     return out
@@ -331,7 +354,7 @@ def _timestamps(col: Any, zone: str) -> I64:
 
     if col.null_count:
         raise _NoFastPath
-    raw = np.asarray(col.cast(pa.int64()).to_numpy(), dtype=np.int64)
+    raw = np.asarray(_np(col.cast(pa.int64())), dtype=np.int64)
     unit = _UNIT[col.type.unit]
     if (raw % unit).any():
         raise _NoFastPath  # sub-second times
