@@ -230,3 +230,14 @@ def test_fast_path_does_not_import_pandas(tmp_path):
     for name in ("s.csv", "r.parquet"):
         mods = imported(f"from mtponte.data import load_bars\nload_bars({str(tmp_path / name)!r})")
         assert "pandas" not in mods and "pyarrow" in mods
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_bad_byte_in_an_unused_column(tmp_path, bom):
+    text = "\n".join([MT5_HEADER + "\t<NOTE>", *(r + "\tok" for r in MT5_ROWS)]).encode()
+    path = tmp_path / "b.csv"
+    path.write_bytes(bom + text.replace(b"\tok", b"\t\xe9", 1))
+    fast, careful = both(path)
+    assert fast is None and "not valid utf-8" in str(careful)
+    path.write_bytes(bom + text)
+    assert_same(*both(path))

@@ -68,10 +68,11 @@ def _load(p: Path, tz: str, server_tz: str, fmt: str) -> Bars:
     enc = encoding(raw)
     if enc.startswith("utf-16"):
         raw = raw.decode(enc).encode("utf-8")  # Arrow reads UTF-8
-    elif enc == "utf-8-sig":
-        raw = raw[3:]
-    elif not raw.isascii():
-        raw.decode("utf-8")  # the careful reader rejects a bad byte anywhere
+    else:
+        if enc == "utf-8-sig":
+            raw = raw[3:]
+        if not raw.isascii():
+            raw.decode("utf-8")  # the careful reader rejects a bad byte anywhere
     head = raw[:_HEAD].decode("utf-8", errors="ignore")
     head = head.replace("\r\n", "\n").replace("\r", "\n")
     if not head.strip() or head != head.lstrip() or (len(raw) > _HEAD and head.count("\n") < 3):
@@ -306,9 +307,8 @@ def _num(t: Any, cols: dict[str, str], key: str) -> F64 | None:
     return out
 
 
-_NUMPY = {f"{k}{w}": np.dtype(f"{k}{w}") for k in ("int", "uint") for w in (8, 16, 32, 64)} | {
-    "double": np.dtype(np.float64)
-}
+_INTS = {f"{k}{w}": np.dtype(f"{k}{w}") for k in ("int", "uint") for w in (8, 16, 32, 64)}
+_NUMPY = _INTS | {"double": np.dtype(np.float64)}  # Arrow type name → numpy dtype
 
 
 def _np(col: Any) -> npt.NDArray[Any]:
