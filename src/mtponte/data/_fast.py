@@ -12,24 +12,19 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from mtponte.data._text import encoding, looks_like_rates, separator
+from mtponte.data._tz import localize
 from mtponte.domain.bars import Bars
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 _HEAD = 1 << 16  # bytes sniffed for format detection
-# Zone offsets are sampled once a day, then bisected to the second: the offset changes
-# in the tz database are at least 3.9 days apart (the closest: Africa/Freetown, 1939).
-_STEP = 86400
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _NoFastPath(Exception):
@@ -144,7 +139,7 @@ def _mt5_csv(src: _Csv, tz: str, server_tz: str) -> Bars:
         col = t.column(cols["time"])
         hms = _fixed(col, "dd:dd:dd" if _width(col) == 8 else "dd:dd")
         secs = _seconds(hms[:, 0:2], hms[:, 3:5], hms[:, 6:8] if hms.shape[1] == 8 else None)
-    utc = _localize(days * 86400 + secs, server_tz)
+    utc = _wall_to_utc(days * 86400 + secs, server_tz)
     return _build(
         t,
         cols,
@@ -166,7 +161,7 @@ def _rates_csv(src: _Csv, tz: str, server_tz: str) -> Bars:
     used = ("time", "open", "high", "low", "close", "tick_volume", "real_volume", "spread")
     types = {cols[k]: pa.int64() if k == "time" else pa.float64() for k in used if k in cols}
     t = _read_csv(src, types)
-    utc = _localize(_ints(t.column(cols["time"])), server_tz)
+    utc = _wall_to_utc(_ints(t.column(cols["time"])), server_tz)
     return _build(
         t,
         cols,
@@ -216,7 +211,7 @@ def _generic_csv(src: _Csv, tz: str) -> Bars:
         sign = np.where(s[:, 19] == ord("-"), -1, 1)
         utc = wall - sign * (off_h * 3600 + off_m * 60)
     else:
-        utc = _localize(wall, tz)
+        utc = _wall_to_utc(wall, tz)
     vol = _num(t, cols, "volume")
     tickv = _num(t, cols, "tick_volume")
     realv = _num(t, cols, "real_volume")
@@ -252,7 +247,7 @@ def _parquet(p: Path, tz: str, server_tz: str, fmt: str) -> Bars:
         if pa.types.is_timestamp(tcol.type):
             utc = _timestamps(tcol, server_tz)
         elif pa.types.is_integer(tcol.type):
-            utc = _localize(_ints(tcol), server_tz)
+            utc = _wall_to_utc(_ints(tcol), server_tz)
         else:
             raise _NoFastPath
         return _build(
@@ -359,7 +354,7 @@ def _timestamps(col: Any, zone: str) -> I64:
     if (raw % unit).any():
         raise _NoFastPath  # sub-second times
     secs = raw // unit
-    return secs if col.type.tz is not None else _localize(secs, zone)
+    return secs if col.type.tz is not None else _wall_to_utc(secs, zone)
 
 
 def _width(col: Any) -> int:
@@ -427,57 +422,14 @@ def _seconds(hb: Any, mb: Any, sb: Any | None) -> I64:
     return h * 3600 + m * 60 + s
 
 
-# ------------------------------------------------------------------ time zones
-
-
-def _offset(zone: ZoneInfo, t: int) -> int:
-    # Not fromtimestamp: it rejects times before 1970 on Windows.
-    off = (_EPOCH + timedelta(seconds=t)).astimezone(zone).utcoffset()
-    return int(off.total_seconds()) if off is not None else 0
-
-
-def _transitions(zone: ZoneInfo, lo: int, hi: int) -> tuple[I64, I64]:
-    """UTC instants where ``zone``'s offset changes in ``[lo, hi]`` and the offsets:
-    ``offs[0]`` before the first change, ``offs[k + 1]`` from change ``k`` on."""
-    grid = range(lo - 2 * 86400, hi + 2 * 86400 + _STEP, _STEP)
-    offs = [_offset(zone, t) for t in grid]
-    trans: list[int] = []
-    out = [offs[0]]
-    for k in range(1, len(offs)):
-        if offs[k] != offs[k - 1]:
-            a, b = grid[k - 1], grid[k]  # offset(a) != offset(b): bisect to the second
-            while b - a > 1:
-                mid = (a + b) // 2
-                if _offset(zone, mid) == offs[k - 1]:
-                    a = mid
-                else:
-                    b = mid
-            trans.append(b)
-            out.append(offs[k])
-    return np.array(trans, np.int64), np.array(out, np.int64)
-
-
-def _localize(wall: I64, zone_name: str) -> I64:
-    """Wall-clock seconds in ``zone_name`` → UTC seconds; a time that does not exist
-    or is ambiguous (daylight-saving change) leaves the fast path."""
-    if len(wall) == 0:
-        raise _NoFastPath
-    zone = ZoneInfo(zone_name)
-    trans, offs = _transitions(zone, int(wall.min()) - 86400, int(wall.max()) + 86400)
-    if len(trans) == 0:
-        return wall - offs[0]
-    # Each change makes a band of wall times: skipped (clocks forward) or repeated (back).
-    band_lo = trans + np.minimum(offs[:-1], offs[1:])
-    band_hi = trans + np.maximum(offs[:-1], offs[1:])
-    if (np.diff(band_lo) <= 0).any() or (band_lo[1:] < band_hi[:-1]).any():
-        raise _NoFastPath  # changes closer together than their own size
-    j = np.searchsorted(band_lo, wall, side="right")
-    if ((j > 0) & (wall < band_hi[np.maximum(j - 1, 0)])).any():
-        raise _NoFastPath
-    return wall - offs[j]
-
-
 # ------------------------------------------------------------------ bars
+
+
+def _wall_to_utc(wall: I64, zone: str) -> I64:
+    utc = localize(wall, zone)
+    if utc is None:
+        raise _NoFastPath  # a time lost or doubled by a DST change: the careful reader says so
+    return utc
 
 
 def _build(
