@@ -10,16 +10,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from mtponte.domain.bars import Bars
-from mtponte.domain.symbols import SymbolSpec, get_symbol
 from mtponte.errors import ConfigError, MtponteError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from mtponte.domain.bars import Bars
+    from mtponte.domain.symbols import SymbolSpec
 
 console = Console()
 err_console = Console(stderr=True)
@@ -60,6 +62,8 @@ def run_safely(fn: Callable[[], T]) -> T:
 @contextmanager
 def progress() -> Iterator[Progress]:
     """A rich progress display (on stderr, so piped stdout stays clean)."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -73,6 +77,8 @@ def progress() -> Iterator[Progress]:
 
 
 def resolve_symbol(name: str, timezone: str | None, server_timezone: str | None) -> SymbolSpec:
+    from mtponte.domain.symbols import get_symbol
+
     spec = get_symbol(name)
     if timezone:
         spec = replace(spec, timezone=timezone)
@@ -90,6 +96,8 @@ def check_timeframe(bars: Bars, timeframe: str | None) -> None:
         raise ConfigError(f"unknown timeframe {timeframe!r}; use one of {', '.join(TIMEFRAMES)}")
     secs = TIMEFRAMES[tf]
     if len(bars) > 1 and tf != "D1":
+        import numpy as np
+
         step = int(np.median(np.diff(bars.time)))
         if step != secs:
             err_console.print(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -28,8 +27,10 @@ from mtponte.cli.publish import publish
 from mtponte.cli.server import admin_app, server
 from mtponte.cli.status import status
 from mtponte.cli.supervise import supervise
-from mtponte.domain.bars import Bars
 from mtponte.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mtponte.domain.bars import Bars
 
 app = typer.Typer(
     help="mtponte: backtested Python strategies live on MetaTrader 5.",
@@ -164,6 +165,8 @@ def demo(
 
 
 def _copy_demo(out: Path, bars: Bars, sessions: int) -> None:
+    import numpy as np
+
     from mtponte.cli._demo_copy import FOLLOWERS, run_copy_demo
     from mtponte.domain import WIN
 
@@ -230,6 +233,8 @@ def _expected_net(master: float, settings: dict[str, object], cent: bool) -> flo
     if master == 0:
         return 0.0
     if settings.get("volumeMode") == "fixed":
+        import numpy as np
+
         return float(np.sign(master)) * float(settings["volumeFixed"])  # type: ignore[arg-type]
     return master * (100 if cent else 1)
 
