@@ -20,9 +20,12 @@ from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import ExecutionReport, Trade
 from mtponte.domain.side import ExitReason, Side
 from mtponte.domain.symbols import SymbolSpec
+from mtponte.live._market import Market
+from mtponte.live.calendar import CalendarError
 from mtponte.live.commands import CommandDesk
 from mtponte.live.config import LiveConfig
 from mtponte.live.journal import Journal
+from mtponte.live.roll import parse_contract
 from mtponte.live.state import Held, LiveError, Working, held_from
 from mtponte.live.tradelog import TradeLog
 from mtponte.strategies.params import ElephantParams
@@ -50,6 +53,7 @@ class Supervision:
     _flat_at_open: bool
     _entries_by_day: dict[int, int]
     _pnl_by_day: dict[int, float]
+    market: Market | None
 
     # ------------------------------------------------------------------ start
     def _reconcile(self) -> str:
@@ -57,8 +61,8 @@ class Supervision:
         them (``runner.on_existing``); returns what was found and done."""
         self.desk.settle_earlier()
         magic = self.cfg.runner.magic
-        pos = [p for p in self.broker.positions() if p.magic == magic and p.symbol == self.symbol]
-        ords = [o for o in self.broker.orders() if o.magic == magic and o.symbol == self.symbol]
+        pos = [p for p in self.broker.positions() if p.magic == magic and self._ours(p.symbol)]
+        ords = [o for o in self.broker.orders() if o.magic == magic and self._ours(o.symbol)]
         found = ", ".join(
             [f"position {p.ticket} {p.side.name} {p.volume} '{p.comment}'" for p in pos]
             + [f"order {o.ticket} {o.side.name} {o.order_type} '{o.comment}'" for o in ords]
@@ -74,12 +78,32 @@ class Supervision:
                 self._cancel(o.ticket, o.comment)
             if pos:
                 self._held = held_from(self.tz, pos[0])
+                self._adopt_symbol(pos[0].symbol)
                 self._flat_at_open = False
             msg = f"reconcile: adopted {found}" + (" (orders cancelled)" if ords else "")
         log.log(logging.WARNING if pos or ords else logging.INFO, msg)
         if self.journal is not None:
             self.journal.heartbeat(0, msg)
         return msg
+
+    def _ours(self, symbol: str) -> bool:
+        """The traded symbol, or under a roll rule any dated contract of its root."""
+        if symbol == self.symbol:
+            return True
+        m = self.market
+        if m is None or m.section.roll == "off":
+            return False
+        try:
+            parse_contract(symbol, m.cal)
+        except CalendarError:
+            return False
+        return symbol.startswith(m.section.root)
+
+    def _adopt_symbol(self, symbol: str) -> None:
+        m = self.market
+        if symbol != self.symbol and m is not None:  # a position on a dated contract
+            self.symbol = self.desk.symbol = symbol
+            m.contract = parse_contract(symbol, m.cal)
 
     def _opened(
         self,

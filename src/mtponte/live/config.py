@@ -38,6 +38,7 @@ from pydantic_settings import SettingsConfigDict
 from mtponte._settings import EnvFirstSettings
 from mtponte.alerts.config import AlertsConfig
 from mtponte.errors import ConfigError
+from mtponte.live.session import SessionSection
 from mtponte.risk.rules import RiskLimits
 from mtponte.strategies.params import ElephantParams
 
@@ -245,6 +246,7 @@ class LiveConfig(EnvFirstSettings):
     broker: BrokerSection = BrokerSection()
     journal: JournalSection = JournalSection()
     guard: GuardSection = GuardSection()
+    session: SessionSection = SessionSection()
     alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
@@ -255,6 +257,8 @@ class LiveConfig(EnvFirstSettings):
         ):
             what = "kind = 'mt5'" if f.kind == "mt5" else "bridge_times = 'server'"
             raise ValueError(f"server_timezone is required when feed.{what}")
+        if self.session.roll != "off" and self.trade_symbol is not None:
+            raise ValueError("trade_symbol and session.roll = 'rule' both name the traded symbol")
         return self
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time as _time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from mtponte.backtest.engine import trade_volume
 from mtponte.backtest.fill import flat_due
@@ -25,6 +25,7 @@ from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import EntryKind, ExecutionReport, Signal, Trade
 from mtponte.domain.side import ExitReason
 from mtponte.domain.symbols import SymbolSpec, round_to_tick
+from mtponte.live._market import Market
 from mtponte.live._supervise import Supervision
 from mtponte.live.commands import CommandDesk
 from mtponte.live.config import LiveConfig, config_diff, needs_restart
@@ -101,6 +102,9 @@ class Runner(Supervision):
         self._entries_by_day: dict[int, int] = {}
         self._pnl_by_day: dict[int, float] = {}
         self.guard = Guard(cfg.guard, spec, self.p, journal)
+        # the exchange calendar and the contract roll ([session]; None: no calendar)
+        self.market = Market(cfg.session, spec.name) if cfg.session.calendar else None
+        self._roll_held_day: date | None = None
 
     # ------------------------------------------------------------------ start
     def start(self) -> str:
@@ -203,8 +207,14 @@ class Runner(Supervision):
             nday, ntod = local_parts(ev.next_time, self.tz)
             kill = self.kill_switch()
             held = self._held
-            if held is not None and (kill or flat_due(nday, ntod, held.entry_day, self.p.flat_s)):
-                self._close_market(ev.next_time, ExitReason.FLAT, "kill switch" if kill else "")
+            call = self.market is not None and self.market.flat_due(ev.next_time, self.tf)
+            if held is not None and (
+                kill or call or flat_due(nday, ntod, held.entry_day, self.p.flat_s)
+            ):
+                note = "kill switch" if kill else "before the closing call" if call else ""
+                self._close_market(ev.next_time, ExitReason.FLAT, note)
+            if self.market is not None:
+                self._roll(ev.next_time)
             if sig is not None:
                 self.stats.signals += 1
                 self._consider(sig, day, ev.next_time, nday, ntod, flat_open, kill)
@@ -222,6 +232,25 @@ class Runner(Supervision):
         """End of data: close an open position at the market (reason ``end``)."""
         if self._last is not None and self._held is not None:
             self._close_market(self._last.time, ExitReason.END, "end of data")
+
+    def _roll(self, t: datetime) -> None:
+        """Switch to the front contract of the session of ``t`` while flat (never with
+        a position or a working order: a roll then waits until flat)."""
+        assert self.market is not None
+        front = self.market.front(t)
+        if front is None or front.code == self.symbol:
+            return
+        if self._held is not None or self._working is not None:
+            if self._roll_held_day != self.market.front_day:
+                self._roll_held_day = self.market.front_day  # say it once a session
+                log.warning("roll to %s waits: %s is not flat", front.code, self.symbol)
+            return
+        msg = f"roll: {self.symbol} -> {front.code} (expiry {front.expiry}) from {t.isoformat()}"
+        self.symbol = self.desk.symbol = front.code
+        self.market.contract = front
+        log.warning(msg)
+        if self.journal is not None:
+            self.journal.heartbeat(self.stats.bars, msg)
 
     # ------------------------------------------------------------------ entries
     def _consider(
@@ -262,6 +291,7 @@ class Runner(Supervision):
             trades_today=self._entries_by_day.get(nday, 0),
             kill_switch=kill,
             limits=self.limits,
+            market_phase=self.market.phase(next_time) if self.market is not None else None,
         )
         decisions = evaluate(ctx, DEFAULT_RULES)
         refusal = first_refusal(decisions)
