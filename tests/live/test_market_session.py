@@ -165,3 +165,21 @@ def test_a_position_is_closed_before_the_closing_call(journal: Journal) -> None:
     for t in run.trades:
         assert t.exit_time.astimezone(SP).date() == t.entry_time.astimezone(SP).date()
     assert {t.exit_time.astimezone(SP).strftime("%H:%M") for t in flat} == {"18:20"}
+
+
+def test_reconcile_under_a_roll_rule_adopts_a_position_on_a_dated_contract() -> None:
+    from dataclasses import replace
+
+    clock = ReplayClock(datetime(2025, 12, 15, 13, 0, tzinfo=SP))
+    z25 = replace(WIN, name="WINZ25")
+    broker = PaperBroker(symbols=[WIN, z25], clock=clock)
+    broker.set_quote("WINZ25", 120_000.0)
+    rep = broker.market_order("WINZ25", Side.BUY, 1.0, 119_000.0, 121_000.0, magic=7001)
+    assert rep.ok
+    c = cfg(ROLL).model_copy(update={"runner": RunnerSection(mode="trade", on_existing="adopt")})
+    runner = Runner(c, WIN, broker, 300, clock=clock)
+    assert "adopted position" in runner.start()
+    assert runner.symbol == runner.desk.symbol == "WINZ25"
+    assert runner.market is not None and runner.market.expiry == date(2025, 12, 17)
+    # another root's contract, or an undated symbol, is not ours under the rule
+    assert not runner._ours("WDOF26") and not runner._ours("WIN$N")
