@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from mtponte.backtest import run_backtest
+from mtponte.brokers.base import MARKET_CLOSED
 from mtponte.brokers.paper import PaperBroker
 from mtponte.data import synth_win
 from mtponte.domain import WIN, Bar, Side
-from mtponte.domain.orders import EntryKind, Signal
+from mtponte.domain.orders import EntryKind, ExecutionReport, Signal
 from mtponte.domain.side import ExitReason
 from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
 from mtponte.live.feeds import BarEvent
@@ -72,10 +73,15 @@ def _bar(t: datetime) -> Bar:
     return Bar(t, 120_000.0, 120_100.0, 119_900.0, 120_050.0, 100.0)
 
 
-def _entry_at(next_local: datetime, session: SessionSection, journal: Journal) -> str:
+def _entry_at(
+    next_local: datetime,
+    session: SessionSection,
+    journal: Journal,
+    broker_cls: type[PaperBroker] = PaperBroker,
+) -> str:
     """One signal whose entry bar opens at ``next_local``; returns the signal outcome."""
     clock = ReplayClock()
-    broker = PaperBroker(symbols=[WIN], clock=clock)
+    broker = broker_cls(symbols=[WIN], clock=clock)
     c = cfg(session, window_start="08:00", entry_mode="next_open", flat_time=None)
     runner = Runner(c, WIN, broker, 300, journal=journal, clock=clock)
     runner.start()
@@ -110,6 +116,24 @@ def test_market_phase_needs_a_calendar_and_the_regular_session(
 ) -> None:
     t = datetime(2025, 12, 15, *hhmm, tzinfo=SP)
     assert _entry_at(t, session, journal) == outcome
+
+
+class _AuctionBroker(PaperBroker):
+    """A server whose calendar differs from ours: it answers "market closed"."""
+
+    def market_order(self, *a: Any, **k: Any) -> ExecutionReport:
+        return ExecutionReport(False, MARKET_CLOSED, "Market is closed")
+
+
+def test_a_broker_refusal_for_market_phase_is_not_an_error(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = datetime(2025, 12, 15, 9, 0, tzinfo=SP)
+    with caplog.at_level("INFO", logger="mtponte.live"):
+        assert _entry_at(t, SessionSection(calendar="b3"), journal, _AuctionBroker) == "sent"
+    (cmd,) = rows(journal, CommandRow)
+    assert cmd.state == "market_phase" and cmd.retcode == MARKET_CLOSED
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
 
 
 ROLL = SessionSection(calendar="b3", roll="rule", roll_sessions_before=2)
