@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from mtponte.backtest.fill import trade_pnl
-from mtponte.brokers.base import Broker
+from mtponte.backtest.fill import trade_pnl, trail_sl
+from mtponte.brokers.base import INVALID_STOPS, Broker
 from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import ExecutionReport, Trade
 from mtponte.domain.side import ExitReason, Side
@@ -182,6 +182,30 @@ class Supervision:
             self.spec.currency,
             f" ({note})" if note else "",
         )
+
+    def _trail(self, bar: Bar, t: datetime) -> None:
+        """Trail the stop loss to ``bar``'s low/high (only tightening) before the bar
+        opening at ``t``; a level the market has already passed closes at the market,
+        as the backtest exits a bar that opens through its stop."""
+        held = self._held
+        assert held is not None
+        new = trail_sl(held.side, held.sl, bar.low, bar.high, self.spec.tick_size)
+        if new == held.sl:
+            return
+        rep, _ = self._command(
+            "modify",
+            lambda _t: self.broker.modify_position(held.ticket, new, None),
+            held.ticket,
+            sl=new,
+            tag=held.tag,
+        )
+        if rep is not None and rep.ok:
+            log.info("trailing stop of %s: %s -> %s", held.ticket, held.sl, new)
+            held.sl = new
+        elif rep is not None and rep.retcode == INVALID_STOPS:
+            q = self.broker.quote(self.symbol)
+            if q is not None and (q[0] <= new if held.side > 0 else q[1] >= new):
+                self._close_market(t, ExitReason.SL, "trailing stop already passed at the open")
 
     # ------------------------------------------------------------------ broker sync
     def _sync(self, bar: Bar, day: int) -> None:

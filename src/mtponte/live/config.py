@@ -66,6 +66,10 @@ class RunnerSection(_Section):
         Journal a heartbeat every this many bars (0: never).
     heartbeat_file
         Touched after every bar (``mtponte supervise --heartbeat``).
+    trailing
+        ``prev_bar``: after each bar the stop loss trails to that bar's low (long) /
+        high (short), only tightening, modified on the broker and journaled (the
+        streaming backtest's ``trailing``; the batch engine has none).
     """
 
     mode: Literal["log_only", "trade"] = "log_only"
@@ -74,6 +78,7 @@ class RunnerSection(_Section):
     allow_real_account: bool = False
     heartbeat_every_bars: int = Field(12, ge=0)
     heartbeat_file: Path | None = None
+    trailing: Literal["off", "prev_bar"] = "off"
 
 
 class RiskSection(_Section):

@@ -213,6 +213,8 @@ class Runner(Supervision):
             ):
                 note = "kill switch" if kill else "before the closing call" if call else ""
                 self._close_market(ev.next_time, ExitReason.FLAT, note)
+            if self._held is not None and self.cfg.runner.trailing == "prev_bar":
+                self._trail(bar, ev.next_time)
             if self.market is not None:
                 self._roll(ev.next_time)
             if sig is not None:
