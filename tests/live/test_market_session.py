@@ -207,3 +207,21 @@ def test_reconcile_under_a_roll_rule_adopts_a_position_on_a_dated_contract() -> 
     assert runner.market is not None and runner.market.expiry == date(2025, 12, 17)
     # another root's contract, or an undated symbol, is not ours under the rule
     assert not runner._ours("WDOF26") and not runner._ours("WIN$N")
+
+
+def test_a_roll_never_happens_with_a_position_open(caplog: pytest.LogCaptureFixture) -> None:
+    from mtponte.live.state import Held
+
+    clock = ReplayClock(datetime(2025, 12, 16, 9, 0, tzinfo=SP))
+    runner = Runner(cfg(ROLL), WIN, PaperBroker(symbols=[WIN], clock=clock), 300, clock=clock)
+    runner.symbol = runner.desk.symbol = "WINZ25"
+    t = datetime(2025, 12, 16, 9, 5, tzinfo=SP)  # WING26's first session
+    runner._held = Held("mtp:x", "1", 1, t, 0, 1.0, 0.0, 2.0)
+    with caplog.at_level("WARNING", logger="mtponte.live"):
+        runner._roll(t)
+        runner._roll(t + timedelta(minutes=5))
+    assert runner.symbol == "WINZ25"
+    assert len([r for r in caplog.records if "waits" in r.message]) == 1  # said once
+    runner._held = None
+    runner._roll(t + timedelta(minutes=10))
+    assert runner.symbol == runner.desk.symbol == "WING26"

@@ -54,7 +54,7 @@ class StreamingBacktest:
     trailing
         After each bar an open position's stop loss trails to that bar's low (long) /
         high (short), only tightening (the live runner's ``trailing = "prev_bar"``;
-        the batch numba engine has no trailing stop).
+        ``run_backtest(..., trailing=True)`` in the batch engine).
     """
 
     def __init__(

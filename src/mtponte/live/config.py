@@ -69,7 +69,7 @@ class RunnerSection(_Section):
     trailing
         ``prev_bar``: after each bar the stop loss trails to that bar's low (long) /
         high (short), only tightening, modified on the broker and journaled (the
-        streaming backtest's ``trailing``; the batch engine has none).
+        backtests' ``trailing``).
     """
 
     mode: Literal["log_only", "trade"] = "log_only"

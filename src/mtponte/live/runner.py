@@ -207,7 +207,11 @@ class Runner(Supervision):
             nday, ntod = local_parts(ev.next_time, self.tz)
             kill = self.kill_switch()
             held = self._held
-            call = self.market is not None and self.market.flat_due(ev.next_time, self.tf)
+            call = (
+                held is not None
+                and self.market is not None
+                and self.market.flat_due(ev.next_time, self.tf)
+            )
             if held is not None and (
                 kill or call or flat_due(nday, ntod, held.entry_day, self.p.flat_s)
             ):
