@@ -9,12 +9,13 @@ Wednesday nearest the 15th, the next session if that day has none); §D lists th
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil.easter import easter
 
 from mtponte.live.calendar import CalendarError, Phase, load_calendar, parse_calendar
 from mtponte.live.config import config_problems
@@ -44,15 +45,29 @@ def test_the_file_is_versioned_and_covers_2025_to_2027() -> None:
     assert B3.periods[0].start <= date(2025, 1, 1) and B3.valid_until >= date(2027, 12, 31)
 
 
-def test_holidays_match_the_bvmf_calendar_of_the_holidays_package() -> None:
-    holidays = pytest.importorskip("holidays")
-    years = range(B3.periods[0].start.year, B3.valid_until.year + 1)
-    want = {
-        d
-        for d in holidays.financial_holidays("BVMF", years=years)
-        if B3.periods[0].start <= d <= B3.valid_until
-    }
-    assert set(B3.holidays) == want
+def _b3_holidays(year: int) -> set[date]:
+    """B3's trading holidays of ``year`` from their rules (as the ``holidays`` package's
+    BVMF calendar defines them): the national holidays, Carnival Monday and Tuesday,
+    Good Friday and Corpus Christi (from Easter), Black Awareness Day (national from
+    2024), Christmas Eve and the last weekday of the year."""
+    e = easter(year)
+    fixed = [(1, 1), (4, 21), (5, 1), (9, 7), (10, 12), (11, 2), (11, 15), (12, 24), (12, 25)]
+    out = {date(year, m, d) for m, d in fixed}
+    out |= {e - timedelta(days=48), e - timedelta(days=47), e - timedelta(days=2)}
+    out.add(e + timedelta(days=60))
+    if year >= 2024:
+        out.add(date(year, 11, 20))
+    last = date(year, 12, 31)
+    while last.weekday() >= 5:
+        last -= timedelta(days=1)
+    out.add(last)
+    return out
+
+
+def test_holidays_follow_the_b3_rules() -> None:
+    first, until = B3.periods[0].start, B3.valid_until
+    want = set().union(*(_b3_holidays(y) for y in range(first.year, until.year + 1)))
+    assert set(B3.holidays) == {d for d in want if first <= d <= until}
 
 
 @pytest.mark.parametrize(
