@@ -10,7 +10,8 @@ book) is outside the window, as it is the exchange's time in live. Target: p99 â
 decision (journal rows are otherwise written with the next command).
 
 Reported for every bar and for the bars on which an order was sent, with the journal
-on an SQLite file (the default) and with no journal.
+on an SQLite file (the default) and with no journal. ``--b3`` runs with the B3 session
+calendar, the contract roll rule and the trailing stop on (their cost per bar).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mtponte.domain import WIN
 from mtponte.live.config import LiveConfig, RunnerSection
 from mtponte.live.journal import open_journal
 from mtponte.live.replay import replay_paper
+from mtponte.live.session import SessionSection
 from mtponte.strategies import ElephantParams
 
 
@@ -41,9 +43,16 @@ def _pct(xs: list[float]) -> dict[str, float]:
     }
 
 
-def run(days: int, mode: str, journal: bool, tmp: Path) -> dict[str, object]:
+def run(days: int, mode: str, journal: bool, tmp: Path, b3: bool = False) -> dict[str, object]:
     bars = synth_win(days=days, seed=11)
     cfg = LiveConfig(strategy=ElephantParams(entry_mode=mode), runner=RunnerSection(mode="trade"))
+    if b3:
+        cfg = cfg.model_copy(
+            update={
+                "runner": RunnerSection(mode="trade", trailing="prev_bar"),
+                "session": SessionSection(calendar="b3", roll="rule"),
+            }
+        )
     j = None
     if journal:
         j = open_journal(f"sqlite:///{(tmp / f'j-{mode}.sqlite').as_posix()}")
@@ -56,6 +65,7 @@ def run(days: int, mode: str, journal: bool, tmp: Path) -> dict[str, object]:
     total = r.runner.stats.totals
     return {
         "mode": mode,
+        "b3": b3,
         "journal": "sqlite" if journal else "none",
         "bars": len(bars),
         "trades": len(r.trades),
@@ -68,12 +78,13 @@ def run(days: int, mode: str, journal: bool, tmp: Path) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--days", type=int, default=250)
+    ap.add_argument("--b3", action="store_true", help="calendar + roll + trailing on")
     args = ap.parse_args()
     out = []
     with tempfile.TemporaryDirectory() as d:
         for mode in ("stop", "next_open"):
             for journal in (True, False):
-                out.append(run(args.days, mode, journal, Path(d)))
+                out.append(run(args.days, mode, journal, Path(d), args.b3))
     print(json.dumps({"python": platform.python_version(), "results": out}, indent=2))
 
 
