@@ -10,7 +10,8 @@ book) is outside the window, as it is the exchange's time in live. Target: p99 â
 decision (journal rows are otherwise written with the next command).
 
 Reported for every bar and for the bars on which an order was sent, with the journal
-on an SQLite file (the default) and with no journal.
+on an SQLite file (the default) and with no journal. ``--b3`` runs with the B3 session
+calendar, the contract roll rule and the trailing stop on (their cost per bar).
 
 ``command_commit`` (alone with ``--commit-only``): the one journal write on the bar â†’
 order path (the command row, committed before the order goes out), 3,000 times, with
@@ -36,6 +37,7 @@ from mtponte.domain import WIN
 from mtponte.live.config import LiveConfig, RunnerSection
 from mtponte.live.journal import open_journal
 from mtponte.live.replay import replay_paper
+from mtponte.live.session import SessionSection
 from mtponte.strategies import ElephantParams
 
 
@@ -49,9 +51,16 @@ def _pct(xs: list[float]) -> dict[str, float]:
     }
 
 
-def run(days: int, mode: str, journal: bool, tmp: Path) -> dict[str, object]:
+def run(days: int, mode: str, journal: bool, tmp: Path, b3: bool = False) -> dict[str, object]:
     bars = synth_win(days=days, seed=11)
     cfg = LiveConfig(strategy=ElephantParams(entry_mode=mode), runner=RunnerSection(mode="trade"))
+    if b3:
+        cfg = cfg.model_copy(
+            update={
+                "runner": RunnerSection(mode="trade", trailing="prev_bar"),
+                "session": SessionSection(calendar="b3", roll="rule"),
+            }
+        )
     j = None
     if journal:
         j = open_journal(f"sqlite:///{(tmp / f'j-{mode}.sqlite').as_posix()}")
@@ -64,6 +73,7 @@ def run(days: int, mode: str, journal: bool, tmp: Path) -> dict[str, object]:
     total = r.runner.stats.totals
     return {
         "mode": mode,
+        "b3": b3,
         "journal": "sqlite" if journal else "none",
         "bars": len(bars),
         "trades": len(r.trades),
@@ -99,13 +109,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--days", type=int, default=250)
     ap.add_argument("--commit-only", action="store_true", help="only command_commit")
+    ap.add_argument("--b3", action="store_true", help="calendar + roll + trailing on")
     args = ap.parse_args()
     out = []
     commits = []
     with tempfile.TemporaryDirectory() as d:
         for mode in () if args.commit_only else ("stop", "next_open"):
             for journal in (True, False):
-                out.append(run(args.days, mode, journal, Path(d)))
+                out.append(run(args.days, mode, journal, Path(d), args.b3))
         for automatic in (True, False, True, False):  # interleaved: load drifts
             commits.append(command_commit(Path(d), automatic))
     print(

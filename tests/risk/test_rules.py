@@ -16,6 +16,7 @@ from mtponte.risk import (
     evaluate,
     first_refusal,
     kill_switch,
+    market_phase,
     max_trades_per_day,
     one_position,
     signal_validity,
@@ -135,3 +136,13 @@ def test_risk_imports_only_domain() -> None:
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and "mtponte" in node.module:
                 assert node.module.startswith(("mtponte.domain", "mtponte.risk")), (f, node.module)
+
+
+def test_market_phase_refuses_auction_phases_only() -> None:
+    assert market_phase(ctx()).allowed  # no calendar
+    assert market_phase(ctx(market_phase="open")).allowed
+    for phase in ("pre_open", "closing_call", "closed", "holiday"):
+        d = market_phase(ctx(market_phase=phase))
+        assert not d.allowed and d.rule == "market_phase" and phase in d.reason
+    refusal = first_refusal(evaluate(ctx(market_phase="pre_open")))
+    assert refusal is not None and refusal.rule == "market_phase"

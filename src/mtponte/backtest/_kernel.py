@@ -12,6 +12,7 @@ from mtponte.backtest._fill_nb import (
     slipped_nb,
     stop_fill_nb,
     trade_pnl_nb,
+    trail_sl_nb,
 )
 from mtponte.backtest.fill import EXIT_END, EXIT_FLAT
 from mtponte.strategies._rules_nb import after_flat_nb, in_window_nb, round_to_tick_nb, triggered_nb
@@ -45,11 +46,14 @@ def simulate(
     t_sl,
     t_tp,
     t_reason,
+    trailing=False,
 ):
     """Run the engine; fill the ``t_*`` trade arrays and return the trade count.
 
     ``mode`` 0 = stop entries (signal at ``e`` acts on ``e+1``), 1 = next_open
     (signal at ``e`` enters at the open of ``e+1`` if flat at the open of ``e``).
+    ``trailing``: after each bar an open position's SL trails to its low/high
+    (``fill.trail_sl``, as the streaming engine and the live runner do).
     """
     n = len(o)
     nt = 0
@@ -118,6 +122,8 @@ def simulate(
                 t_reason[nt] = code
                 nt += 1
                 pos = 0
+            elif trailing:
+                sl = trail_sl_nb(pos, sl, l[j], h[j], tick)
         # 5. next_open: a trigger at this close enters at the next open if flat at this open
         if mode == 1 and flat_open and sig_dir[j] != 0:
             pend = sig_dir[j]

@@ -103,9 +103,14 @@ def check_inputs(bars: Bars, spec: SymbolSpec, p: ElephantParams) -> None:
 
 
 def run_trades(
-    bars: Bars, spec: SymbolSpec, p: ElephantParams, sig: SignalArrays, volume: float
+    bars: Bars,
+    spec: SymbolSpec,
+    p: ElephantParams,
+    sig: SignalArrays,
+    volume: float,
+    trailing: bool = False,
 ) -> TradeArrays:
-    """Run the engine over precomputed signals."""
+    """Run the engine over precomputed signals (``trailing``: see :func:`run_backtest`)."""
     buf = trade_buffers(len(bars))
     nt = simulate(
         bars.open,
@@ -127,6 +132,7 @@ def run_trades(
         p.window_start_s,
         p.window_end_s,
         **buf,
+        trailing=trailing,
     )
     t = {k: v[:nt].copy() for k, v in buf.items()}
     points, money, held = trade_columns(
@@ -179,6 +185,7 @@ def run_backtest(
     spec: SymbolSpec,
     params: ElephantParams | None = None,
     feats: Features | None = None,
+    trailing: bool = False,
 ) -> BacktestResult:
     """Backtest the elephant-bar strategy over ``bars``.
 
@@ -192,6 +199,9 @@ def run_backtest(
         Strategy parameters; defaults are the user's validated strategy.
     feats
         Precomputed features (sweeps reuse them across parameter sets).
+    trailing
+        After each bar an open position's stop loss trails to that bar's low (long) /
+        high (short), only tightening (the live runner's ``trailing = "prev_bar"``).
 
     Returns
     -------
@@ -201,5 +211,5 @@ def run_backtest(
     check_inputs(bars, spec, p)
     volume = trade_volume(spec, p)
     sig = signal_arrays(bars, spec, p, feats)
-    t = run_trades(bars, spec, p, sig, volume)
+    t = run_trades(bars, spec, p, sig, volume, trailing)
     return BacktestResult(bars, spec, p, sig, t, stats_dict(compute_stats(bars, t)))

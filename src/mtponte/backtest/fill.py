@@ -9,6 +9,7 @@ level; ``slippage_ticks`` moves every fill against the trade.
 
 from __future__ import annotations
 
+from mtponte.domain.symbols import round_to_tick
 from mtponte.strategies._rules import EPS
 
 EXIT_NONE = 0
@@ -48,6 +49,15 @@ def exit_check(
         if l <= tp + EPS:
             return EXIT_TP, (o if (not entry_bar and o < tp) else tp)
     return EXIT_NONE, float("nan")
+
+
+def trail_sl(direction: int, sl: float, low: float, high: float, tick: float) -> float:
+    """The stop loss after a bar closes, trailing to that bar's low (long) / high
+    (short) and only ever tightening (``sl`` NaN: no stop yet, the bar's level)."""
+    level = round_to_tick(low if direction > 0 else high, tick)
+    if sl != sl:  # NaN
+        return level
+    return max(sl, level) if direction > 0 else min(sl, level)
 
 
 def trade_pnl(

@@ -19,6 +19,7 @@ from mtponte.backtest.fill import (
     slipped,
     stop_fill,
     trade_pnl,
+    trail_sl,
 )
 from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import EntryKind, Signal, Trade
@@ -50,11 +51,20 @@ class StreamingBacktest:
         Strategy parameters.
     timezone
         Exchange time zone (default ``spec.timezone``).
+    trailing
+        After each bar an open position's stop loss trails to that bar's low (long) /
+        high (short), only tightening (the live runner's ``trailing = "prev_bar"``;
+        ``run_backtest(..., trailing=True)`` in the batch engine).
     """
 
     def __init__(
-        self, spec: SymbolSpec, params: ElephantParams | None = None, timezone: str | None = None
+        self,
+        spec: SymbolSpec,
+        params: ElephantParams | None = None,
+        timezone: str | None = None,
+        trailing: bool = False,
     ) -> None:
+        self.trailing = trailing
         self.spec = spec
         self.p = params or ElephantParams()
         self.timezone = timezone or spec.timezone
@@ -116,6 +126,8 @@ class StreamingBacktest:
             )
             if code:
                 closed.append(self._close(bar, slipped(px, pos.side, False, slip, tick), code))
+            elif self.trailing:
+                pos.sl = trail_sl(pos.side, pos.sl, bar.low, bar.high, tick)
 
         sig_new = self.strategy.on_bar(bar)
         if sig_new is not None:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mtponte.brokers.base import TIMEOUT, Broker
+from mtponte.brokers.base import MARKET_CLOSED, TIMEOUT, Broker
 from mtponte.domain.orders import Deal, ExecutionReport, PendingOrder
 from mtponte.domain.side import Side
 from mtponte.errors import MtponteError
@@ -136,7 +136,12 @@ class CommandDesk:
             rep = None
         else:
             state, code, msg = ("done" if rep.ok else "refused"), rep.retcode, rep.message
-            if not rep.ok:
+            if rep.retcode == MARKET_CLOSED:
+                # the exchange is in an auction phase or closed: the market's answer,
+                # not a fault of ours or the broker's
+                state = "market_phase"
+                log.info("%s command %s refused by market phase: %s", kind, tag, rep.message)
+            elif not rep.ok:
                 log.warning("%s command %s refused: %s %s", kind, tag, rep.retcode, rep.message)
         if self.journal is not None:
             self.journal.command_result(cid, state, code, msg)

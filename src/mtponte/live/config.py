@@ -38,6 +38,7 @@ from pydantic_settings import SettingsConfigDict
 from mtponte._settings import EnvFirstSettings
 from mtponte.alerts.config import AlertsConfig
 from mtponte.errors import ConfigError
+from mtponte.live.session import SessionSection
 from mtponte.risk.rules import RiskLimits
 from mtponte.strategies.params import ElephantParams
 
@@ -65,6 +66,10 @@ class RunnerSection(_Section):
         Journal a heartbeat every this many bars (0: never).
     heartbeat_file
         Touched after every bar (``mtponte supervise --heartbeat``).
+    trailing
+        ``prev_bar``: after each bar the stop loss trails to that bar's low (long) /
+        high (short), only tightening, modified on the broker and journaled (the
+        backtests' ``trailing``).
     """
 
     mode: Literal["log_only", "trade"] = "log_only"
@@ -73,6 +78,7 @@ class RunnerSection(_Section):
     allow_real_account: bool = False
     heartbeat_every_bars: int = Field(12, ge=0)
     heartbeat_file: Path | None = None
+    trailing: Literal["off", "prev_bar"] = "off"
 
 
 class RiskSection(_Section):
@@ -270,6 +276,7 @@ class LiveConfig(EnvFirstSettings):
     broker: BrokerSection = BrokerSection()
     journal: JournalSection = JournalSection()
     guard: GuardSection = GuardSection()
+    session: SessionSection = SessionSection()
     alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
@@ -282,6 +289,8 @@ class LiveConfig(EnvFirstSettings):
             raise ValueError(f"server_timezone is required when feed.{what}")
         if self.server_timezone is None and self.broker.kind == "mt5":
             raise ValueError("server_timezone is required when broker.kind = 'mt5'")
+        if self.session.roll != "off" and self.trade_symbol is not None:
+            raise ValueError("trade_symbol and session.roll = 'rule' both name the traded symbol")
         return self
 
 

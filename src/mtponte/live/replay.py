@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -21,6 +21,7 @@ from mtponte.domain.bars import Bars
 from mtponte.domain.orders import Trade
 from mtponte.domain.symbols import SymbolSpec
 from mtponte.errors import ConfigError
+from mtponte.live._market import Market
 from mtponte.live.config import ConfigWatcher, LiveConfig
 from mtponte.live.feeds import BarEvent, ReplayFeed
 from mtponte.live.journal import Journal
@@ -101,9 +102,12 @@ def replay_paper(
     """
     tf = timeframe_of(bars)
     clock = clock or ReplayClock()
+    # Under a roll rule the market of every contract traded is the bar file's (the
+    # continuous series stands in for each front contract in turn).
+    names = [spec.name, *rolled_contracts(bars, cfg)] if broker is None else [spec.name]
     broker = broker or PaperBroker(
         cfg.broker.paper_state,
-        symbols=[spec],
+        symbols=[replace(spec, name=n) for n in names],
         balance=cfg.broker.paper_balance,
         slippage_ticks=cfg.strategy.slippage_ticks,
         currency=spec.currency,
@@ -135,10 +139,12 @@ def replay_paper(
     for k, ev in enumerate(ReplayFeed(bars[start:], cfg.feed.speed)):
         if not (start and k == 0):
             clock.t = ev.bar.time
-            broker.on_bar(spec.name, ev.bar)  # the market trades bar j
+            for n in names:
+                broker.on_bar(n, ev.bar)  # the market trades bar j
         clock.t = ev.bar.time + step  # bar j has closed
         if ev.next_open is not None:
-            broker.set_quote(spec.name, ev.next_open)  # bar j+1 opens
+            for n in names:
+                broker.set_quote(n, ev.next_open)  # bar j+1 opens
         runner.on_event(ev)
         if watcher is not None and (new := watcher.poll()) is not None:
             runner.apply_config(new)
@@ -146,6 +152,22 @@ def replay_paper(
             on_event(ev)
     runner.finish()
     return ReplayRun(runner, broker, runner.trades)
+
+
+def rolled_contracts(bars: Bars, cfg: LiveConfig) -> list[str]:
+    """The dated contracts ``session.roll = "rule"`` trades over ``bars`` (none when
+    there is no roll rule), in order."""
+    if cfg.session.roll == "off" or len(bars) == 0:
+        return []
+    market = Market(cfg.session, "")
+    days = np.unique((bars.time // 86_400).astype(np.int64))
+    out: list[str] = []
+    for d in days:  # UTC dates; the front is asked at local noon of each
+        t = datetime.fromtimestamp(int(d) * 86_400 + 15 * 3600, tz=UTC)
+        front = market.front(t)
+        if front is not None and front.code not in out:
+            out.append(front.code)
+    return out
 
 
 def resume_point(bars: Bars, broker: PaperBroker, symbol: str) -> int:

@@ -15,23 +15,24 @@ from __future__ import annotations
 import logging
 import time as _time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from mtponte.backtest.engine import trade_volume
-from mtponte.backtest.fill import flat_due, trade_pnl
-from mtponte.bridge.protocol import KILL_COMMENT
+from mtponte.backtest.fill import flat_due
 from mtponte.brokers.base import INVALID_PRICE, Broker
 from mtponte.brokers.paper import PaperBroker
 from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import EntryKind, ExecutionReport, Signal, Trade
-from mtponte.domain.side import ExitReason, Side
+from mtponte.domain.side import ExitReason
 from mtponte.domain.symbols import SymbolSpec, round_to_tick
+from mtponte.live._market import Market
+from mtponte.live._supervise import Supervision
 from mtponte.live.commands import CommandDesk
 from mtponte.live.config import LiveConfig, config_diff, needs_restart
 from mtponte.live.feeds import BarEvent
 from mtponte.live.guard import Guard
 from mtponte.live.journal import Journal
-from mtponte.live.state import Held, LiveError, RunnerStats, Working, held_from
+from mtponte.live.state import Held, LiveError, RunnerStats, Working
 from mtponte.live.tradelog import TradeLog
 from mtponte.risk.rules import DEFAULT_RULES, Decision, RiskContext, evaluate, first_refusal
 from mtponte.strategies._rules import after_flat
@@ -40,7 +41,7 @@ from mtponte.strategies.elephant import ElephantStrategy, setup_bar_ok
 log = logging.getLogger("mtponte.live")
 
 
-class Runner:
+class Runner(Supervision):
     """Run the strategy against one broker.
 
     Parameters
@@ -101,6 +102,9 @@ class Runner:
         self._entries_by_day: dict[int, int] = {}
         self._pnl_by_day: dict[int, float] = {}
         self.guard = Guard(cfg.guard, spec, self.p, journal)
+        # the exchange calendar and the contract roll ([session]; None: no calendar)
+        self.market = Market(cfg.session, spec.name) if cfg.session.calendar else None
+        self._roll_held_day: date | None = None
 
     # ------------------------------------------------------------------ start
     def start(self) -> str:
@@ -123,31 +127,7 @@ class Runner:
                 "the account is not known to be a demo/paper account; set "
                 "runner.allow_real_account = true to trade it"
             )
-        self.desk.settle_earlier()
-        magic = self.cfg.runner.magic
-        pos = [p for p in self.broker.positions() if p.magic == magic and p.symbol == self.symbol]
-        ords = [o for o in self.broker.orders() if o.magic == magic and o.symbol == self.symbol]
-        found = ", ".join(
-            [f"position {p.ticket} {p.side.name} {p.volume} '{p.comment}'" for p in pos]
-            + [f"order {o.ticket} {o.side.name} {o.order_type} '{o.comment}'" for o in ords]
-        )
-        if not pos and not ords:
-            msg = f"reconcile: no position or order with magic {magic} on {self.symbol}"
-        elif self.cfg.runner.on_existing == "refuse":
-            raise LiveError(f"found {found} with magic {magic}; on_existing = refuse: not starting")
-        elif len(pos) > 1:
-            raise LiveError(f"found {found}: more than one position cannot be adopted")
-        else:
-            for o in ords:  # one-bar orders from an earlier run are stale by now
-                self._cancel(o.ticket, o.comment)
-            if pos:
-                self._held = held_from(self.tz, pos[0])
-                self._flat_at_open = False
-            msg = f"reconcile: adopted {found}" + (" (orders cancelled)" if ords else "")
-        log.log(logging.WARNING if pos or ords else logging.INFO, msg)
-        if self.journal is not None:
-            self.journal.heartbeat(0, msg)
-        return msg
+        return self._reconcile()
 
     def warm_up(self, bars: Iterable[Bar]) -> int:
         """Feed bars that closed before this run to the strategy only (no orders, no
@@ -227,8 +207,20 @@ class Runner:
             nday, ntod = local_parts(ev.next_time, self.tz)
             kill = self.kill_switch()
             held = self._held
-            if held is not None and (kill or flat_due(nday, ntod, held.entry_day, self.p.flat_s)):
-                self._close_market(ev.next_time, ExitReason.FLAT, "kill switch" if kill else "")
+            call = (
+                held is not None
+                and self.market is not None
+                and self.market.flat_due(ev.next_time, self.tf)
+            )
+            if held is not None and (
+                kill or call or flat_due(nday, ntod, held.entry_day, self.p.flat_s)
+            ):
+                note = "kill switch" if kill else "before the closing call" if call else ""
+                self._close_market(ev.next_time, ExitReason.FLAT, note)
+            if self._held is not None and self.cfg.runner.trailing == "prev_bar":
+                self._trail(bar, ev.next_time)
+            if self.market is not None:
+                self._roll(ev.next_time)
             if sig is not None:
                 self.stats.signals += 1
                 self._consider(sig, day, ev.next_time, nday, ntod, flat_open, kill)
@@ -246,6 +238,25 @@ class Runner:
         """End of data: close an open position at the market (reason ``end``)."""
         if self._last is not None and self._held is not None:
             self._close_market(self._last.time, ExitReason.END, "end of data")
+
+    def _roll(self, t: datetime) -> None:
+        """Switch to the front contract of the session of ``t`` while flat (never with
+        a position or a working order: a roll then waits until flat)."""
+        assert self.market is not None
+        front = self.market.front(t)
+        if front is None or front.code == self.symbol:
+            return
+        if self._held is not None or self._working is not None:
+            if self._roll_held_day != self.market.front_day:
+                self._roll_held_day = self.market.front_day  # say it once a session
+                log.warning("roll to %s waits: %s is not flat", front.code, self.symbol)
+            return
+        msg = f"roll: {self.symbol} -> {front.code} (expiry {front.expiry}) from {t.isoformat()}"
+        self.symbol = self.desk.symbol = front.code
+        self.market.contract = front
+        log.warning(msg)
+        if self.journal is not None:
+            self.journal.heartbeat(self.stats.bars, msg)
 
     # ------------------------------------------------------------------ entries
     def _consider(
@@ -286,6 +297,7 @@ class Runner:
             trades_today=self._entries_by_day.get(nday, 0),
             kill_switch=kill,
             limits=self.limits,
+            market_phase=self.market.phase(next_time) if self.market is not None else None,
         )
         decisions = evaluate(ctx, DEFAULT_RULES)
         refusal = first_refusal(decisions)
@@ -387,159 +399,6 @@ class Runner:
                 )
             sl, tp = want_sl, want_tp
         self._opened(tag, rep.ticket, d, next_time, nday, rep.price, sl, tp)
-
-    def _opened(
-        self,
-        tag: str,
-        ticket: str,
-        side: int,
-        t: datetime,
-        day: int,
-        price: float,
-        sl: float,
-        tp: float,
-    ) -> None:
-        self._held = Held(tag, ticket, side, t, day, price, sl, tp)
-        self._entries_by_day[day] = self._entries_by_day.get(day, 0) + 1
-        if self.journal is not None:
-            self.journal.fill(tag, "in", Side(side).name.lower(), self.volume, price, t, ticket)
-        if self.trade_log is not None:
-            self.trade_log.entry(t, Side(side), price, sl, tp)
-        log.info("entered %s %s at %s (SL %s, TP %s) [%s]", Side(side).name, t, price, sl, tp, tag)
-
-    # ------------------------------------------------------------------ exits
-    def _close_market(self, t: datetime, reason: ExitReason, note: str) -> None:
-        held = self._held
-        assert held is not None
-        rep, _ = self._command(
-            "close",
-            lambda tag: self.broker.close_position(held.ticket, comment=tag),
-            held.ticket,
-            tag=held.tag,
-        )
-        if rep is not None and rep.ok and rep.price is not None:
-            self._closed(t, rep.price, reason, note)
-        elif rep is not None and not rep.ok:
-            log.error("close of %s refused: %s", held.ticket, rep.message)
-
-    def _closed(self, t: datetime, price: float, reason: ExitReason, note: str = "") -> None:
-        held = self._held
-        assert held is not None
-        self._held = None
-        points, money = trade_pnl(
-            held.side,
-            held.entry_price,
-            price,
-            self.spec.point_value,
-            self.volume,
-            self.p.fee_per_contract,
-        )
-        trade = Trade(
-            held.entry_time,
-            t,
-            Side(held.side),
-            self.volume,
-            held.entry_price,
-            price,
-            held.sl,
-            held.tp,
-            points,
-            money,
-            reason,
-        )
-        self.trades.append(trade)
-        day = local_parts(t, self.tz)[0]
-        self._pnl_by_day[day] = self._pnl_by_day.get(day, 0.0) + money
-        if self.journal is not None:
-            side = Side(-held.side).name.lower()
-            self.journal.fill(held.tag, "out", side, self.volume, price, t, held.ticket)
-            self.journal.trade(trade, held.tag)
-        if self.trade_log is not None:
-            self.trade_log.exit(t, Side(held.side), price, reason, held.sl, held.tp)
-        log.info(
-            "closed %s at %s: %s, %.2f %s%s",
-            held.ticket,
-            price,
-            reason.value,
-            money,
-            self.spec.currency,
-            f" ({note})" if note else "",
-        )
-
-    # ------------------------------------------------------------------ broker sync
-    def _sync(self, bar: Bar, day: int) -> None:
-        """What happened on the broker during ``bar`` for our tags."""
-        w = self._working
-        if w is not None:
-            self._working = None
-            unfilled = any(o.ticket == w.ticket for o in self.broker.orders())
-            # unfilled when its bar ended: cancel (DESIGN.md); a cancel that fails may
-            # have lost a race with the fill, so look again
-            if not unfilled or not self._cancel(w.ticket, w.tag):
-                self._stop_filled(w, bar, day)
-        held = self._held
-        if held is not None and held.ticket not in {p.ticket for p in self.broker.positions()}:
-            self._broker_exit(held, bar)
-
-    def _stop_filled(self, w: Working, bar: Bar, day: int) -> None:
-        sig = w.signal
-        assert sig.sl is not None and sig.tp is not None
-        entry = next((x for x in self.broker.deals(comment=w.tag) if x.entry == "in"), None)
-        if entry is not None:
-            ticket, price = entry.position, entry.price
-        else:  # a broker that publishes positions but no deal history
-            pos = next((p for p in self.broker.positions() if p.comment == w.tag), None)
-            if pos is None:
-                log.warning("stop order %s vanished without a fill (expired?)", w.ticket)
-                return
-            ticket, price = pos.ticket, pos.open_price
-        self._opened(w.tag, ticket, int(sig.side), bar.time, day, price, sig.sl, sig.tp)
-
-    def _broker_exit(self, held: Held, bar: Bar) -> None:
-        """The broker closed our position (SL or TP) during ``bar``."""
-        out = [x for x in self.broker.deals(comment=held.tag) if x.entry == "out"]
-        if not out:
-            log.error("position %s is gone and no closing deal has tag %s", held.ticket, held.tag)
-            self._held = None
-            return
-        price = out[-1].price
-        if out[-1].comment == KILL_COMMENT:  # the executor flattened it: the kill switch
-            self._closed(bar.time, price, ExitReason.FLAT, "kill switch, closed by the executor")
-            return
-        # The level nearer to the exit price: gaps exit beyond the level, slippage
-        # moves it a few ticks, and SL and TP are ATRs apart.
-        reason = ExitReason.SL if abs(price - held.sl) <= abs(price - held.tp) else ExitReason.TP
-        self._closed(bar.time, price, reason)
-
-    # ------------------------------------------------------------------ commands
-    def _command(
-        self,
-        kind: str,
-        send: Callable[[str], ExecutionReport],
-        target: str | None,
-        side: Side | None = None,
-        price: float | None = None,
-        sl: float | None = None,
-        tp: float | None = None,
-        tag: str | None = None,
-    ) -> tuple[ExecutionReport | None, str]:
-        volume = self.volume if side is not None else None
-        return self.desk.send(kind, send, target, side, volume, price, sl, tp, tag)
-
-    def _cancel(self, ticket: str, tag: str) -> bool:
-        rep, _ = self._command(
-            "cancel", lambda _t: self.broker.cancel_order(ticket), ticket, tag=tag
-        )
-        return rep is not None and rep.ok
-
-    def _resolve_unknown(self) -> None:
-        """Adopt what unknown commands turned out to do (never re-sending them)."""
-        for r in self.desk.resolve():
-            pos = [p for p in self.broker.positions() if p.comment == r.command.tag]
-            if pos and self._held is None:
-                self._held = held_from(self.tz, pos[0])
-            for o in r.orders:  # a one-bar stop whose bar is gone by now
-                self._cancel(o.ticket, o.comment)
 
     # ------------------------------------------------------------------ helpers
     def _day_pnl(self, day: int) -> float:

@@ -388,6 +388,8 @@ def _missed_reason(b: Trade, live: LiveRecord, bars: Bars) -> str:
     c = entry_command_of(sig, nxt, cmds)
     if c is None:
         return "signal sent, no entry command journaled"
+    if c.state == "market_phase":
+        return f"{c.kind} order refused by the market phase (retcode {c.retcode}: {c.message})"
     if c.state == "refused":
         return f"{c.kind} order rejected by the broker (retcode {c.retcode}: {c.message})"
     if c.state in ("unknown", "lost", "pending"):

@@ -81,6 +81,9 @@ class RiskContext:
         Whether the kill switch is engaged.
     limits
         The configured limits.
+    market_phase
+        The exchange's phase at the entry bar's open (``open``, ``pre_open``,
+        ``closing_call``, ``closed``, ``holiday``); ``None``: no session calendar.
     """
 
     signal: Signal
@@ -95,6 +98,7 @@ class RiskContext:
     trades_today: int
     kill_switch: bool
     limits: RiskLimits
+    market_phase: str | None = None
 
 
 Rule = Callable[[RiskContext], Decision]
@@ -197,10 +201,21 @@ def kill_switch(ctx: RiskContext) -> Decision:
     return _ok("kill_switch", "off")
 
 
+def market_phase(ctx: RiskContext) -> Decision:
+    """The exchange is in its regular session when the entry acts (no entry in an
+    auction phase: pre-opening, closing call; none when closed or on a holiday)."""
+    if ctx.market_phase is None:
+        return _ok("market_phase", "no session calendar")
+    if ctx.market_phase == "open":
+        return _ok("market_phase", "regular session")
+    return _no("market_phase", f"market phase {ctx.market_phase} at the entry bar's open")
+
+
 DEFAULT_RULES: tuple[Rule, ...] = (
     kill_switch,
     command_pending,
     signal_validity,
+    market_phase,
     trading_window,
     one_position,
     daily_loss,
