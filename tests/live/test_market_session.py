@@ -225,3 +225,15 @@ def test_a_roll_never_happens_with_a_position_open(caplog: pytest.LogCaptureFixt
     runner._held = None
     runner._roll(t + timedelta(minutes=10))
     assert runner.symbol == runner.desk.symbol == "WING26"
+
+
+def test_an_explicit_trade_symbol_is_what_orders_go_to() -> None:
+    """Bars of the continuous series (WIN), orders on the dated contract the config
+    names: the broker's positions and deals are on WINZ24, the trades the backtest's."""
+    bars = synth_win(days=30, seed=5)
+    c = cfg(SessionSection()).model_copy(update={"trade_symbol": "WINZ24"})
+    run = replay_paper(bars, WIN, c)
+    expected = run_backtest(bars, WIN, c.strategy).trades()
+    assert expected and run.trades == expected
+    deals = run.broker.deals()
+    assert deals and {d.symbol for d in deals} == {"WINZ24"}

@@ -104,7 +104,9 @@ def replay_paper(
     clock = clock or ReplayClock()
     # Under a roll rule the market of every contract traded is the bar file's (the
     # continuous series stands in for each front contract in turn).
-    names = [spec.name, *rolled_contracts(bars, cfg)] if broker is None else [spec.name]
+    # An explicit trade_symbol is that market too.
+    traded = [cfg.trade_symbol] if cfg.trade_symbol else []
+    names = [spec.name, *traded, *rolled_contracts(bars, cfg)] if broker is None else [spec.name]
     broker = broker or PaperBroker(
         cfg.broker.paper_state,
         symbols=[replace(spec, name=n) for n in names],

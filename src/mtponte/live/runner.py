@@ -78,13 +78,15 @@ class Runner(Supervision):
     ) -> None:
         self.cfg = cfg
         self.spec = spec
-        self.symbol = spec.name
+        # The broker's name for what is traded: an explicit dated contract (WINZ25 while
+        # the bars are WIN$), else the data symbol; a roll rule moves it later.
+        self.symbol = cfg.trade_symbol or spec.name
         self.broker = broker
         self.tf = timedelta(seconds=timeframe_s)
         self.journal = journal
         self.clock = clock or (lambda: datetime.now(UTC))
         self.trade_log = trade_log
-        self.desk = CommandDesk(broker, spec.name, journal, command_ttl_s)
+        self.desk = CommandDesk(broker, self.symbol, journal, command_ttl_s)
         self.p = cfg.strategy
         self.tz = spec.timezone
         self.strategy = ElephantStrategy(spec, self.p, self.tz)
@@ -103,7 +105,7 @@ class Runner(Supervision):
         self._pnl_by_day: dict[int, float] = {}
         self.guard = Guard(cfg.guard, spec, self.p, journal)
         # the exchange calendar and the contract roll ([session]; None: no calendar)
-        self.market = Market(cfg.session, spec.name) if cfg.session.calendar else None
+        self.market = Market(cfg.session, self.symbol) if cfg.session.calendar else None
         self._roll_held_day: date | None = None
 
     # ------------------------------------------------------------------ start
