@@ -42,3 +42,26 @@ def test_an_empty_config_refuses_an_account_not_known_to_be_demo(tmp_path: Path)
     with pytest.raises(LiveError, match="allow_real_account"):
         Runner(load_config(f), WIN, broker, 300).start()
     broker.market_order.assert_not_called()
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_a_metatrader5_demo_account_needs_no_arming_a_real_one_does(
+    tmp_path: Path, real: bool
+) -> None:
+    from mtponte.brokers import _mt5api as k
+    from tests.brokers.test_mt5 import Rig
+
+    rig = Rig()
+    if real:
+        rig.sim.trade_mode = k.ACCOUNT_TRADE_MODE_REAL
+    f = tmp_path / "live.toml"
+    f.write_text("", encoding="utf-8")
+    runner = Runner(load_config(f), WIN, rig.broker, 300)
+    if real:
+        with pytest.raises(LiveError, match="allow_real_account"):
+            runner.start()
+        armed = tmp_path / "armed.toml"
+        armed.write_text("[runner]\nallow_real_account = true\n", encoding="utf-8")
+        Runner(load_config(armed), WIN, rig.broker, 300).start()
+    else:
+        runner.start()

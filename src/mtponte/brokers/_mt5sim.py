@@ -166,6 +166,7 @@ class Mt5Sim:
         self.clock = ServerClock(server_timezone)
         self.login, self._password, self.server = login, password, server
         self.exchange_margin = exchange_margin
+        self.trade_mode = k.ACCOUNT_TRADE_MODE_DEMO  # a test sets ..._REAL
         self.symbol_props: dict[str, SimSymbol] = {n: SimSymbol() for n in paper.symbols()}
         self.requests: list[dict[str, Any]] = []  # every order_send request, in order
         self._faults: deque[str] = deque()
@@ -230,7 +231,7 @@ class Mt5Sim:
             mode = k.ACCOUNT_MARGIN_MODE_EXCHANGE if self.exchange_margin else 0
         profit = a.equity - a.balance
         return AccountInfo(
-            self.login, k.ACCOUNT_TRADE_MODE_DEMO, 1, 0, 0, True, True, mode, 2, False,
+            self.login, self.trade_mode, 1, 0, 0, True, True, mode, 2, False,
             a.balance, 0.0, profit, a.equity, 0.0, a.equity, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
             0.0, 0.0, "paper", self.server, a.currency, "mtponte",
         )  # fmt: skip

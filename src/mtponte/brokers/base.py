@@ -124,3 +124,11 @@ class Broker(ABC):
     def modify_position(
         self, ticket: str, sl: float | None, tp: float | None
     ) -> ExecutionReport: ...
+
+    def is_demo(self) -> bool:
+        """Whether the account is known to be a demo or paper account (no real money).
+
+        ``False`` unless an adapter can tell: the live monitor then refuses the account
+        until its configuration arms it explicitly.
+        """
+        return False

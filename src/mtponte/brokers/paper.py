@@ -134,6 +134,10 @@ class PaperBroker(Broker):
     def close(self) -> None:
         self._db.close()
 
+    def is_demo(self) -> bool:
+        """A paper account is simulated money."""
+        return True
+
     def position_identifier(self, ticket: str) -> str:
         """MT5's position identifier (differs from the ticket after a netting reversal)."""
         return str(identifier(self._db, int(ticket)))

@@ -61,7 +61,8 @@ class RunnerSection(_Section):
         (supervised as if we had opened them; stale pending orders are cancelled) or
         make the start ``refuse``.
     allow_real_account
-        Trade a real (non-demo) account. Off by default.
+        Trade a real (non-demo) account. Off by default. A paper account and a
+        MetaTrader5 demo account need no arming; the bridge cannot tell, so it needs it.
     heartbeat_every_bars
         Journal a heartbeat every this many bars (0: never).
     heartbeat_file

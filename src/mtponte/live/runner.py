@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime, timedelta
 from mtponte.backtest.engine import trade_volume
 from mtponte.backtest.fill import flat_due
 from mtponte.brokers.base import INVALID_PRICE, Broker
-from mtponte.brokers.paper import PaperBroker
 from mtponte.domain.bars import Bar, local_parts
 from mtponte.domain.orders import EntryKind, ExecutionReport, Signal, Trade
 from mtponte.domain.side import ExitReason
@@ -123,8 +122,10 @@ class Runner(Supervision):
             A real account without ``allow_real_account``, or positions/orders of ours
             with ``on_existing = "refuse"``.
         """
-        kind = "paper" if isinstance(self.broker, PaperBroker) else "unknown"
-        if kind != "paper" and not self.cfg.runner.allow_real_account:
+        # A paper account, or a MetaTrader5 demo account (ACCOUNT_TRADE_MODE_DEMO), needs
+        # no arming; anything that cannot say (the bridge) counts as real money, and only
+        # an explicit True is believed.
+        if self.broker.is_demo() is not True and not self.cfg.runner.allow_real_account:
             raise LiveError(
                 "the account is not known to be a demo/paper account; set "
                 "runner.allow_real_account = true to trade it"
