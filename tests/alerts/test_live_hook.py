@@ -171,3 +171,25 @@ def test_a_tripped_guard_sends_a_divergence_alert(tmp_path: Path) -> None:
     journal.close()
     assert [a.kind for a in sent] == [AlertKind.DIVERGENCE]
     assert "identity 60%" in sent[0].fields["detail"]
+
+
+def test_the_feed_stall_clock_starts_when_trading_starts(tmp_path: Path) -> None:
+    """A slow start (connect, warm-up, reconcile) is not a stalled feed."""
+    from mtponte.live.alerting import MonitorAlerts
+
+    cfg = load_config(None, {"alerts": {"feed_stall_s": 600, "watch_every_s": 3600}})
+    m = MonitorAlerts(cfg, None)
+    try:
+        now = [1_000_000.0]
+        m.watch._clock = lambda: now[0]
+        m.watch._last_bar = now[0]
+        now[0] += 900  # the start took 15 minutes
+        m.on_start(object())
+        now[0] += 60
+        m.watch.check()
+        assert not m.watch._feed_bad
+        now[0] += 600  # and then no bar for 11 minutes: stalled
+        m.watch.check()
+        assert m.watch._feed_bad
+    finally:
+        m.close()

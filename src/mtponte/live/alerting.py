@@ -147,6 +147,9 @@ class MonitorAlerts:
 
     def on_start(self, runner: Any) -> None:
         """The runner exists: start the Telegram commands, if configured."""
+        # The feed-stall clock starts now: connecting, warming up and reconciling took
+        # time in which no bar was due.
+        self.watch.bar_seen()
         tg = self.cfg.alerts.telegram
         if tg is None or not tg.commands:
             return
