@@ -51,6 +51,7 @@ SG = "tests/backtest/test_short_and_gaps.py::"
 EX = "tests/bridge/test_executor.py::"
 SAFE = "tests/bridge/test_executor_safeguards.py::"
 AM = "tests/copy/server/test_audit_mutants.py::"
+RR = "tests/copy/server/test_audit_rerun.py::"
 FILL = "src/mtponte/backtest/fill.py"
 EXE = "src/mtponte/bridge/executor.py"
 CHK = "src/mtponte/bridge/checks.py"
@@ -115,13 +116,15 @@ MUTANTS = [
     Mutant(
         "B3", "TTL expiry on receipt", CHK,
         "if ctx.now_ms > cmd.expires_at():", "if False:",
-        (EX + "test_checks_reject_with_reason",),
+        (SAFE + "test_b3_check_command_refuses_an_expired_command_itself",),
     ),
     Mutant(
         "B4", "TTL expiry during crash recovery", EXE,
         "if self.clock() > cmd.expires_at():", "if False:",
         (EX + "test_expired_while_crashed_is_not_executed",),
         nth=1, count=2,
+        equivalent="recovery then re-runs check_command, whose first check is the same "
+        "TTL: same status (rejected), reason (expired) and outcome (nothing sent)",
     ),
     Mutant(
         "B5", "kill switch closes positions", EXE,
@@ -163,7 +166,10 @@ MUTANTS = [
     Mutant(
         "C3", "edge cache honours stale_at", SRV + "_books.py",
         "if book is not None and time.time() < book.stale_at:", "if book is not None:",
-        ("tests/copy/server/test_edge.py::test_a_master_going_stale_is_not_hidden_by_the_cache",),
+        (
+            "tests/copy/server/test_edge.py::test_a_master_going_stale_is_not_hidden_by_the_cache",
+            RR + "test_c3_the_edge_never_serves_a_master_gone_stale",
+        ),
     ),
     Mutant(
         "C4", "scope check (native require)", SRV + "deps.py",
@@ -173,7 +179,10 @@ MUTANTS = [
     Mutant(
         "C5", "scope check (compat publish)", SRV + "routers/compat.py",
         'if p.scope != "publish" or master is None', "if master is None",
-        (AM + "test_c5_compat_publish_checks_the_scope_itself",),
+        (
+            AM + "test_c5_compat_publish_checks_the_scope_itself",
+            RR + "test_c5_the_publish_helper_refuses_a_token_of_another_scope",
+        ),
     ),
     Mutant(
         "C13", "scope check (compat follow)", SRV + "routers/compat.py",
@@ -210,10 +219,10 @@ MUTANTS = [
         ("tests/copy/server/test_native_api.py::test_idempotent_sequenced_events",),
     ),
     Mutant(
-        "C9", "same-key race: the re-check under the lock", SRV + "service.py",
-        "if existing is not None:  # raced in from another worker",
-        "if False:  # raced in from another worker",
-        (AM + "test_c9_the_same_key_at_once_is_one_event",),
+        "C9", "same-key race fallback", SRV + "service.py",
+        "except IntegrityError:", "except ZeroDivisionError:",
+        (AM + "test_c9_the_same_key_at_once_is_one_event",
+         RR + "test_c9_an_integrity_error_on_the_key_answers_the_stored_event"),
     ),
     Mutant(
         "C12", "compat retry stored once", SRV + "service.py",
