@@ -79,7 +79,12 @@ NO_JIT = (("NUMBA_DISABLE_JIT", "1"),)  # compiling each mutant would dominate t
 TARGETS = {
     t.name: t
     for t in (
-        Target("elephant", "src/mtponte/strategies/elephant.py", TRADING_TESTS, NO_JIT),
+        Target(
+            "elephant",
+            "src/mtponte/strategies/elephant.py",
+            (*TRADING_TESTS, "tests/strategies/test_streaming_edges.py"),
+            NO_JIT,
+        ),
         Target("fill", "src/mtponte/backtest/fill.py", TRADING_TESTS, NO_JIT),
         Target(
             "rules",
