@@ -40,7 +40,8 @@ def test_arbitrary_json_is_answered_or_refused_clearly(world: World):
         url, token, _ = routes[which]
         r = _post(world, url, token, json.dumps(body, allow_nan=True).encode())
         assert r.status_code < 500, (url, body, r.status_code, r.text[:300])
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) and r.status_code != 429:  # 429: the license
+            # route's look-ups per address are limited before the body is read
             assert r.status_code in (400, 422), (url, body, r.status_code)
         if r.status_code >= 400:
             assert_clear_refusal(r, (url, body))
