@@ -85,3 +85,18 @@ def test_c9_an_integrity_error_on_the_key_answers_the_stored_event(world: World,
     with sessions() as s:
         assert s.query(Event).count() == 1
         assert s.get(Account, world.master_id).last_seq == last_seq  # the seq was given back
+
+
+# --- deps.require: a token is bound to its own account, in both directions ----------
+
+
+def test_a_follow_token_never_reads_another_follower_whichever_id_is_larger(world: World):
+    """The mutation run found ``account_id != account.id`` weakened to ``>`` alive: the
+    existing check used only the token of the higher id against the lower one."""
+    f, g, m = world.follower_id, world.other_follower_id, world.master_id
+    assert f < g
+    for token, other in ((world.follow, g), (world.other_follow, f)):
+        r = world.client.get(
+            f"/api/v1/followers/{other}/masters/{m}/events", headers=world.h(token)
+        )
+        assert r.status_code == 403, (other, r.text)
