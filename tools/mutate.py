@@ -68,6 +68,7 @@ BRIDGE_TESTS = (
 AUTH_TESTS = (
     "tests/copy/server/test_audit_mutants.py",
     "tests/copy/server/test_audit_rerun.py",
+    "tests/copy/server/test_security.py",
     "tests/copy/server/test_native_api.py",
     "tests/copy/server/test_compat.py",
     "tests/copy/server/test_dashboard.py",
