@@ -69,6 +69,7 @@ AUTH_TESTS = (
     "tests/copy/server/test_audit_mutants.py",
     "tests/copy/server/test_audit_rerun.py",
     "tests/copy/server/test_security.py",
+    "tests/copy/server/test_grants_schedule.py",
     "tests/copy/server/test_native_api.py",
     "tests/copy/server/test_compat.py",
     "tests/copy/server/test_dashboard.py",
