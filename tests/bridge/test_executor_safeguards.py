@@ -58,3 +58,18 @@ def test_b7_entries_only_inside_the_trading_window(tmp_path):
         r.ex.close()
         r.client.close()
         r.broker.close()
+
+
+def test_b3_check_command_refuses_an_expired_command_itself(rig):
+    """The receipt check on its own (the executor's re-check before sending would
+    otherwise hide a missing one): expired means refused, with how long ago."""
+    from mtponte.bridge.checks import check_command
+
+    cmd = rig.client.command("open", symbol="WIN", side="buy", volume=1, sl=119_000.0)
+    cmd = cmd.model_copy(update={"created_at": now_ms() - 60_000, "ttl_ms": 1_000})
+    ctx = rig.ex.context()
+    rejection = check_command(cmd, ctx, rig.ex.limits)
+    assert rejection is not None and rejection[0] is Reason.EXPIRED, rejection
+    assert rejection[1] == f"expired {ctx.now_ms - cmd.expires_at()} ms ago"
+    fresh = cmd.model_copy(update={"created_at": ctx.now_ms})
+    assert check_command(fresh, ctx, rig.ex.limits) is None

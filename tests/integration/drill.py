@@ -52,24 +52,23 @@ def client_main(root: Path, n: int) -> None:
     c.close()
 
 
+EXECUTOR_POINTS = (
+    "executor.after_begin",
+    "executor.after_execute",
+    "executor.after_finish",
+    "executor.after_result",
+)
 CRASH_POINTS = ",".join(
-    f"{p}:0.01"
-    for p in (
-        "executor.after_begin",
-        "executor.after_execute",
-        "executor.after_finish",
-        "executor.after_result",
-        "client.after_add",
-        "client.after_write",
-    )
+    f"{p}:0.01" for p in (*EXECUTOR_POINTS, "client.after_add", "client.after_write")
 )
 
 
-def _spawn(args: list[str], log: Path, faults: bool) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log: Path, faults: bool | str) -> subprocess.Popen[bytes]:
+    """Start a child; ``faults`` True: the random crash points, a string: those points."""
     fh = open(log, "ab")  # noqa: SIM115 - the child owns it
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if faults:
-        env["MTPONTE_CRASH_POINTS"] = CRASH_POINTS
+        env["MTPONTE_CRASH_POINTS"] = CRASH_POINTS if faults is True else faults
         env["MTPONTE_CRASH_LOG"] = str(log.parent / "crashpoints.log")
     return subprocess.Popen(
         [sys.executable, *args], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env
@@ -142,6 +141,21 @@ def run_drill(
     t0 = time.monotonic()
     done_kills = 0
     try:
+        # First every executor window once for certain (probability 1: the executor
+        # kills itself at the first command that reaches it), so a run never passes
+        # without having crashed inside each of them; then the random phase.
+        for point in EXECUTOR_POINTS:
+            ex = _spawn(args["executor"], logs / "executor.log", faults=f"{point}:1")
+            deadline = time.monotonic() + 120
+            while ex.poll() is None and time.monotonic() < deadline:
+                client = procs["client"]
+                if client is None or client.poll() is not None:
+                    procs["client"] = _spawn(args["client"], logs / "client.log", faults=True)
+                time.sleep(0.05)
+            if ex.poll() is None:
+                ex.kill()
+                ex.wait()
+                raise RuntimeError(f"the executor never reached {point}; see {logs}")
         while done_kills < kills:
             for name in procs:
                 p = procs[name]

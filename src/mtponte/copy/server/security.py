@@ -29,9 +29,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored``; a malformed stored hash matches nothing."""
     try:
-        _, salt, digest = stored.split("$")
-    except ValueError:
+        _, salt_hex, digest = stored.split("$")
+        salt = bytes.fromhex(salt_hex)
+    except ValueError:  # not three fields, or a salt that is not hex
         return False
-    test = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    test = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return hmac.compare_digest(test.hex(), digest)
