@@ -19,9 +19,9 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast, func, insert, select, update
+from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -113,6 +113,7 @@ class _Cache:
         self.views: dict[int, _View] = {}
         self.facts: dict[str, _Facts] = {}
         self.books: dict[int, BookRow] = {}
+        self.settings: dict[str, CopySettings] = {}
 
 
 # Per database (the engine): two apps in one process may each have a master 1 at seq 3.
@@ -130,8 +131,42 @@ def _snap_at(session: Session, master_id: int) -> str:
     return "" if t is None else aware(t).isoformat()
 
 
-def _inputs(master: Account, snap_at: str, fresh: bool, sub: Subscription, digest: str) -> str:
-    return f"{master.last_seq}:{snap_at}:{int(fresh)}:{sub.version}:{digest}"
+def _inputs(master: Account, snap_at: str, fresh: bool, version: int, digest: str) -> str:
+    return f"{master.last_seq}:{snap_at}:{int(fresh)}:{version}:{digest}"
+
+
+class _Sub(NamedTuple):
+    """What a step needs of a subscription."""
+
+    id: int
+    follower_id: int
+    version: int
+    settings: CopySettings
+
+
+def _subs_of(session: Session, master_id: int) -> list[_Sub]:
+    """The master's active subscriptions; settings are read as stored text and
+    validated once per distinct text (most followers share a few)."""
+    cache = _cache(session).settings
+    out = []
+    rows = session.execute(
+        select(
+            Subscription.id,
+            Subscription.follower_id,
+            Subscription.version,
+            cast(Subscription.settings, Text),
+        ).where(Subscription.master_id == master_id, Subscription.active)
+    )
+    for sid, fid, version, raw in rows:
+        text = raw or "null"
+        settings = cache.get(text)
+        if settings is None:
+            if len(cache) >= _FACTS_MAX:
+                cache.clear()
+            settings = CopySettings.model_validate(json.loads(text) or {})
+            cache[text] = settings
+        out.append(_Sub(sid, fid, version, settings))
+    return out
 
 
 def _facts(
@@ -206,9 +241,22 @@ def _load_books(session: Session, sub_ids: list[int]) -> dict[int, BookRow]:
     return out
 
 
+def _table(model: type[Any]) -> Table:
+    t = model.__table__
+    assert isinstance(t, Table)
+    return t
+
+
+_BOOK_VALUES = ("state", "targets", "version", "inputs", "master_time_ms", "updated_at")
+
+
 def _columns(row: BookRow) -> dict[str, Any]:
     # Not dataclasses.asdict: it deep-copies the state and targets.
     return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
+def _update_params(row: BookRow) -> dict[str, Any]:
+    return {"b_id": row.subscription_id, **{f"b_{c}": getattr(row, c) for c in _BOOK_VALUES}}
 
 
 def _remember(session: Session, rows: list[BookRow]) -> None:
@@ -271,7 +319,7 @@ def refresh_book(
     digest = _facts(session, [sub.follower_id]).get(sub.follower_id, (None, "-"))[1]
     fresh = master_online(master, stale_s)
     if row is not None and row.inputs == _inputs(
-        master, _snap_at(session, master.id), fresh, sub, digest
+        master, _snap_at(session, master.id), fresh, sub.version, digest
     ):
         return row
     # Lock the subscription row (an UPDATE takes the write lock on SQLite too), then
@@ -281,7 +329,10 @@ def refresh_book(
     )
     for obj in (sub, master):
         session.refresh(obj)
-    out, written = _step(session, master, [sub], stale_s, now)
+    one = _Sub(
+        sub.id, sub.follower_id, sub.version, CopySettings.model_validate(sub.settings or {})
+    )
+    out, written = _step(session, master, [one], stale_s, now)
     session.commit()
     _remember(session, written)
     return out[sub.id]
@@ -302,14 +353,7 @@ def refresh_master(
     master = session.get(Account, master_id, populate_existing=True)
     if master is None:
         return {}
-    subs = list(
-        session.scalars(
-            select(Subscription)
-            .where(Subscription.master_id == master_id, Subscription.active)
-            .execution_options(populate_existing=True)
-        )
-    )
-    out, written = _step(session, master, subs, stale_s, now)
+    out, written = _step(session, master, _subs_of(session, master_id), stale_s, now)
     session.commit()
     _remember(session, written)
     fresh = master_online(master, stale_s)
@@ -319,7 +363,7 @@ def refresh_master(
 def _step(
     session: Session,
     master: Account,
-    subs: list[Subscription],
+    subs: list[_Sub],
     stale_s: int,
     now: float | None,
 ) -> tuple[dict[int, BookRow], list[BookRow]]:
@@ -331,9 +375,10 @@ def _step(
     facts = _facts(session, [s.follower_id for s in subs])
     rows = _load_books(session, [s.id for s in subs])
     out: dict[int, BookRow] = {}
-    todo: list[tuple[Subscription, str]] = []
+    todo: list[tuple[_Sub, str]] = []
     for sub in subs:
-        inputs = _inputs(master, snap_at, fresh, sub, facts.get(sub.follower_id, (None, "-"))[1])
+        digest = facts.get(sub.follower_id, (None, "-"))[1]
+        inputs = _inputs(master, snap_at, fresh, sub.version, digest)
         row = rows.get(sub.id)
         if row is not None and row.inputs == inputs:
             out[sub.id] = row
@@ -355,8 +400,7 @@ def _step(
         state = (
             BookState.from_json(row.state) if row is not None else BookState(prefix=f"s{sub.id}")
         )
-        settings = CopySettings.model_validate(sub.settings or {})
-        res = step(state, view, settings, facts.get(sub.follower_id, (None, ""))[0], int(t))
+        res = step(state, view, sub.settings, facts.get(sub.follower_id, (None, ""))[0], int(t))
         targets = [x.to_json() for x in res.targets]
         version = 0 if row is None else row.version
         if row is None or targets != row.targets or version == 0:
@@ -372,7 +416,10 @@ def _step(
             else row.master_time_ms,
             updated_at=stamp,
         )
-        (inserts if row is None else updates).append(_columns(new))
+        if row is None:
+            inserts.append(_columns(new))
+        else:
+            updates.append(_update_params(new))
         out[sub.id] = new
         written.append(new)
         prev = last.get(sub.id)
@@ -391,13 +438,19 @@ def _step(
                     "factors": _jsonable(d.to_json()["factors"]),
                 }
             )
-    # ORM bulk statements: one executemany each, no per-row objects or RETURNING.
+    # Core statements: one executemany each, no per-row objects or RETURNING.
     if inserts:
-        session.execute(insert(TargetBook), inserts)
+        session.execute(insert(_table(TargetBook)), inserts)
     if updates:
-        session.execute(update(TargetBook), updates)
+        books = _table(TargetBook)
+        stmt = (
+            update(books)
+            .where(books.c.subscription_id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in _BOOK_VALUES})
+        )
+        session.execute(stmt, updates)
     if decisions:
-        session.execute(insert(CopyDecision), decisions)
+        session.execute(insert(_table(CopyDecision)), decisions)
     return out, written
 
 
