@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -101,23 +102,29 @@ async def target_stream(
             sent = out
             if sent.version != held:
                 yield book_frame(sent)
-            epoch, full_at = grants.epoch, time.monotonic()
+            epoch = grants.epoch
+            recheck_at = time.monotonic() + RECHECK_S * (0.5 + random.random())
             while True:
                 left = expires - time.time()
                 if left <= 0:
                     return  # the token expired: the client comes back with a new one
                 woke = await notifier.wait(master_id, seq, min(KEEPALIVE_S, left))
                 now = sent
-                if grants.epoch != epoch or time.monotonic() - full_at >= RECHECK_S:
+                # A master event is answered by the shared batch refresh first; the
+                # periodic re-read (token, settings, facts) only when nothing came, and
+                # at a jittered pace, so a thousand streams opened together do not all
+                # read the database in the same instant an event arrives.
+                if grants.epoch == epoch and woke and notifier.latest(master_id) > seq:
+                    seq = notifier.latest(master_id)
+                    await refresher.refresh(master_id, seq)
+                    now = refresher.answers.get(sub_id, sent)
+                elif grants.epoch != epoch or time.monotonic() >= recheck_at:
                     try:
                         _, now, _ = await run_in_threadpool(load, True)
                     except HTTPException:
                         return  # revoked, or no longer subscribed
-                    epoch, full_at = grants.epoch, time.monotonic()
-                elif woke:
-                    seq = notifier.latest(master_id)
-                    await refresher.refresh(master_id, seq)
-                    now = refresher.answers.get(sub_id, sent)
+                    epoch = grants.epoch
+                    recheck_at = time.monotonic() + RECHECK_S * (0.5 + random.random())
                 if now.version > sent.version:
                     yield changes_frame(sent, now)
                     sent = now
