@@ -1,7 +1,9 @@
 """Copy latency through target books (not a test): ``uv run python bench/bench_follow.py``.
 
 Master event → follower fill on paper, at N followers (default 1, 100, 1000), push
-(long poll on ``GET /followers/{id}/masters/{m}/targets``). One uvicorn server process
+(``--mode push``, the default: each follower on its SSE stream ``GET
+/followers/{id}/masters/{m}/targets/stream``) or long poll (``--mode poll``: ``GET
+.../targets?version&wait``). One uvicorn server process
 on 127.0.0.1 (SQLite in a temporary folder, or ``--db``). Each follower heartbeats its
 facts once, then waits on its book. The master posts ``--events`` opens and closes,
 one at a time; for each, every follower's latency is:
@@ -127,6 +129,92 @@ class RawConn:
         return status, body
 
 
+class StreamConn:
+    """One follower's target stream (SSE) read raw: each frame is one HTTP chunk ending
+    in a blank line."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.r: asyncio.StreamReader | None = None
+        self.w: asyncio.StreamWriter | None = None
+
+    async def open(self, path: str, token: str) -> None:
+        self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
+        auth = f"Authorization: Bearer {token}"
+        self.w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n\r\n".encode())
+        await self.w.drain()
+        head = await self.r.readuntil(b"\r\n\r\n")
+        assert b" 200 " in head.split(b"\r\n", 1)[0], head[:200]
+
+    async def next_change(self) -> float:
+        """Seconds (perf_counter) when the next ``changes`` frame arrived."""
+        assert self.r is not None
+        while True:
+            frame = await self.r.readuntil(b"\n\n")
+            if b"event: changes" in frame:
+                return time.perf_counter()
+
+    def close(self) -> None:
+        if self.w is not None:
+            self.w.close()
+
+
+def _event_body(k: int) -> dict[str, object]:
+    return {
+        "kind": "open" if k % 2 == 0 else "close",
+        "idempotency_key": f"e{k}",
+        "ticket": str(1000 + k // 2),
+        "symbol": "EURUSD",
+        "side": "buy",
+        "volume": 0.1,
+        "price": 1.1,
+        "time": int(time.time() * 1000),
+    }
+
+
+async def run_push(
+    base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: int
+) -> list[float]:
+    """As :func:`run`, each follower on its push stream of target changes."""
+    limits = httpx.Limits(max_connections=len(fs) + 10, max_keepalive_connections=len(fs) + 10)
+    port = int(base.rsplit(":", 1)[1])
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
+        conns = {}
+        for fid, tok in fs:
+            r = await c.post(
+                f"/api/v1/followers/{fid}/heartbeats",
+                headers={"Authorization": f"Bearer {tok}"},
+                json={**FACTS, "instance": f"bench{fid}"},
+            )
+            assert r.status_code == 204, r.text
+            r = await c.get(
+                f"/api/v1/followers/{fid}/masters/{mid}/targets",
+                headers={"Authorization": f"Bearer {tok}"},
+            )
+            conns[fid] = StreamConn(port)
+            v = r.json()["version"]
+            path = f"/api/v1/followers/{fid}/masters/{mid}/targets/stream?version={v}"
+            await conns[fid].open(path, tok)
+        lat: list[float] = []
+        try:
+            for k in range(events):
+                waiters = [asyncio.create_task(conns[f].next_change()) for f, _ in fs]
+                await asyncio.sleep(0.5 + len(fs) / 400)
+                t0 = time.perf_counter()
+                r = await c.post(
+                    f"/api/v1/masters/{mid}/events",
+                    json=_event_body(k),
+                    headers={"Authorization": f"Bearer {pub}"},
+                )
+                assert r.status_code == 201, r.text
+                got = await asyncio.gather(*waiters)
+                lat += [t - t0 for t in got]
+        finally:
+            for conn in conns.values():
+                conn.close()
+        return lat
+
+
 async def run(base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: int) -> list[float]:
     limits = httpx.Limits(max_connections=len(fs) + 10, max_keepalive_connections=len(fs) + 10)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
@@ -161,17 +249,7 @@ async def run(base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: 
 
             waiters = [asyncio.create_task(wait(f, t)) for f, t in fs]
             await asyncio.sleep(1.0 + len(fs) / 200)  # every long poll is parked
-            kind = "open" if k % 2 == 0 else "close"
-            body = {
-                "kind": kind,
-                "idempotency_key": f"e{k}",
-                "ticket": str(1000 + k // 2),
-                "symbol": "EURUSD",
-                "side": "buy",
-                "volume": 0.1,
-                "price": 1.1,
-                "time": int(time.time() * 1000),
-            }
+            body = _event_body(k)
             t0 = time.perf_counter()
             r = await c.post(
                 f"/api/v1/masters/{mid}/events",
@@ -189,6 +267,12 @@ def main() -> None:
     ap.add_argument("--followers", default="1,100,1000")
     ap.add_argument("--events", type=int, default=10)
     ap.add_argument("--db", default=None, help="database URL (default: SQLite in a temp dir)")
+    ap.add_argument(
+        "--mode",
+        choices=("poll", "push"),
+        default="push",
+        help="followers long-poll their book, or ride its push stream (default)",
+    )
     args = ap.parse_args()
     fill = fill_time()
     results = {}
@@ -198,11 +282,13 @@ def main() -> None:
             mid, pub, fs = setup(db, n)
             proc, base = start(db, 1)  # the copy-server bench's start: one worker
             try:
-                lat = np.asarray(asyncio.run(run(base, mid, pub, fs, args.events))) * 1000
+                how = run_push if args.mode == "push" else run
+                lat = np.asarray(asyncio.run(how(base, mid, pub, fs, args.events))) * 1000
             finally:
                 proc.terminate()
                 proc.wait(10)
         res = {
+            "mode": args.mode,
             "followers": n,
             "samples": int(lat.size),
             "book_p50_ms": round(float(np.percentile(lat, 50)), 1),

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from mtponte.brokers.paper import PaperBroker
-from mtponte.copy.follower import Follower, FollowerOptions, HttpLink, LinkError
+from mtponte.copy.follower import Follower, FollowerOptions, HttpLink, LinkError, StreamLink
 from mtponte.copy.publisher import Publisher, PublisherSettings
 from mtponte.copy.server import admin
 from mtponte.copy.server.db import open_database, session_factory
@@ -227,8 +227,12 @@ def test_random_master_three_followers_with_chaos_end_exact(tmp_path, request):
         "C": Node("C", paper("EURUSD", "netting"), ids[3], tokens[2], tmp_path / "C"),
     }
 
+    links: list[StreamLink] = []
+
     def start(n: Node) -> None:
-        link = HttpLink(client, n.fid, mid, n.token)
+        # The production link: pushed changes, the full book at start and after a gap.
+        link = StreamLink(HttpLink(client, n.fid, mid, n.token))
+        links.append(link)
         opts = FollowerOptions(
             magic=99, state_dir=n.state, cent=n.name == "B", heartbeat_interval_s=0.5
         )
@@ -321,6 +325,8 @@ def test_random_master_three_followers_with_chaos_end_exact(tmp_path, request):
 
     assert checks > 100 and actions >= 500 and dup.twice > 20
     assert len(chaos) == 4, chaos
+    for link in links:
+        link.close()
     client.close()
     pub_client.close()
     server.kill()

@@ -39,7 +39,7 @@ def follow(
 
     def body() -> None:
         from mtponte.copy._config import make_broker
-        from mtponte.copy.follower import Follower, HttpLink
+        from mtponte.copy.follower import Follower, HttpLink, Link, StreamLink
         from mtponte.copy.follower.settings import load_follower_settings
 
         if not config.is_file():
@@ -56,7 +56,8 @@ def follow(
         setup_logging(verbose)
         broker = make_broker(cfg.broker, trading=True)
         client = _client(cfg)
-        link = HttpLink(client, cfg.follower_id, cfg.master_id, cfg.token.get_secret_value())
+        http = HttpLink(client, cfg.follower_id, cfg.master_id, cfg.token.get_secret_value())
+        link: Link = StreamLink(http) if cfg.push else http
         name = f"{cfg.follower_id}-{cfg.master_id}"
         follower = Follower(broker, link, cfg.options(), name=name)
         err_console.print(

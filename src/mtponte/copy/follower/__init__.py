@@ -2,6 +2,7 @@
 
 from mtponte.copy.follower._http import HttpLink
 from mtponte.copy.follower._plan import Action, Ledger, plan_hedging, plan_netting, tag_of
+from mtponte.copy.follower._stream import StreamLink
 from mtponte.copy.follower.follower import (
     CycleResult,
     Follower,
@@ -22,6 +23,7 @@ __all__ = [
     "Ledger",
     "Link",
     "LinkError",
+    "StreamLink",
     "TargetBook",
     "plan_hedging",
     "plan_netting",

@@ -54,6 +54,9 @@ class FollowerSettings(EnvFirstSettings):
         Seconds between two heartbeats (account facts, copies, lease).
     long_poll_s
         How long one read of the target book waits for a change.
+    push
+        Receive the book's changes on the server's push stream (SSE), falling back to
+        the long poll while the stream is down. Off: long poll only.
     reopen_closed_by_hand
         Reopen a copy the user closed by hand (or its SL/TP closed) while the master
         still holds it. Off by default.
@@ -77,6 +80,7 @@ class FollowerSettings(EnvFirstSettings):
     magic: int = Field(3_003_003, ge=0, le=2**63 - 1)
     heartbeat_interval_s: float = Field(5.0, gt=0, le=3600)
     long_poll_s: float = Field(20.0, ge=0, le=60)
+    push: bool = True
     reopen_closed_by_hand: bool = False
     cent: bool = False
     deviation_points: int = Field(50, ge=0, le=1_000_000)

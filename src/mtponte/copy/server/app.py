@@ -22,7 +22,7 @@ from mtponte.copy.server._grants import Grant, GrantKey
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
 from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.notifier import Notifier, RedisNotifier
-from mtponte.copy.server.routers import compat, dashboard, followers, masters
+from mtponte.copy.server.routers import compat, dashboard, followers, masters, target_stream
 from mtponte.copy.server.service import auth_epoch
 from mtponte.copy.server.settings import ServerSettings
 from mtponte.copy.server.targets import Refresher
@@ -128,5 +128,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(masters.router)
     app.include_router(followers.router)
+    app.include_router(target_stream.router)
     app.include_router(compat.router)
     return app

@@ -17,10 +17,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -51,9 +52,16 @@ from mtponte.domain.symbols import SymbolSpec
 
 def follower_facts(hb: FollowerHeartbeat | None) -> FollowerFacts | None:
     """The facts of the follower's last heartbeat, or ``None`` before it sent any."""
-    if hb is None or not hb.facts or hb.facts.get("symbols") is None:
+    if hb is None:
         return None
-    f = hb.facts
+    base = _base_facts(hb.facts)
+    return None if base is None else replace(base, balance=hb.balance, equity=hb.equity)
+
+
+def _base_facts(f: dict[str, Any] | None) -> FollowerFacts | None:
+    """Reported facts without balance and equity (those move at every heartbeat)."""
+    if not f or f.get("symbols") is None:
+        return None
     specs = {
         s["name"]: SymbolSpec(
             name=s["name"],
@@ -71,11 +79,51 @@ def follower_facts(hb: FollowerHeartbeat | None) -> FollowerFacts | None:
     return FollowerFacts(
         symbols=specs,
         netting=bool(f.get("netting")),
-        balance=hb.balance,
-        equity=hb.equity,
         daily_pnl=float(f.get("daily_pnl") or 0.0),
         cent=bool(f.get("cent")),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BookRow:
+    """A target book as stored (``target_books``), read and written without the ORM."""
+
+    subscription_id: int
+    state: dict[str, Any]
+    targets: list[Any]
+    version: int
+    inputs: str
+    master_time_ms: int | None
+    updated_at: datetime
+
+
+_View = tuple[tuple[int, str], tuple[MasterPosition, ...], int | None]
+_Facts = tuple[FollowerFacts | None, str]  # facts without balance/equity, digest of the text
+_FACTS_MAX = 10_000  # distinct fact texts kept (followers report a few each)
+
+
+class _Cache:
+    """What one database's batch steps parsed or wrote, so the next step does not read
+    it again: the master's positions per seq and snapshot, each follower's facts per
+    stored text, and each book as last written. A book is reused only while the stored
+    row still has the same version, inputs and ``updated_at`` (another worker may have
+    written it); anything else is read from the database."""
+
+    def __init__(self) -> None:
+        self.views: dict[int, _View] = {}
+        self.facts: dict[str, _Facts] = {}
+        self.books: dict[int, BookRow] = {}
+        self.settings: dict[str, CopySettings] = {}
+
+
+# Per database (the engine): two apps in one process may each have a master 1 at seq 3.
+_caches: weakref.WeakKeyDictionary[Any, _Cache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cache(session: Session) -> _Cache:
+    with _caches_lock:
+        return _caches.setdefault(session.get_bind(), _Cache())
 
 
 def _snap_at(session: Session, master_id: int) -> str:
@@ -83,22 +131,139 @@ def _snap_at(session: Session, master_id: int) -> str:
     return "" if t is None else aware(t).isoformat()
 
 
-def _inputs(
-    master: Account, snap_at: str, fresh: bool, sub: Subscription, hb: FollowerHeartbeat | None
-) -> str:
-    facts = (
-        ""
-        if hb is None or hb.facts is None
-        else json.dumps([hb.facts, hb.balance, hb.equity], sort_keys=True, separators=(",", ":"))
+def _inputs(master: Account, snap_at: str, fresh: bool, version: int, digest: str) -> str:
+    return f"{master.last_seq}:{snap_at}:{int(fresh)}:{version}:{digest}"
+
+
+class _Sub(NamedTuple):
+    """What a step needs of a subscription."""
+
+    id: int
+    follower_id: int
+    version: int
+    settings: CopySettings
+
+
+def _subs_of(session: Session, master_id: int) -> list[_Sub]:
+    """The master's active subscriptions; settings are read as stored text and
+    validated once per distinct text (most followers share a few)."""
+    cache = _cache(session).settings
+    out = []
+    rows = session.execute(
+        select(
+            Subscription.id,
+            Subscription.follower_id,
+            Subscription.version,
+            cast(Subscription.settings, Text),
+        ).where(Subscription.master_id == master_id, Subscription.active)
     )
-    digest = hashlib.sha256(facts.encode()).hexdigest()[:16]
-    return f"{master.last_seq}:{snap_at}:{int(fresh)}:{sub.version}:{digest}"
+    for sid, fid, version, raw in rows:
+        text = raw or "null"
+        settings = cache.get(text)
+        if settings is None:
+            if len(cache) >= _FACTS_MAX:
+                cache.clear()
+            settings = CopySettings.model_validate(json.loads(text) or {})
+            cache[text] = settings
+        out.append(_Sub(sid, fid, version, settings))
+    return out
 
 
-_View = tuple[tuple[int, str], tuple[MasterPosition, ...], int | None]
-# Per database (the engine): two apps in one process may each have a master 1 at seq 3.
-_views: weakref.WeakKeyDictionary[Any, dict[int, _View]] = weakref.WeakKeyDictionary()
-_views_lock = threading.Lock()
+def _facts(
+    session: Session, follower_ids: list[int]
+) -> dict[int, tuple[FollowerFacts | None, str]]:
+    """Each follower's facts and their digest for the book's inputs. The facts are read
+    as stored text and parsed once per distinct text (a heartbeat every few seconds
+    rarely changes them)."""
+    cache = _cache(session).facts
+    rows = session.execute(
+        select(
+            FollowerHeartbeat.follower_id,
+            FollowerHeartbeat.balance,
+            FollowerHeartbeat.equity,
+            cast(FollowerHeartbeat.facts, Text),
+        ).where(FollowerHeartbeat.follower_id.in_(follower_ids))
+    )
+    out: dict[int, tuple[FollowerFacts | None, str]] = {}
+    for fid, balance, equity, raw in rows:
+        text = raw or "null"
+        hit = cache.get(text)
+        if hit is None:
+            if len(cache) >= _FACTS_MAX:
+                cache.clear()
+            hit = (_base_facts(json.loads(text)), hashlib.sha256(text.encode()).hexdigest())
+            cache[text] = hit
+        base, digest = hit
+        facts = None if base is None else replace(base, balance=balance, equity=equity)
+        mixed = hashlib.sha256(f"{digest}:{balance!r}:{equity!r}".encode()).hexdigest()[:16]
+        out[fid] = (facts, mixed)
+    return out
+
+
+def _load_books(session: Session, sub_ids: list[int]) -> dict[int, BookRow]:
+    """The stored books: from the cache when the row is the one last written here,
+    else read (the JSON state and targets parsed only then)."""
+    cache = _cache(session).books
+    out: dict[int, BookRow] = {}
+    miss: list[int] = []
+    heads = session.execute(
+        select(
+            TargetBook.subscription_id,
+            TargetBook.version,
+            TargetBook.inputs,
+            TargetBook.updated_at,
+        ).where(TargetBook.subscription_id.in_(sub_ids))
+    )
+    for sid, version, inputs, at in heads:
+        hit = cache.get(sid)
+        if hit is not None and (hit.version, hit.inputs, hit.updated_at) == (
+            version,
+            inputs,
+            aware(at),
+        ):
+            out[sid] = hit
+        else:
+            miss.append(sid)
+    if miss:
+        rows = session.execute(
+            select(
+                TargetBook.subscription_id,
+                TargetBook.state,
+                TargetBook.targets,
+                TargetBook.version,
+                TargetBook.inputs,
+                TargetBook.master_time_ms,
+                TargetBook.updated_at,
+            ).where(TargetBook.subscription_id.in_(miss))
+        )
+        for sid, state, targets, version, inputs, master_ms, at in rows:
+            out[sid] = BookRow(sid, state, targets, version, inputs, master_ms, aware(at))
+    return out
+
+
+def _table(model: type[Any]) -> Table:
+    t = model.__table__
+    assert isinstance(t, Table)
+    return t
+
+
+_BOOK_VALUES = ("state", "targets", "version", "inputs", "master_time_ms", "updated_at")
+
+
+def _columns(row: BookRow) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies the state and targets.
+    return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
+def _update_params(row: BookRow) -> dict[str, Any]:
+    return {"b_id": row.subscription_id, **{f"b_{c}": getattr(row, c) for c in _BOOK_VALUES}}
+
+
+def _remember(session: Session, rows: list[BookRow]) -> None:
+    """Keep books just committed for the next step (call after the commit)."""
+    cache = _cache(session).books
+    for r in rows:
+        cache[r.subscription_id] = r
 
 
 def _master_view(
@@ -108,15 +273,13 @@ def _master_view(
     seq and snapshot (per worker), not once per follower: a master event re-steps every
     follower's book, and they all read the same book."""
     key = (master.last_seq, snap_at)
-    with _views_lock:
-        views = _views.setdefault(session.get_bind(), {})
-        hit = views.get(master.id)
+    views = _cache(session).views
+    hit = views.get(master.id)
     if hit is not None and hit[0] == key:
         positions, master_ms = hit[1], hit[2]
     else:
         positions, master_ms = _read_master(session, master)
-        with _views_lock:
-            views[master.id] = (key, positions, master_ms)
+        views[master.id] = (key, positions, master_ms)
     view = MasterView(positions, fresh, MasterFacts(cent=master.account_type == "cent"))
     return view, master_ms
 
@@ -147,16 +310,17 @@ def _read_master(
 
 def refresh_book(
     session: Session, sub: Subscription, stale_s: int, now: float | None = None
-) -> TargetBook:
+) -> BookRow:
     """The subscription's target book, recomputed first if its inputs changed (then
     committed: the engine's state, the targets, its decisions)."""
     master = session.get(Account, sub.master_id, populate_existing=True)
     assert master is not None
-    row = session.get(TargetBook, sub.id, populate_existing=True)
-    hb = session.get(FollowerHeartbeat, sub.follower_id, populate_existing=True)
-    snap_at = _snap_at(session, master.id)
+    row = _load_books(session, [sub.id]).get(sub.id)
+    digest = _facts(session, [sub.follower_id]).get(sub.follower_id, (None, "-"))[1]
     fresh = master_online(master, stale_s)
-    if row is not None and row.inputs == _inputs(master, snap_at, fresh, sub, hb):
+    if row is not None and row.inputs == _inputs(
+        master, _snap_at(session, master.id), fresh, sub.version, digest
+    ):
         return row
     # Lock the subscription row (an UPDATE takes the write lock on SQLite too), then
     # read everything again under it: another reader may have just done this.
@@ -165,14 +329,13 @@ def refresh_book(
     )
     for obj in (sub, master):
         session.refresh(obj)
-    row = session.get(TargetBook, sub.id, populate_existing=True)
-    hb = session.get(FollowerHeartbeat, sub.follower_id, populate_existing=True)
-    snap_at = _snap_at(session, master.id)
-    fresh = master_online(master, stale_s)
-    last = _last_decisions(session, [sub.id]).get(sub.id)
-    row = _step_one(session, sub, master, snap_at, fresh, hb, row, last, now)
+    one = _Sub(
+        sub.id, sub.follower_id, sub.version, CopySettings.model_validate(sub.settings or {})
+    )
+    out, written = _step(session, master, [one], stale_s, now)
     session.commit()
-    return row
+    _remember(session, written)
+    return out[sub.id]
 
 
 def refresh_master(
@@ -190,49 +353,105 @@ def refresh_master(
     master = session.get(Account, master_id, populate_existing=True)
     if master is None:
         return {}
-    subs = list(
-        session.scalars(
-            select(Subscription)
-            .where(Subscription.master_id == master_id, Subscription.active)
-            .execution_options(populate_existing=True)
-        )
-    )
-    ids = [s.id for s in subs]
-    books = {
-        b.subscription_id: b
-        for b in session.scalars(
-            select(TargetBook)
-            .where(TargetBook.subscription_id.in_(ids))
-            .execution_options(populate_existing=True)
-        )
-    }
-    beats = {
-        h.follower_id: h
-        for h in session.scalars(
-            select(FollowerHeartbeat)
-            .where(FollowerHeartbeat.follower_id.in_([s.follower_id for s in subs]))
-            .execution_options(populate_existing=True)
-        )
-    }
-    snap_at = _snap_at(session, master_id)
-    fresh = master_online(master, stale_s)
-    last = _last_decisions(session, ids)
-    out: dict[int, TargetsPublic] = {}
-    for sub in subs:
-        row = _step_one(
-            session,
-            sub,
-            master,
-            snap_at,
-            fresh,
-            beats.get(sub.follower_id),
-            books.get(sub.id),
-            last.get(sub.id),
-            now,
-        )
-        out[sub.id] = render(row, fresh)
+    out, written = _step(session, master, _subs_of(session, master_id), stale_s, now)
     session.commit()
-    return out
+    _remember(session, written)
+    fresh = master_online(master, stale_s)
+    return {sid: render(row, fresh) for sid, row in out.items()}
+
+
+def _step(
+    session: Session,
+    master: Account,
+    subs: list[_Sub],
+    stale_s: int,
+    now: float | None,
+) -> tuple[dict[int, BookRow], list[BookRow]]:
+    """Step each subscription whose inputs changed and write its book and decisions
+    with one statement per table (no commit). Returns every book by subscription id,
+    and the ones written."""
+    snap_at = _snap_at(session, master.id)
+    fresh = master_online(master, stale_s)
+    facts = _facts(session, [s.follower_id for s in subs])
+    rows = _load_books(session, [s.id for s in subs])
+    out: dict[int, BookRow] = {}
+    todo: list[tuple[_Sub, str]] = []
+    for sub in subs:
+        digest = facts.get(sub.follower_id, (None, "-"))[1]
+        inputs = _inputs(master, snap_at, fresh, sub.version, digest)
+        row = rows.get(sub.id)
+        if row is not None and row.inputs == inputs:
+            out[sub.id] = row
+        else:
+            todo.append((sub, inputs))
+    if not todo:
+        return out, []
+    last = _last_decisions(session, [s.id for s, _ in todo])
+    view, master_ms = _master_view(session, master, snap_at, fresh)
+    t = time.time() if now is None else now
+    at = datetime.fromtimestamp(t, UTC)
+    stamp = datetime.now(UTC)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    decisions: list[dict[str, Any]] = []
+    written: list[BookRow] = []
+    for sub, inputs in todo:
+        row = rows.get(sub.id)
+        state = (
+            BookState.from_json(row.state) if row is not None else BookState(prefix=f"s{sub.id}")
+        )
+        res = step(state, view, sub.settings, facts.get(sub.follower_id, (None, ""))[0], int(t))
+        targets = [x.to_json() for x in res.targets]
+        version = 0 if row is None else row.version
+        if row is None or targets != row.targets or version == 0:
+            version += 1
+        new = BookRow(
+            subscription_id=sub.id,
+            state=res.state.to_json(),
+            targets=targets,
+            version=version,
+            inputs=inputs,
+            master_time_ms=master_ms
+            if master_ms is not None or row is None
+            else row.master_time_ms,
+            updated_at=stamp,
+        )
+        if row is None:
+            inserts.append(_columns(new))
+        else:
+            updates.append(_update_params(new))
+        out[sub.id] = new
+        written.append(new)
+        prev = last.get(sub.id)
+        for d in res.decisions:
+            key = (d.action, d.master_ticket[:30], d.reason[:300])
+            if key == prev:
+                continue  # a frozen book says so once, not at every heartbeat
+            prev = key
+            decisions.append(
+                {
+                    "subscription_id": sub.id,
+                    "at": at,
+                    "action": key[0],
+                    "master_ticket": key[1],
+                    "reason": key[2],
+                    "factors": _jsonable(d.to_json()["factors"]),
+                }
+            )
+    # Core statements: one executemany each, no per-row objects or RETURNING.
+    if inserts:
+        session.execute(insert(_table(TargetBook)), inserts)
+    if updates:
+        books = _table(TargetBook)
+        stmt = (
+            update(books)
+            .where(books.c.subscription_id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in _BOOK_VALUES})
+        )
+        session.execute(stmt, updates)
+    if decisions:
+        session.execute(insert(_table(CopyDecision)), decisions)
+    return out, written
 
 
 def _last_decisions(session: Session, sub_ids: list[int]) -> dict[int, tuple[str, str, str]]:
@@ -252,64 +471,14 @@ def _last_decisions(session: Session, sub_ids: list[int]) -> dict[int, tuple[str
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def _step_one(
-    session: Session,
-    sub: Subscription,
-    master: Account,
-    snap_at: str,
-    fresh: bool,
-    hb: FollowerHeartbeat | None,
-    row: TargetBook | None,
-    last: tuple[str, str, str] | None,
-    now: float | None,
-) -> TargetBook:
-    """Step one subscription's book if its inputs changed (no commit)."""
-    inputs = _inputs(master, snap_at, fresh, sub, hb)
-    if row is not None and row.inputs == inputs:
-        return row
-    state = BookState.from_json(row.state) if row is not None else BookState(prefix=f"s{sub.id}")
-    view, master_ms = _master_view(session, master, snap_at, fresh)
-    settings = CopySettings.model_validate(sub.settings or {})
-    t = time.time() if now is None else now
-    res = step(state, view, settings, follower_facts(hb), int(t))
-    targets = [x.to_json() for x in res.targets]
-    if row is None:
-        row = TargetBook(subscription_id=sub.id, state={}, targets=[], version=0)
-        session.add(row)
-    if targets != row.targets or row.version == 0:
-        row.version += 1
-    row.state = res.state.to_json()
-    row.targets = targets
-    row.inputs = inputs
-    row.master_time_ms = master_ms if master_ms is not None else row.master_time_ms
-    row.updated_at = datetime.now(UTC)
-    at = datetime.fromtimestamp(t, UTC)
-    for d in res.decisions:
-        key = (d.action, d.master_ticket[:30], d.reason[:300])
-        if key == last:
-            continue  # a frozen book says so once, not at every heartbeat
-        last = key
-        session.add(
-            CopyDecision(
-                subscription_id=sub.id,
-                at=at,
-                action=d.action,
-                master_ticket=key[1],
-                reason=key[2],
-                factors=_jsonable(d.to_json()["factors"]),
-            )
-        )
-    return row
-
-
-def render(row: TargetBook, online: bool) -> TargetsPublic:
+def render(row: BookRow, online: bool) -> TargetsPublic:
     """The follower's answer for a book."""
     return TargetsPublic(
         version=row.version,
         targets=row.targets,
         master_online=online,
         master_time_ms=row.master_time_ms,
-        computed_at_ms=int(aware(row.updated_at).timestamp() * 1000),
+        computed_at_ms=int(row.updated_at.timestamp() * 1000),
         risk=str(row.state.get("risk", "ok")),
     )
 

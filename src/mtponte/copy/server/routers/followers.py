@@ -299,13 +299,16 @@ async def get_targets(
                 woke = await notifier.wait(master_id, seq, min(1.0, left))
                 if await request.is_disconnected():
                     raise HTTPException(499, "client closed the request")
-                if grants.epoch != epoch or time.monotonic() - full_at >= 5.0:
-                    sub_id, out = await run_in_threadpool(load, True)
-                    epoch, full_at = grants.epoch, time.monotonic()
-                elif woke:
+                # A master event first (the shared refresh): followers woken by one
+                # event all reach their 5 s re-read together, and an event landing then
+                # would wait behind every one of them.
+                if grants.epoch == epoch and woke and notifier.latest(master_id) > seq:
                     seq = notifier.latest(master_id)
                     await refresher.refresh(master_id, seq)
                     out = refresher.answers.get(sub_id, out)
+                elif grants.epoch != epoch or time.monotonic() - full_at >= 5.0:
+                    sub_id, out = await run_in_threadpool(load, True)
+                    epoch, full_at = grants.epoch, time.monotonic()
                 if out.version != version:
                     break
                 left = deadline - time.monotonic()
