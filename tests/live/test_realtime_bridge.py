@@ -71,17 +71,34 @@ def test_realtime_over_the_bridge_trades_like_the_backtest(
             cond.notify_all()
 
     stop = threading.Event()
+    runners: list[object] = []
     feed = BridgeFeed(root, "WIN", "M5", poll_s=0.002)
     broker = BridgeBroker(root, timeout_s=10)
     out: list[object] = []
     th = threading.Thread(
         target=lambda: out.append(
-            run_polled(feed, WIN, cfg, broker, 300, stop, on_event=on_event, clock=clock)
+            run_polled(
+                feed,
+                WIN,
+                cfg,
+                broker,
+                300,
+                stop,
+                on_event=on_event,
+                on_start=runners.append,
+                clock=clock,
+            )
         ),
         daemon=True,
     )
     th.start()
     try:
+        # The monitor has read the history (its first poll) before bar `warm` closes:
+        # a bar that closed before the start is warm-up, never acted on.
+        deadline = time.monotonic() + 20
+        while not runners:
+            assert time.monotonic() < deadline and th.is_alive()
+            time.sleep(0.001)
         for j in range(warm, len(bars)):
             clock.t = bars.bar(j).time
             paper.on_bar("WIN", bars.bar(j))  # the market trades bar j
