@@ -201,18 +201,18 @@ def step(
 
     filled: set[str] = set()
     for ticket in sorted(state.pendings, key=lambda t: (len(t), t)):
-        fp = from_order.get(ticket)
-        if fp is None or fp.ticket in state.copies or risk == "disable":
+        filler = from_order.get(ticket)
+        if filler is None or filler.ticket in state.copies or risk == "disable":
             continue
-        c, decision = _pending.fill(state.pendings[ticket], fp, facts.symbols.get(fp.symbol), now)
+        c, decision = _pending.fill(state.pendings[ticket], filler, facts.symbols.get(filler.symbol), now)
         out.append(decision)
         filled.add(ticket)
         trades += 1
         if risk == "close_all":
             out.append(_close(c, f"risk stop close_all: {risk_reason}", now))
-            skipped[fp.ticket] = f"closed by risk stop close_all ({risk_reason})"
+            skipped[filler.ticket] = f"closed by risk stop close_all ({risk_reason})"
             continue
-        copies[fp.ticket] = _follow(c, fp, settings, facts, risk, now, out)
+        copies[filler.ticket] = _follow(c, filler, settings, facts, risk, now, out)
     pendings = _pending.step_orders(
         state.pendings,
         orders,
