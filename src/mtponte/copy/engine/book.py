@@ -204,7 +204,9 @@ def step(
         filler = from_order.get(ticket)
         if filler is None or filler.ticket in state.copies or risk == "disable":
             continue
-        c, decision = _pending.fill(state.pendings[ticket], filler, facts.symbols.get(filler.symbol), now)
+        c, decision = _pending.fill(
+            state.pendings[ticket], filler, facts.symbols.get(filler.symbol), now
+        )
         out.append(decision)
         filled.add(ticket)
         trades += 1
