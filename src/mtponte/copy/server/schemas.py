@@ -84,6 +84,7 @@ class PositionIn(BaseModel):
     # A working pending order of the master (``open_price`` is its order price).
     order_type: Literal["limit", "stop"] | None = None
     expiry: EpochS | None = None  # pending orders: 0 or none good-till-cancelled
+    from_order: Ticket | None = None  # a position filled from this pending order
 
 
 Positions = Annotated[
