@@ -127,3 +127,14 @@ def test_snapshot_with_pending_order_and_position_readers_never_see_it(pworld: W
 def test_pending_place_without_its_order_fields_is_refused(pworld: World, missing: str) -> None:
     body = {k: v for k, v in ORDER.items() if k != missing}
     assert _event(pworld, "k1", "pending_place", "50", **body) == 422
+
+
+def test_legacy_slave_never_gets_a_pending_target_as_a_position() -> None:
+    from mtponte.copy.server.legacy import wanted_by_targets
+
+    common = {"symbol": "EURUSD", "side": "buy", "volume": 0.2, "sl": None, "tp": None}
+    targets = [
+        {**common, "target_id": "s1t50", "master_tickets": ["50"], "order_type": "limit"},
+        {**common, "target_id": "s1t51", "master_tickets": ["51"]},
+    ]
+    assert list(wanted_by_targets(targets, [])) == ["51"]
