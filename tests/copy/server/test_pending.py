@@ -16,8 +16,8 @@ from tests.copy.server.conftest import World, make_world
 
 
 @pytest.fixture
-def pworld(tmp_path) -> Iterator[World]:
-    yield from make_world(f"sqlite:///{tmp_path / 'p.db'}")
+def pworld(db_url) -> Iterator[World]:
+    yield from make_world(db_url)
 
 
 def _settings(world: World, **kw: Any) -> None:
