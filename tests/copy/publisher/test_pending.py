@@ -68,6 +68,10 @@ def test_a_fill_is_an_open_from_its_order_not_a_cancel(rig: Rig) -> None:
     assert evs[1].payload["from_order"] == o
     (entry,) = _full_book(rig)
     assert entry["ticket"] == p.ticket and entry["from_order"] == o
+    app = rig.world.client.app
+    with app.state.sessions() as s:  # type: ignore[attr-defined]
+        snap = s.get(Snapshot, rig.world.master_id)
+        assert [(x["ticket"], x.get("from_order")) for x in snap.positions] == [(p.ticket, o)]
 
 
 def test_snapshot_carries_orders_and_the_fill_link(rig: Rig) -> None:
