@@ -158,3 +158,15 @@ def test_orders_not_ours_are_never_touched(world) -> None:
     link.set()
     f.cycle()
     assert sorted(o.comment for o in b.orders()) == ["manual", "mtp:x"]
+
+
+def test_an_expired_pending_target_is_not_placed(tmp_path) -> None:
+    b = broker()
+    link = FakeLink()
+    opts = FollowerOptions(magic=MAGIC, state_dir=tmp_path)
+    f = Follower(b, link, opts, name="f1", clock=lambda: float(EXP))
+    f.start()
+    link.set(P("s1t50", expiry=EXP))
+    f.cycle()
+    assert b.orders() == []
+    assert [(r["action"], r["reason"]) for r in link.reports] == [("skip", "pending order expired")]

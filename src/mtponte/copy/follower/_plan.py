@@ -124,9 +124,11 @@ def plan_pending(
     held: bool,
     spec: SymbolSpec | None,
     filled: set[str],
+    now: float | None = None,
 ) -> list[Action]:
     """Actions for one pending target: keep, replace (cancel now, place next pass) or
-    place its order; nothing while a position of ours holds it (filled here)."""
+    place its order; nothing while a position of ours holds it (filled here), and no
+    new order once its expiry has passed (``now``, epoch s)."""
     tid = t.target_id
     if spec is None:
         return [Action("skip", tid, t.symbol, reason=f"{t.symbol} is not tradable here")]
@@ -138,6 +140,8 @@ def plan_pending(
         return [Action("cancel", tid, t.symbol, ticket=order.ticket, reason="order changed")]
     if tid in filled:
         return [Action("skip", tid, t.symbol, reason="pending order filled here and closed since")]
+    if t.expiry and now is not None and now >= t.expiry:
+        return [Action("skip", tid, t.symbol, reason="pending order expired")]
     return [_place(t)]
 
 
@@ -169,9 +173,11 @@ def plan_hedging(
     magic: int,
     reopen_closed: bool = False,
     filled: set[str] | None = None,
+    now: float | None = None,
 ) -> list[Action]:
     """Actions that make a hedging account hold exactly ``targets`` (``filled``: target
-    ids whose pending order of ours filled, see the module docstring)."""
+    ids whose pending order of ours filled, see the module docstring; ``now``: epoch
+    seconds, for pending expiries)."""
     filled = filled or set()
     mine, _ = owned(positions, magic, ledger)
     pending = {
@@ -192,7 +198,7 @@ def plan_hedging(
     for tid, t in sorted(wanted.items()):
         if t.pending:
             out += plan_pending(
-                t, pending.get(tid), bool(mine.get(tid)), specs.get(t.symbol), filled
+                t, pending.get(tid), bool(mine.get(tid)), specs.get(t.symbol), filled, now
             )
             continue
         spec = specs.get(t.symbol)
@@ -286,9 +292,11 @@ def plan_netting(
     magic: int,
     reopen_closed: bool = False,
     filled: set[str] | None = None,
+    now: float | None = None,
 ) -> list[Action]:
     """Actions that make a netting account hold the net volume of each target
-    (``filled``: pending target ids whose order of ours filled)."""
+    (``filled``: pending target ids whose order of ours filled; ``now``: epoch seconds,
+    for pending expiries)."""
     filled = filled or set()
     by_symbol = {p.symbol: p for p in positions}
     orders = list(orders)
@@ -308,7 +316,7 @@ def plan_netting(
             sign = 1 if pt.side == "buy" else -1
             extra[pt.symbol] = extra.get(pt.symbol, 0.0) + sign * pt.volume
             continue
-        out += plan_pending(pt, working.get(tid), False, pspec, filled)
+        out += plan_pending(pt, working.get(tid), False, pspec, filled, now)
     pending: dict[str, PendingOrder] = {}
     cancelling: set[str] = set()
     for o in orders:

@@ -258,6 +258,7 @@ class Follower:
             self.opt.magic,
             reopen,
             filled,
+            self.clock(),
         )
 
     def _pending_fills(
