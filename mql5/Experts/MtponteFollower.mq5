@@ -59,6 +59,7 @@ struct FAction
 bool     g_have_book = false;
 long     g_version = 0;
 FTarget  g_targets[];
+FTarget  g_pending[];  // pending order targets (copy_pending): not executed here, skipped
 string   g_master_ms = "null";
 string   g_server_ms = "null";
 //--- the ledger (targets opened; position tickets per target) and the instance id
@@ -410,11 +411,25 @@ bool ReadBook(const string body)
       return false;
      }
    FTarget out[];
+   FTarget pend[];
    ArrayResize(out, j.Count(ts));
-   for(int k = 0; k < j.Count(ts); k++)
+   int n = 0;
+   for(int i = 0; i < j.Count(ts); i++)
      {
-      int t = j.At(ts, k);
+      int t = j.At(ts, i);
       int side = j.Get(t, "side");
+      // A pending order target (the subscription's copy_pending) is an order, not a
+      // position: this EA does not place pending copies, so it never reads one as a
+      // position target (it reports a skip; the Python follower copies them).
+      if(j.Type(j.Get(t, "order_type")) == JT_STRING)
+        {
+         int q = ArraySize(pend);
+         ArrayResize(pend, q + 1);
+         pend[q].id = j.Str(j.Get(t, "target_id"));
+         pend[q].symbol = j.Str(j.Get(t, "symbol"));
+         continue;
+        }
+      int k = n++;
       if(j.Type(j.Get(t, "target_id")) != JT_STRING || j.Type(j.Get(t, "symbol")) != JT_STRING ||
          j.Type(j.Get(t, "volume")) != JT_NUMBER || j.Type(side) != JT_STRING)
         {
@@ -431,10 +446,15 @@ bool ReadBook(const string body)
       out[k].price = j.Num(j.Get(t, "price"));
       out[k].maxdev = (int)j.Long(j.Get(t, "max_deviation_points"));
      }
+   ArrayResize(out, n);
    ArrayFree(g_targets);
    ArrayResize(g_targets, ArraySize(out));
    for(int k = 0; k < ArraySize(out); k++)
       g_targets[k] = out[k];
+   ArrayFree(g_pending);
+   ArrayResize(g_pending, ArraySize(pend));
+   for(int k = 0; k < ArraySize(pend); k++)
+      g_pending[k] = pend[k];
    g_version = j.Long(ver);
    int mt = j.Get(0, "master_time_ms");
    int ct = j.Get(0, "computed_at_ms");
@@ -788,6 +808,9 @@ void Plan(FAction &out[])
       PlanHedging(ps, os, out);
    else
       PlanNetting(ps, os, out);
+   for(int k = 0; k < ArraySize(g_pending); k++)
+      Push(out, "skip", g_pending[k].id, g_pending[k].symbol, 0, 0, 0, 0, 0, 0,
+           "pending orders are not copied by the MQL5 follower (use the Python follower)");
   }
 
 int TargetIndex(const string tid)

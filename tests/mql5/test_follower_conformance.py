@@ -747,3 +747,22 @@ def test_a_broker_that_rewrites_comments_still_gets_its_copies_managed(tmp_path,
     finally:
         twin.close()
         world.close()
+
+
+@pytest.mark.parametrize("mode", ["hedging", "netting"])
+def test_a_pending_target_is_placed_by_python_and_explicitly_skipped_by_the_ea(make, mode):
+    world, twin = make(mode=mode, settings={"volumeMode": "copy", "copy_pending": True})
+    world.publish("pending_place", "7", side="buy", order_type="limit", volume=0.2, price=1.095)
+    world.publish("open", "8", side="buy", volume=0.1, price=1.1)
+    twin.sync()
+    targets = {t["master_tickets"][0]: t["target_id"] for t in world.book()["targets"]}
+    pend, pos = "mtp:" + targets["7"], "mtp:" + targets["8"]
+    # The position target is copied as itself, never mixed with the pending one (a
+    # netting account nets position targets per symbol: the order must not count).
+    assert twin.positions() == [("EURUSD", "buy", 0.1, 0.0, 0.0, MAGIC, pos)]
+    if isinstance(twin, PythonTwin):
+        assert twin.orders() == [("EURUSD", "buy_limit", 0.2, 1.095, MAGIC, pend)]
+    else:
+        assert twin.orders() == []
+        reason = "pending orders are not copied by the MQL5 follower (use the Python follower)"
+        assert (targets["7"], "skip", "skipped", reason) in world.reports()

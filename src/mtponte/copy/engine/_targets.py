@@ -11,6 +11,10 @@
   copies' (0 when any copy has no check); ``master_tickets`` the copies' tickets,
   sorted.
 
+Pending copies (``copy_pending``) are one target each on both account modes (a
+pending order is an order, not a position: never netted), with ``order_type`` and
+``expiry`` set.
+
 Targets are sorted by ``target_id``.
 """
 
@@ -53,6 +57,23 @@ def _net(prefix: str, symbol: str, copies: list[Copy]) -> Target | None:
     )
 
 
+def _one(c: Copy) -> Target:
+    return Target(
+        target_id=c.target_id,
+        symbol=c.symbol,
+        side=c.side,
+        volume=c.volume,
+        sl=c.sl,
+        tp=c.tp,
+        entry=c.entry,
+        price=c.price,
+        max_deviation_points=c.max_deviation_points,
+        master_tickets=(c.master_ticket,),
+        order_type=c.order_type,
+        expiry=c.expiry,
+    )
+
+
 def targets_of(state: BookState, netting: bool) -> tuple[Target, ...]:
     """The follower's targets: one per copy (hedging) or the net per symbol (netting).
 
@@ -68,25 +89,12 @@ def targets_of(state: BookState, netting: bool) -> tuple[Target, ...]:
     tuple[Target, ...]
         Sorted by ``target_id``.
     """
+    pendings = [_one(c) for c in state.pendings.values()]
     if not netting:
-        out = [
-            Target(
-                target_id=c.target_id,
-                symbol=c.symbol,
-                side=c.side,
-                volume=c.volume,
-                sl=c.sl,
-                tp=c.tp,
-                entry=c.entry,
-                price=c.price,
-                max_deviation_points=c.max_deviation_points,
-                master_tickets=(c.master_ticket,),
-            )
-            for c in state.copies.values()
-        ]
+        out = [_one(c) for c in state.copies.values()] + pendings
         return tuple(sorted(out, key=lambda t: t.target_id))
     by_symbol: dict[str, list[Copy]] = defaultdict(list)
     for c in state.copies.values():
         by_symbol[c.symbol].append(c)
-    netted = (_net(state.prefix, s, cs) for s, cs in by_symbol.items())
-    return tuple(sorted((t for t in netted if t is not None), key=lambda t: t.target_id))
+    netted = [t for t in (_net(state.prefix, s, cs) for s, cs in by_symbol.items()) if t]
+    return tuple(sorted(netted + pendings, key=lambda t: t.target_id))

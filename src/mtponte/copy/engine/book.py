@@ -31,7 +31,13 @@ A step, in order (every decision carries ``at = now``):
 8. **New master positions** (by open time, then ticket) are decided once
    (:mod:`._open`); each open counts in ``trades_today``. Positions present at the
    first step are a *late join*.
-9. ``started`` becomes True; the targets are :func:`targets_of` the new state for the
+9. **Pending orders** (``copy_pending``, :mod:`._pending`): a master position filled
+   from an order with a pending copy takes that copy over (same target id, a
+   ``fill`` decision, counted in ``trades_today``); held pending copies follow their
+   orders or are cancelled; new orders are decided once (``place`` or ``skip``). A
+   position filled from a skipped order stays skipped. With ``copy_pending`` off the
+   master's orders are ignored and their fills are copied as new positions.
+10. ``started`` becomes True; the targets are :func:`targets_of` the new state for the
    follower's account mode.
 """
 
@@ -39,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mtponte.copy.engine import _lots, _open, _sltp, _symbols
+from mtponte.copy.engine import _lots, _open, _pending, _sltp, _symbols
 from mtponte.copy.engine._filters import trading_day
 from mtponte.copy.engine._targets import targets_of
 from mtponte.copy.engine.model import (
@@ -167,8 +173,15 @@ def step(
         out.append(Decision("risk", "", risk_reason, factors, at=now))
 
     positions = {p.ticket: p for p in master.positions if p.volume > 0}  # 0 lots: closed
+    orders = {o.ticket: o for o in master.orders if o.volume > 0} if settings.copy_pending else {}
+    # A position filled from an order, by that order's ticket (MT5 hedging: the
+    # position takes the order's ticket; the paper broker gives it a new one).
+    from_order = {p.from_order or p.ticket: p for p in positions.values()}
     copies: dict[str, Copy] = {}
-    skipped = {t: r for t, r in state.skipped.items() if t in positions}
+    skipped = {t: r for t, r in state.skipped.items() if t in positions or t in orders}
+    for ticket, fp in from_order.items():
+        if ticket in state.skipped and fp.ticket not in state.copies:
+            skipped.setdefault(fp.ticket, state.skipped[ticket])  # a skipped order's fill
     for ticket in sorted(state.copies, key=lambda t: (len(t), t)):
         c = state.copies[ticket]
         pos = positions.get(ticket)
@@ -185,6 +198,36 @@ def step(
             skipped[ticket] = reason
         else:
             copies[ticket] = _follow(c, pos, settings, facts, risk, now, out)
+
+    filled: set[str] = set()
+    for ticket in sorted(state.pendings, key=lambda t: (len(t), t)):
+        filler = from_order.get(ticket)
+        if filler is None or filler.ticket in state.copies or risk == "disable":
+            continue
+        c, decision = _pending.fill(
+            state.pendings[ticket], filler, facts.symbols.get(filler.symbol), now
+        )
+        out.append(decision)
+        filled.add(ticket)
+        trades += 1
+        if risk == "close_all":
+            out.append(_close(c, f"risk stop close_all: {risk_reason}", now))
+            skipped[filler.ticket] = f"closed by risk stop close_all ({risk_reason})"
+            continue
+        copies[filler.ticket] = _follow(c, filler, settings, facts, risk, now, out)
+    pendings = _pending.step_orders(
+        state.pendings,
+        orders,
+        filled,
+        risk,
+        risk_reason,
+        settings,
+        facts,
+        master.facts,
+        now,
+        out,
+        skipped,
+    )
 
     ctx = _open.Context(
         settings=settings,
@@ -207,6 +250,17 @@ def step(
         else:
             copies[pos.ticket] = copy
             trades += 1
+    for o in sorted(orders.values(), key=lambda o: (len(o.ticket), o.ticket)):
+        if o.ticket in pendings or o.ticket in skipped or o.ticket in state.pendings:
+            continue
+        if o.ticket in filled:
+            continue
+        copy, decision = _pending.decide(o, len(copies), trades, ctx)
+        out.append(decision)
+        if copy is None:
+            skipped[o.ticket] = decision.reason
+        else:
+            pendings[o.ticket] = copy
 
     new = BookState(
         prefix=state.prefix,
@@ -217,6 +271,7 @@ def step(
         trades_today=trades,
         risk=risk,
         risk_reason=risk_reason,
+        pendings=pendings,
     )
     return StepResult(new, targets_of(new, facts.netting), tuple(out))
 

@@ -17,12 +17,27 @@ from mtponte.domain.symbols import SymbolSpec
 SideName = Literal["buy", "sell"]
 Entry = Literal["market", "limit"]
 RiskState = Literal["ok", "disable", "close_only", "close_all"]
+OrderType = Literal["limit", "stop"]
 
 
 def _side(value: Any) -> SideName:
     if value not in ("buy", "sell"):
         raise ValueError(f"unknown side {value!r}")
     return cast(SideName, value)
+
+
+def _order_type(value: Any) -> OrderType | None:
+    if value is None:
+        return None
+    if value not in ("limit", "stop"):
+        raise ValueError(f"unknown order type {value!r}")
+    return cast(OrderType, value)
+
+
+def _pending_json(order_type: OrderType | None, expiry: int) -> dict[str, Any]:
+    # Only pending copies carry these keys: position targets keep their exact JSON (and
+    # so their versions and ETags) whether or not the subscription copies pendings.
+    return {} if order_type is None else {"order_type": order_type, "expiry": expiry}
 
 
 def _entry(value: Any) -> Entry:
@@ -46,6 +61,25 @@ class MasterPosition:
     sl: float | None = None
     tp: float | None = None
     open_time: int = 0
+    from_order: str = ""  # the master pending order this position filled from ("" none)
+
+
+@dataclass(frozen=True, slots=True)
+class MasterOrder:
+    """One working pending order of the master (``order_type`` limit or stop).
+
+    ``expiry`` is epoch seconds (UTC), 0 for good-till-cancelled.
+    """
+
+    ticket: str
+    symbol: str
+    side: SideName
+    order_type: OrderType
+    volume: float
+    price: float
+    sl: float | None = None
+    tp: float | None = None
+    expiry: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +103,7 @@ class MasterView:
     positions: tuple[MasterPosition, ...]
     fresh: bool = True
     facts: MasterFacts = field(default_factory=MasterFacts)
+    orders: tuple[MasterOrder, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +146,8 @@ class Copy:
     max_deviation_points: int = 0  # market entries: 0 = no check
     decided_at: int = 0  # epoch seconds
     master_side: SideName | None = None  # the master's side when decided (reversal check)
+    order_type: OrderType | None = None  # a pending copy (``price`` is its order price)
+    expiry: int = 0  # a pending copy's expiry, epoch seconds; 0: good-till-cancelled
 
     def to_json(self) -> dict[str, Any]:
         """The copy as JSON-ready data (read back by :meth:`from_json`)."""
@@ -129,6 +166,7 @@ class Copy:
             "max_deviation_points": self.max_deviation_points,
             "decided_at": self.decided_at,
             "master_side": self.master_side,
+            **_pending_json(self.order_type, self.expiry),
         }
 
     @classmethod
@@ -149,6 +187,8 @@ class Copy:
             max_deviation_points=int(d.get("max_deviation_points", 0)),
             decided_at=int(d.get("decided_at", 0)),
             master_side=None if d.get("master_side") is None else _side(d["master_side"]),
+            order_type=_order_type(d.get("order_type")),
+            expiry=int(d.get("expiry", 0)),
         )
 
 
@@ -171,6 +211,13 @@ class Target:
     price: float = 0.0
     max_deviation_points: int = 0
     master_tickets: tuple[str, ...] = ()
+    order_type: OrderType | None = None  # a pending order target (never netted)
+    expiry: int = 0  # epoch seconds; 0: good-till-cancelled
+
+    @property
+    def pending(self) -> bool:
+        """True for a pending order target (place an order, not a position)."""
+        return self.order_type is not None
 
     def to_json(self) -> dict[str, Any]:
         """The target as JSON-ready data (read back by :meth:`from_json`)."""
@@ -185,6 +232,7 @@ class Target:
             "price": self.price,
             "max_deviation_points": self.max_deviation_points,
             "master_tickets": list(self.master_tickets),
+            **_pending_json(self.order_type, self.expiry),
         }
 
     @classmethod
@@ -201,6 +249,8 @@ class Target:
             price=float(d.get("price", 0.0)),
             max_deviation_points=int(d.get("max_deviation_points", 0)),
             master_tickets=tuple(str(t) for t in d.get("master_tickets", ())),
+            order_type=_order_type(d.get("order_type")),
+            expiry=int(d.get("expiry", 0)),
         )
 
 
@@ -250,10 +300,12 @@ class BookState:
     trades_today: int = 0
     risk: RiskState = "ok"
     risk_reason: str = ""
+    pendings: Mapping[str, Copy] = field(default_factory=dict)  # by master order ticket
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON-ready data (read back by :meth:`from_json`)."""
         return {
+            "pendings": {t: c.to_json() for t, c in self.pendings.items()},
             "prefix": self.prefix,
             "copies": {t: c.to_json() for t, c in self.copies.items()},
             "skipped": dict(self.skipped),
@@ -279,6 +331,7 @@ class BookState:
             trades_today=int(d.get("trades_today", 0)),
             risk=cast(RiskState, risk),
             risk_reason=str(d.get("risk_reason", "")),
+            pendings={str(t): Copy.from_json(c) for t, c in dict(d.get("pendings", {})).items()},
         )
 
 

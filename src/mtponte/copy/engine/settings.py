@@ -90,6 +90,7 @@ class CopySettings(BaseModel):
     noSlAction: Literal["copy", "skip", "default"] = "copy"  # master position without SL
     defaultSlPoints: float = Field(0, ge=0, le=10_000_000)  # noSlAction default
     forceCopyClosedByHand: bool = False  # reopen a copy the user closed by hand
+    copy_pending: bool = False  # copy the master's pending orders (off: only positions)
 
     @field_validator("timezone")
     @classmethod

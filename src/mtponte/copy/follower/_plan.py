@@ -5,6 +5,23 @@ Hedging: every target is held by the positions whose comment carries its tag
 (``mtp:<target id>``), or that the ledger maps to it when a broker rewrote the comment.
 Netting: one position per symbol; the target is the net volume, reached with deals.
 Only positions with the follower's magic are ever touched.
+
+Pending targets (``Target.order_type`` set, ``copy_pending``) are orders on both
+account modes: a working order carrying the tag is kept while it matches the target
+(side, type, price within half a tick, volume, SL, TP, expiry), else cancelled and
+placed again at the next reconcile (the broker port has no order modify; never both
+in one pass, so a cancel that fails because the order just filled cannot be followed
+by a second order). An order of ours that already filled **is** the copy:
+
+- hedging: the position carrying the pending target's tag holds the target; when the
+  master's order fills, the target becomes a position target with the same id and
+  that position holds it (no second open);
+- netting: a pending target in ``filled`` (the follower found an ``in`` deal with its
+  tag) counts in the symbol's wanted net volume until the master's order fills too.
+
+A position target whose own order of ours is still working while the master's has
+filled (entry ``market``): the order is cancelled, and the position opened at the
+next reconcile if the order did not fill meanwhile.
 """
 
 from __future__ import annotations
@@ -34,7 +51,8 @@ def target_of(comment: str) -> str | None:
 class Action:
     """One broker call the follower should make.
 
-    ``kind``: ``open`` (market), ``limit`` (pending), ``close`` (whole position),
+    ``kind``: ``open`` (market), ``limit`` (pending), ``place`` (a pending target's
+    order, ``order_type`` and ``expiry`` set), ``close`` (whole position),
     ``reduce`` (partial close of ``volume``), ``modify`` (SL/TP), ``cancel`` (order),
     ``wait`` (nothing now, with a reason), ``skip`` (never, with a reason).
     """
@@ -49,6 +67,8 @@ class Action:
     tp: float | None = None
     ticket: str | None = None
     reason: str = ""
+    order_type: str | None = None  # ``place``: limit | stop
+    expiry: int = 0  # ``place``: epoch seconds, 0 none
 
 
 @dataclass
@@ -65,6 +85,64 @@ def _differs(a: float | None, b: float | None, tick: float) -> bool:
     if a is None or b is None:
         return (a is None) != (b is None)
     return abs(a - b) > tick / 2
+
+
+def order_matches(o: PendingOrder, t: Target, spec: SymbolSpec) -> bool:
+    """Whether a working order holds pending target ``t`` as it is now."""
+    side = Side.BUY if t.side == "buy" else Side.SELL
+    expiry = 0 if o.expiry is None else int(o.expiry.timestamp())
+    return (
+        o.side is side
+        and o.order_type == t.order_type
+        and not _differs(o.price, t.price, spec.tick_size)
+        and abs(o.volume - t.volume) <= _EPS
+        and not _differs(o.sl, t.sl, spec.tick_size)
+        and not _differs(o.tp, t.tp, spec.tick_size)
+        and expiry == t.expiry
+    )
+
+
+def _place(t: Target) -> Action:
+    side = Side.BUY if t.side == "buy" else Side.SELL
+    return Action(
+        "place",
+        t.target_id,
+        t.symbol,
+        side,
+        t.volume,
+        t.price,
+        t.sl,
+        t.tp,
+        order_type=t.order_type,
+        expiry=t.expiry,
+    )
+
+
+def plan_pending(
+    t: Target,
+    order: PendingOrder | None,
+    held: bool,
+    spec: SymbolSpec | None,
+    filled: set[str],
+    now: float | None = None,
+) -> list[Action]:
+    """Actions for one pending target: keep, replace (cancel now, place next pass) or
+    place its order; nothing while a position of ours holds it (filled here), and no
+    new order once its expiry has passed (``now``, epoch s)."""
+    tid = t.target_id
+    if spec is None:
+        return [Action("skip", tid, t.symbol, reason=f"{t.symbol} is not tradable here")]
+    if held:
+        return [] if order is None else [Action("cancel", tid, t.symbol, ticket=order.ticket)]
+    if order is not None:
+        if order_matches(order, t, spec):
+            return []
+        return [Action("cancel", tid, t.symbol, ticket=order.ticket, reason="order changed")]
+    if tid in filled:
+        return [Action("skip", tid, t.symbol, reason="pending order filled here and closed since")]
+    if t.expiry and now is not None and now >= t.expiry:
+        return [Action("skip", tid, t.symbol, reason="pending order expired")]
+    return [_place(t)]
 
 
 def owned(
@@ -94,8 +172,13 @@ def plan_hedging(
     ledger: Ledger,
     magic: int,
     reopen_closed: bool = False,
+    filled: set[str] | None = None,
+    now: float | None = None,
 ) -> list[Action]:
-    """Actions that make a hedging account hold exactly ``targets``."""
+    """Actions that make a hedging account hold exactly ``targets`` (``filled``: target
+    ids whose pending order of ours filled, see the module docstring; ``now``: epoch
+    seconds, for pending expiries)."""
+    filled = filled or set()
     mine, _ = owned(positions, magic, ledger)
     pending = {
         tid: o for o in orders if o.magic == magic and (tid := target_of(o.comment)) is not None
@@ -106,9 +189,18 @@ def plan_hedging(
         if tid not in wanted:
             out += [Action("close", tid, p.symbol, ticket=p.ticket) for p in held]
     for tid, o in sorted(pending.items()):
-        if tid not in wanted or mine.get(tid):
+        t = wanted.get(tid)
+        late_limit = t is not None and not t.pending and t.entry == "limit"
+        if t is None or (not t.pending and (mine.get(tid) or not late_limit)):
+            # Gone, held, or the master's order filled before ours: a market open
+            # follows at the next pass if ours did not fill meanwhile.
             out.append(Action("cancel", tid, o.symbol, ticket=o.ticket))
     for tid, t in sorted(wanted.items()):
+        if t.pending:
+            out += plan_pending(
+                t, pending.get(tid), bool(mine.get(tid)), specs.get(t.symbol), filled, now
+            )
+            continue
         spec = specs.get(t.symbol)
         if spec is None:
             out.append(Action("skip", tid, t.symbol, reason=f"{t.symbol} is not tradable here"))
@@ -118,8 +210,8 @@ def plan_hedging(
         vol = sum(p.volume for p in held)
         if not held:
             if tid in pending:
-                continue  # the limit order is working
-            if tid in ledger.opened and not reopen_closed:
+                continue  # the limit order is working (or being cancelled)
+            if (tid in ledger.opened or tid in filled) and not reopen_closed:
                 out.append(
                     Action(
                         "skip",
@@ -199,22 +291,45 @@ def plan_netting(
     ledger: Ledger,
     magic: int,
     reopen_closed: bool = False,
+    filled: set[str] | None = None,
+    now: float | None = None,
 ) -> list[Action]:
-    """Actions that make a netting account hold the net volume of each target."""
+    """Actions that make a netting account hold the net volume of each target
+    (``filled``: pending target ids whose order of ours filled; ``now``: epoch seconds,
+    for pending expiries)."""
+    filled = filled or set()
     by_symbol = {p.symbol: p for p in positions}
+    orders = list(orders)
+    pend_targets = {t.target_id: t for t in targets if t.pending}
+    targets = [t for t in targets if not t.pending]
     wanted = {t.symbol: t for t in targets}
     out: list[Action] = []
-    pending: dict[str, PendingOrder] = {}
+    working: dict[str, PendingOrder] = {}
     for o in orders:
         tid = target_of(o.comment) if o.magic == magic else None
-        if tid is None:
+        if tid is not None and tid in pend_targets:
+            working[tid] = o
+    extra: dict[str, float] = {}  # filled here, not yet at the master: in the net already
+    for tid, pt in sorted(pend_targets.items()):
+        pspec = specs.get(pt.symbol)
+        if working.get(tid) is None and tid in filled and pspec is not None:
+            sign = 1 if pt.side == "buy" else -1
+            extra[pt.symbol] = extra.get(pt.symbol, 0.0) + sign * pt.volume
+            continue
+        out += plan_pending(pt, working.get(tid), False, pspec, filled, now)
+    pending: dict[str, PendingOrder] = {}
+    cancelling: set[str] = set()
+    for o in orders:
+        tid = target_of(o.comment) if o.magic == magic else None
+        if tid is None or tid in pend_targets:
             continue
         t = wanted.get(o.symbol)
         if t is None or t.target_id != tid or o.symbol in by_symbol:
             out.append(Action("cancel", tid, o.symbol, ticket=o.ticket))
+            cancelling.add(o.symbol)
         else:
             pending[o.symbol] = o
-    for sym in sorted(set(by_symbol) | set(wanted)):
+    for sym in sorted(set(by_symbol) | set(wanted) | set(extra)):
         t = wanted.get(sym)
         p = by_symbol.get(sym)
         tid = t.target_id if t is not None else (target_of(p.comment) if p else None) or ""
@@ -236,6 +351,7 @@ def plan_netting(
             continue
         have = 0.0 if p is None else p.volume * int(p.side)
         want = 0.0 if t is None else t.volume * (1 if t.side == "buy" else -1)
+        want = round(want + extra.get(sym, 0.0), 8)
         if t is not None and p is None and tid in ledger.opened and not reopen_closed:
             out.append(
                 Action("skip", tid, sym, reason="closed outside the follower (by hand, SL or TP)")
@@ -246,7 +362,11 @@ def plan_netting(
             out.append(Action("close", tid, sym, ticket=p.ticket))
             continue
         if abs(delta) > _EPS:
-            assert t is not None and spec is not None
+            if sym in cancelling:
+                continue  # deal once the cancel is done (the order may have filled)
+            if t is None:
+                continue  # only a pending fill of ours: the master's follows
+            assert spec is not None
             if sym in pending:
                 continue  # the limit order is working
             side = Side.BUY if delta > 0 else Side.SELL

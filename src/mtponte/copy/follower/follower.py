@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +33,7 @@ from mtponte.copy.follower._plan import (
     tag_of,
     target_of,
 )
-from mtponte.domain.orders import ExecutionReport, Position
+from mtponte.domain.orders import ExecutionReport, PendingOrder, Position
 from mtponte.domain.symbols import SymbolSpec
 from mtponte.errors import ConfigError, MtponteError
 
@@ -138,6 +139,7 @@ class Follower:
         self._specs: dict[str, SymbolSpec] = {}  # the symbol list of the last plan
         self._last_beat = 0.0
         self._netting = self._is_netting()
+        self._filled: set[str] = set()  # pending targets whose order of ours filled
 
     def _is_netting(self) -> bool:
         mode = self.broker.account().account_mode
@@ -244,13 +246,46 @@ class Follower:
         syms = {t.symbol for t in book.targets}
         quotes = {s: self.broker.quote(s) for s in syms if s in specs}
         reopen = self.opt.reopen_closed_by_hand
-        if self._netting:
-            return plan_netting(
-                book.targets, positions, orders, specs, quotes, self.ledger, self.opt.magic, reopen
-            )
-        return plan_hedging(
-            book.targets, positions, orders, specs, quotes, self.ledger, self.opt.magic, reopen
+        filled = self._pending_fills(book, positions, orders)
+        plan = plan_netting if self._netting else plan_hedging
+        return plan(
+            book.targets,
+            positions,
+            orders,
+            specs,
+            quotes,
+            self.ledger,
+            self.opt.magic,
+            reopen,
+            filled,
+            self.clock(),
         )
+
+    def _pending_fills(
+        self, book: TargetBook, positions: list[Position], orders: list[PendingOrder]
+    ) -> set[str]:
+        """Target ids whose pending order of ours filled: a position of ours carries the
+        tag, or (position gone, order gone) an ``in`` deal does. Only asked of the
+        broker's history for a pending target with neither an order nor a position,
+        and remembered (a fill does not unhappen) while the target is in the book."""
+        live = {t.target_id for t in book.targets}
+        self._filled &= live
+        comments = [p.comment for p in positions if p.magic == self.opt.magic]
+        comments += [o.comment for o in orders if o.magic == self.opt.magic]
+        tagged = {tid for c in comments if (tid := target_of(c)) is not None}
+        for p in positions:
+            tid = target_of(p.comment) if p.magic == self.opt.magic else None
+            if tid is not None and tid in live:
+                self._filled.add(tid)
+        for t in book.targets:
+            if t.pending and t.target_id not in tagged and t.target_id not in self._filled:
+                tag = tag_of(t.target_id)
+                if any(
+                    d.entry in ("in", "inout") and d.magic == self.opt.magic and d.comment == tag
+                    for d in self.broker.deals(tag)
+                ):
+                    self._filled.add(t.target_id)
+        return set(self._filled)
 
     def _forget_gone(self) -> None:
         """Targets gone from the book and with nothing left open are forgotten."""
@@ -293,6 +328,21 @@ class Follower:
             assert a.side is not None and a.price is not None
             r = b.place_order(
                 a.symbol, a.side, "limit", a.volume, a.price, a.sl, a.tp, None, self.opt.magic, tag
+            )
+        elif a.kind == "place":
+            assert a.side is not None and a.price is not None and a.order_type is not None
+            expiry = datetime.fromtimestamp(a.expiry, UTC) if a.expiry else None
+            r = b.place_order(
+                a.symbol,
+                a.side,
+                a.order_type,
+                a.volume,
+                a.price,
+                a.sl,
+                a.tp,
+                expiry,
+                self.opt.magic,
+                tag,
             )
         elif a.kind == "close":
             assert a.ticket is not None

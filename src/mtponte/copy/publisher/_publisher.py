@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from mtponte.brokers.base import Broker
-from mtponte.copy.publisher._diff import Pos, diff, select
+from mtponte.copy.publisher._diff import Pos, diff, link_fills, select, select_orders
 from mtponte.copy.publisher._outbox import Outbox, Queued
 from mtponte.copy.publisher.settings import PublisherSettings
 from mtponte.errors import MtponteError
@@ -184,9 +184,10 @@ class Publisher:
         self._retry_at = 0.0
 
     # ----------------------------------------------------------------- steps
-    def _read(self) -> dict[str, Pos] | None:
+    def _read(self, before: dict[str, Pos]) -> dict[str, Pos] | None:
         try:
             positions = self.broker.positions()
+            orders = self.broker.orders() if self.settings.pending else []
         except MtponteError as exc:
             if not self._broker_down:
                 log.warning("cannot read the master account: %s", exc)
@@ -195,7 +196,19 @@ class Publisher:
         if self._broker_down:
             log.info("master account readable again")
         self._broker_down = False
-        return select(positions, self.settings.magic, self.settings.symbols)
+        out = select(positions, self.settings.magic, self.settings.symbols)
+        if not self.settings.pending:
+            return out
+        out.update(select_orders(orders, self.settings.magic, self.settings.symbols))
+        gone = any(p.pending and t not in out for t, p in before.items())
+        try:
+            deals = self.broker.deals() if gone else None
+        except MtponteError as exc:
+            # Without the deals a fill cannot be told from a cancel: read again later.
+            log.warning("cannot read the master's deals: %s", exc)
+            return None
+        link_fills(before, out, deals)
+        return out
 
     def _deliver(self, item: Queued, now: float) -> bool:
         """Post one queued event; ``True`` when it left the outbox (stored or dead)."""
@@ -246,9 +259,9 @@ class Publisher:
         """
         now = time.time() if now is None else now
         queued = delivered = dead = 0
-        current = self._read()
+        before = self.outbox.positions()
+        current = self._read(before)
         if current is not None:
-            before = self.outbox.positions()
             d = diff(before, current)
             if not d.empty or not self.outbox.initialized():
                 queued = len(self.outbox.record(d.changes, current, int(now * 1000)))

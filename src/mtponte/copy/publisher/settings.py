@@ -56,6 +56,10 @@ class PublisherSettings(EnvFirstSettings):
     magic, symbols
         Publish only positions with one of these magic numbers / on one of these
         symbols (``None``: all).
+    pending
+        Publish the master's pending orders too (place / modify / cancel, fills linked
+        to their order); followers copy them only where the subscription has
+        ``copy_pending``.
     http_timeout_s
         Timeout of one HTTP request.
     backoff_initial_s, backoff_max_s
@@ -80,6 +84,7 @@ class PublisherSettings(EnvFirstSettings):
     snapshot_interval_s: float = Field(5.0, gt=0, le=3600)
     magic: list[int] | None = None
     symbols: list[str] | None = None
+    pending: bool = True
     http_timeout_s: float = Field(10.0, gt=0)
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)

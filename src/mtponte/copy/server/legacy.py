@@ -218,6 +218,8 @@ def wanted_by_targets(
     by_ticket = {str(p["ticket"]): p for p in positions}
     out: dict[str, Want] = {}
     for x in targets:
+        if x.get("order_type"):
+            continue  # a pending order target: the Slave EA knows positions only
         tickets = x.get("master_tickets") or []
         if len(tickets) != 1:
             continue  # a netting target: the Slave EA copies per ticket

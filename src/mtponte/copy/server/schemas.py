@@ -81,6 +81,10 @@ class PositionIn(BaseModel):
     sl: float | None = Price
     tp: float | None = Price
     open_time: EpochS = 0
+    # A working pending order of the master (``open_price`` is its order price).
+    order_type: Literal["limit", "stop"] | None = None
+    expiry: EpochS | None = None  # pending orders: 0 or none good-till-cancelled
+    from_order: Ticket | None = None  # a position filled from this pending order
 
 
 Positions = Annotated[
@@ -90,10 +94,21 @@ Positions = Annotated[
 
 class EventCreate(BaseModel):
     """A master event. ``open`` needs side, volume and price; ``partial_close`` the
-    volume closed; ``modify`` at least one of SL and TP."""
+    volume closed; ``modify`` at least one of SL and TP. Pending orders:
+    ``pending_place`` and ``pending_modify`` carry the whole order (side, order_type,
+    volume, price, SL/TP, expiry), ``pending_cancel`` only its ticket; an ``open`` with
+    ``from_order`` is the fill of that pending order."""
 
     model_config = _STRICT
-    kind: Literal["open", "close", "modify", "partial_close"]
+    kind: Literal[
+        "open",
+        "close",
+        "modify",
+        "partial_close",
+        "pending_place",
+        "pending_modify",
+        "pending_cancel",
+    ]
     idempotency_key: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
     ticket: Ticket
     symbol: Symbol
@@ -103,12 +118,18 @@ class EventCreate(BaseModel):
     sl: float | None = Price
     tp: float | None = Price
     time: int | None = Field(None, ge=0, le=MAX_EPOCH_MS, description="master time, epoch ms")
+    order_type: Literal["limit", "stop"] | None = None
+    expiry: int | None = Field(None, ge=0, le=MAX_EPOCH_S, description="epoch s; 0 none")
+    from_order: Ticket | None = None  # an open that is the fill of this pending order
 
     @model_validator(mode="after")
     def _complete(self) -> EventCreate:
+        order = ("side", "order_type", "volume", "price")
         need = {
             "open": ("side", "volume", "price"),
             "partial_close": ("volume",),
+            "pending_place": order,
+            "pending_modify": order,
         }.get(self.kind, ())
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
@@ -214,6 +235,11 @@ class ReportCreate(BaseModel):
 
 
 class TargetPublic(BaseModel):
+    """One target. A pending order target (``copy_pending``) also carries
+    ``order_type`` (limit | stop) and ``expiry`` (epoch s, 0 none), kept as extra keys
+    so position targets stay byte-identical for followers that know no pendings."""
+
+    model_config = ConfigDict(extra="allow")
     target_id: str
     symbol: str
     side: Literal["buy", "sell"]

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mtponte.copy.server.book import apply_events
+from mtponte.copy.server.book import apply_events, positions_only
 from mtponte.copy.server.models import Account, Event, ServerState, Snapshot, aware
 from mtponte.errors import MtponteError
 
@@ -218,9 +218,12 @@ def events_after(
     return list(session.scalars(q if limit is None else q.limit(limit)))
 
 
-def current_book(session: Session, master: Account) -> tuple[int, list[dict[str, Any]]]:
+def current_book(
+    session: Session, master: Account, pending: bool = False
+) -> tuple[int, list[dict[str, Any]]]:
     """The master's positions now: its snapshot with every later event applied, and the
-    seq they are current at."""
+    seq they are current at. With ``pending`` its working pending orders too (entries
+    with an ``order_type``); without, readers that know only positions never see them."""
     while True:
         snap = session.get(Snapshot, master.id, populate_existing=True)
         since = snap.seq if snap is not None else 0
@@ -233,7 +236,7 @@ def current_book(session: Session, master: Account) -> tuple[int, list[dict[str,
     positions = apply_events(
         snap.positions if snap is not None else [], [(e.kind, e.ticket, e.payload) for e in evs]
     )
-    return (evs[-1].seq if evs else since), positions
+    return (evs[-1].seq if evs else since), positions if pending else positions_only(positions)
 
 
 def master_online(master: Account, stale_s: int) -> bool:

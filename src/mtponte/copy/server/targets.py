@@ -30,6 +30,7 @@ from mtponte.copy.engine import (
     CopySettings,
     FollowerFacts,
     MasterFacts,
+    MasterOrder,
     MasterPosition,
     MasterView,
     reset_risk,
@@ -97,7 +98,7 @@ class BookRow:
     updated_at: datetime
 
 
-_View = tuple[tuple[int, str], tuple[MasterPosition, ...], int | None]
+_View = tuple[tuple[int, str], tuple[MasterPosition, ...], tuple[MasterOrder, ...], int | None]
 _Facts = tuple[FollowerFacts | None, str]  # facts without balance/equity, digest of the text
 _FACTS_MAX = 10_000  # distinct fact texts kept (followers report a few each)
 
@@ -276,18 +277,19 @@ def _master_view(
     views = _cache(session).views
     hit = views.get(master.id)
     if hit is not None and hit[0] == key:
-        positions, master_ms = hit[1], hit[2]
+        positions, orders, master_ms = hit[1], hit[2], hit[3]
     else:
-        positions, master_ms = _read_master(session, master)
-        views[master.id] = (key, positions, master_ms)
-    view = MasterView(positions, fresh, MasterFacts(cent=master.account_type == "cent"))
+        positions, orders, master_ms = _read_master(session, master)
+        views[master.id] = (key, positions, orders, master_ms)
+    facts = MasterFacts(cent=master.account_type == "cent")
+    view = MasterView(positions, fresh, facts, orders)
     return view, master_ms
 
 
 def _read_master(
     session: Session, master: Account
-) -> tuple[tuple[MasterPosition, ...], int | None]:
-    _, book = current_book(session, master)
+) -> tuple[tuple[MasterPosition, ...], tuple[MasterOrder, ...], int | None]:
+    _, book = current_book(session, master, pending=True)
     positions = tuple(
         MasterPosition(
             ticket=str(p["ticket"]),
@@ -298,14 +300,31 @@ def _read_master(
             sl=p.get("sl"),
             tp=p.get("tp"),
             open_time=int(p.get("open_time") or 0),
+            from_order=str(p.get("from_order") or ""),
         )
         for p in book
+        if "order_type" not in p
+    )
+    orders = tuple(
+        MasterOrder(
+            ticket=str(p["ticket"]),
+            symbol=str(p["symbol"]),
+            side=p.get("side", "buy"),
+            order_type=p["order_type"],
+            volume=float(p["volume"]),
+            price=float(p.get("open_price") or 0.0),
+            sl=p.get("sl"),
+            tp=p.get("tp"),
+            expiry=int(p.get("expiry") or 0),
+        )
+        for p in book
+        if "order_type" in p
     )
     last = session.scalar(
         select(Event.payload).where(Event.master_id == master.id, Event.seq == master.last_seq)
     )
     t = last.get("time") if isinstance(last, dict) else None
-    return positions, (int(t) if isinstance(t, int) else None)
+    return positions, orders, (int(t) if isinstance(t, int) else None)
 
 
 def refresh_book(

@@ -1,0 +1,172 @@
+"""The Python follower's pending orders (``copy_pending`` targets) over paper brokers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mtponte.brokers.paper import PaperBroker
+from mtponte.copy.follower import Follower, FollowerOptions
+from mtponte.domain import Side
+from mtponte.domain.bars import Bar
+from tests.copy.follower.test_follower import MAGIC, FakeLink, T, broker
+
+EXP = 4_000_000_000
+
+
+def P(tid: str, price: float = 1.095, **kw) -> T:  # type: ignore[valid-type]
+    """A pending buy limit target of 0.1 lots."""
+    kw.setdefault("order_type", "limit")
+    return T(tid, price=price, **kw)
+
+
+def orders(b: PaperBroker) -> list[tuple[str, str, int, float, float]]:
+    return sorted((o.comment, o.order_type, int(o.side), o.volume, o.price) for o in b.orders())
+
+
+def positions(b: PaperBroker) -> list[tuple[str, int, float]]:
+    return sorted((p.comment, int(p.side), p.volume) for p in b.positions())
+
+
+def fill_down(b: PaperBroker, low: float = 1.094, n: int = 0) -> None:
+    """A bar that trades down to ``low`` (fills buy limits above it)."""
+    b.on_bar("EURUSD.pro", Bar(datetime(2027, 1, 4, n, tzinfo=UTC), 1.1, 1.1, low, 1.1))
+    b.set_quote("EURUSD.pro", 1.10000, 1.10002)
+
+
+def make(tmp_path, mode: str = "hedging") -> tuple[PaperBroker, FakeLink, Follower]:
+    b = broker(mode)
+    link = FakeLink()
+    f = Follower(b, link, FollowerOptions(magic=MAGIC, state_dir=tmp_path), name="f1")
+    f.start()
+    return b, link, f
+
+
+@pytest.fixture(params=["hedging", "netting"])
+def world(request, tmp_path):
+    return make(tmp_path, request.param)
+
+
+def test_places_a_pending_target_once_with_tag_magic_and_expiry(world) -> None:
+    b, link, f = world
+    link.set(P("s1t50", sl=1.09, expiry=EXP))
+    f.cycle()
+    f.cycle()
+    (o,) = b.orders()
+    assert (o.comment, o.magic, o.order_type, o.price, o.sl) == (
+        "mtp:s1t50",
+        MAGIC,
+        "limit",
+        1.095,
+        1.09,
+    )
+    assert o.expiry == datetime.fromtimestamp(EXP, UTC)
+    assert b.positions() == []
+    assert [r["action"] for r in link.reports] == ["place"]
+    assert link.reports[0]["status"] == "copied"
+
+
+def test_a_changed_order_is_cancelled_then_placed_again(world) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    link.set(P("s1t50", price=1.093, volume=0.2))
+    r1 = f.cycle()
+    assert [a.kind for a in r1.actions] == ["cancel"]
+    assert b.orders() == []
+    f.cycle()
+    assert orders(b) == [("mtp:s1t50", "limit", 1, 0.2, 1.093)]
+
+
+def test_cancelled_at_the_master_cancels_ours(world) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    link.set()
+    f.cycle()
+    assert b.orders() == [] and b.positions() == []
+
+
+def test_own_fill_first_then_master_fill_is_one_position(world) -> None:
+    b, link, f = world
+    netting = world[2]._netting
+    link.set(P("s1t50"))
+    f.cycle()
+    fill_down(b)  # ours fills before the master's
+    assert b.orders() == []
+    f.cycle()
+    f.cycle()
+    assert [v for _, _, v in positions(b)] == [0.1]  # not placed again, not reduced
+    # the master's fills: hedging keeps the target id; netting nets it per symbol
+    link.set(T("s1nEURUSD.pro", volume=0.1) if netting else T("s1t50", price=1.095))
+    f.cycle()
+    f.cycle()
+    assert [(s, v) for _, s, v in positions(b)] == [(1, 0.1)]
+    assert b.orders() == []
+
+
+def test_master_fill_first_cancels_ours_then_opens_once(world) -> None:
+    b, link, f = world
+    netting = world[2]._netting
+    link.set(P("s1t50"))
+    f.cycle()
+    link.set(T("s1nEURUSD.pro", volume=0.1) if netting else T("s1t50", price=1.095))
+    r1 = f.cycle()
+    assert [a.kind for a in r1.actions] == ["cancel"]  # never a deal in the same pass
+    f.cycle()
+    f.cycle()
+    assert [(s, v) for _, s, v in positions(b)] == [(1, 0.1)]
+    assert b.orders() == []
+
+
+def test_fill_here_closed_by_hand_before_master_fill_not_reopened(tmp_path) -> None:
+    b, link, f = make(tmp_path)
+    link.set(P("s1t50"))
+    f.cycle()
+    fill_down(b)
+    (p,) = b.positions()
+    b.close_position(p.ticket)
+    f.cycle()
+    assert b.orders() == [] and b.positions() == []
+    link.set(T("s1t50", price=1.095))
+    f.cycle()
+    assert b.positions() == []
+
+
+def test_restart_reconciles_pending_without_duplicates(tmp_path) -> None:
+    path = tmp_path / "acct.db"
+    b = PaperBroker(path, symbols=[broker().symbols()["EURUSD.pro"]], account_mode="hedging")
+    b.set_quote("EURUSD.pro", 1.10000, 1.10002)
+    link = FakeLink()
+    link.set(P("s1t50"), P("s1t51", price=1.096, side="buy"))
+    f = Follower(b, link, FollowerOptions(magic=MAGIC, state_dir=tmp_path), name="f1")
+    f.start()
+    f.cycle()
+    f2 = Follower(b, link, FollowerOptions(magic=MAGIC, state_dir=tmp_path), name="f1")
+    f2.start()
+    f2.cycle()
+    assert [c for c, *_ in orders(b)] == ["mtp:s1t50", "mtp:s1t51"]
+
+
+def test_orders_not_ours_are_never_touched(world) -> None:
+    b, link, f = world
+    b.place_order("EURUSD.pro", Side.BUY, "limit", 0.3, 1.08, comment="manual")
+    b.place_order("EURUSD.pro", Side.BUY, "limit", 0.3, 1.08, magic=MAGIC + 1, comment="mtp:x")
+    link.set(P("s1t50"))
+    f.cycle()
+    link.set()
+    f.cycle()
+    assert sorted(o.comment for o in b.orders()) == ["manual", "mtp:x"]
+
+
+def test_an_expired_pending_target_is_not_placed(tmp_path) -> None:
+    b = broker()
+    link = FakeLink()
+    opts = FollowerOptions(magic=MAGIC, state_dir=tmp_path)
+    f = Follower(b, link, opts, name="f1", clock=lambda: float(EXP))
+    f.start()
+    link.set(P("s1t50", expiry=EXP))
+    f.cycle()
+    assert b.orders() == []
+    assert [(r["action"], r["reason"]) for r in link.reports] == [("skip", "pending order expired")]
