@@ -144,6 +144,7 @@ def test_stale_ea_with_a_command_in_flight(tmp_path: Path) -> None:
     stop = threading.Event()
     out: list[Any] = []
     errors: list[BaseException] = []
+    runners: list[Any] = []
     stopped = False
     try:
         snapshot = bdir / "state" / f"bars-{WIN.name}-M5.json"
@@ -160,6 +161,7 @@ def test_stale_ea_with_a_command_in_flight(tmp_path: Path) -> None:
             m.alerts.watch = HealthWatch(m.alerts.manager, cfg, clock=watch_now)
 
             def on_start(runner: Any) -> None:
+                runners.append(runner)
                 m.alerts.on_start(runner)
                 started.set()
 
@@ -224,6 +226,8 @@ def test_stale_ea_with_a_command_in_flight(tmp_path: Path) -> None:
                     # The monitor gave up waiting; nothing was answered, nothing re-sent.
                     inbox = sorted((bdir / "inbox").glob("*.json"))
                     assert len(inbox) == 1, inbox
+                    # unresolved: kept by the runner, which holds nothing yet
+                    assert len(runners[0].desk.unknown) == 1 and runners[0]._held is None
                     deadline = time.monotonic() + WAIT_S
                     while not {"ea_stale", "command_unanswered"} <= set(_alerts(history)):
                         assert time.monotonic() < deadline, _alerts(history)
