@@ -265,7 +265,7 @@ def test_a_command_answered_expired_after_the_wait_is_refused_not_blocking(
     journal.start_run("trade", "bridge", "bridge", "WIN", {})
     stop = threading.Event()
     feed = BridgeFeed(root, "WIN", "M5", poll_s=0.002)
-    broker = BridgeBroker(root, timeout_s=0.5, clock=market_ms)
+    broker = BridgeBroker(root, timeout_s=3.0, clock=market_ms)  # the frozen bar waits it out
     out: list[object] = []
     th = threading.Thread(
         target=lambda: out.append(
