@@ -151,6 +151,37 @@ def test_health_watch_ea_stale_and_feed_stalled(tmp_path: Path) -> None:
     assert cap.got[0].fields["age_s"] == "45"
 
 
+def test_health_watch_no_false_stale_when_the_check_is_delayed(tmp_path: Path) -> None:
+    """The EA rewrites its heartbeat while the watch's check is held up (a busy
+    machine): the age is taken against the "now" of before the read, so a fresh
+    heartbeat never reads as stale."""
+    from mtponte.alerts import AlertManager
+    from mtponte.live.alerting import HealthWatch
+    from tests.ops.test_supervisor import Capture
+
+    cap = Capture()
+    mgr = AlertManager([cap])
+    cfg = load_config(
+        None,
+        {"broker": {"kind": "bridge", "bridge_dir": str(tmp_path)}, "alerts": {"ea_stale_s": 30}},
+    )
+    (tmp_path / "state").mkdir()
+    hb = tmp_path / "state" / "heartbeat.json"
+    now = [1_000_000.0]
+    hb.write_text(json.dumps({"time": int(now[0] * 1000)}))
+
+    def delayed() -> float:  # 100 s pass while the check runs; the EA stays on time
+        now[0] += 100
+        hb.write_text(json.dumps({"time": int(now[0] * 1000)}))
+        return now[0]
+
+    w = HealthWatch(mgr, cfg, clock=delayed)
+    for _ in range(3):
+        w.check()
+    mgr.close()
+    assert [a.kind.value for a in cap.got] == []
+
+
 def test_a_tripped_guard_sends_a_divergence_alert(tmp_path: Path) -> None:
     """Issue 12's daily guard journals its trip; the alerts hook sends it (once)."""
     from mtponte.alerts.events import AlertKind

@@ -4,11 +4,13 @@ market. The trades equal the backtest's: one runner for replay and bridge (issue
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mtponte.backtest import run_backtest
@@ -19,6 +21,7 @@ from mtponte.data import synth_win
 from mtponte.domain import WIN
 from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
 from mtponte.live.feeds import BarEvent
+from mtponte.live.journal import open_journal
 from mtponte.live.pollfeeds import BridgeFeed
 from mtponte.live.realtime import run_polled
 from mtponte.live.replay import ReplayClock
@@ -227,3 +230,116 @@ def test_a_position_the_kill_switch_closes_is_a_flat_trade(
     on, off = bars.bar(killed_at).time, bars.bar(killed_at + 30).time
     assert not [t for t in trades if on <= t.entry_time < off]
     assert [t for t in trades if t.entry_time >= off], "trading did not resume"
+
+
+def test_a_command_answered_expired_after_the_wait_is_refused_not_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor does not read the inbox while the monitor waits for an entry's
+    result (a frozen EA); when it does, the market has moved on past the command's TTL
+    and it answers ``rejected/expired``. The runner reads that late answer at the next
+    bar: the command is journaled ``refused`` (never executed, never re-sent), not left
+    ``unknown`` blocking entries until its own TTL declares it ``lost``."""
+    bars = synth_win(days=8, seed=12)
+    cfg = LiveConfig(
+        runner=RunnerSection(mode="trade", allow_real_account=True),
+        risk=RiskSection(kill_switch_file=None),
+        strategy={"entry_mode": "next_open"},  # type: ignore[arg-type]
+    )
+    warm = 40
+    expected = [
+        t
+        for t in run_backtest(bars, WIN, cfg.strategy).trades()
+        if t.entry_time >= bars.bar(warm).time
+    ]
+    frozen = int(np.searchsorted(bars.time, int(expected[0].entry_time.timestamp()))) - 1
+    step = timedelta(minutes=5)
+    clock = ReplayClock(bars.bar(0).time)
+
+    def market_ms() -> int:
+        return int(clock().timestamp() * 1000)
+
+    root = tmp_path / "bridge"
+    paper = PaperBroker(symbols=[WIN], clock=clock, account_mode="netting")
+    ex = Executor(root, paper, clock=market_ms)
+    ex.bar_subscriptions = (("WIN", "M5"),)
+    for i in range(warm):
+        clock.t = bars.bar(i).time
+        paper.on_bar("WIN", bars.bar(i))
+    clock.t = bars.bar(warm - 1).time + step
+    paper.set_quote("WIN", bars.bar(warm).open)
+    ex.write_state()
+    handled = [0]
+    cond = threading.Condition()
+
+    def on_event(_ev: BarEvent) -> None:
+        with cond:
+            handled[0] += 1
+            cond.notify_all()
+
+    runners: list[object] = []
+    journal = open_journal(f"sqlite:///{(tmp_path / 'journal.sqlite').as_posix()}")
+    journal.start_run("trade", "bridge", "bridge", "WIN", {})
+    stop = threading.Event()
+    feed = BridgeFeed(root, "WIN", "M5", poll_s=0.002)
+    broker = BridgeBroker(root, timeout_s=3.0, clock=market_ms)  # the frozen bar waits it out
+    out: list[object] = []
+    th = threading.Thread(
+        target=lambda: out.append(
+            run_polled(
+                feed,
+                WIN,
+                cfg,
+                broker,
+                300,
+                stop,
+                journal,
+                on_event=on_event,
+                on_start=runners.append,
+                clock=clock,
+            )
+        ),
+        daemon=True,
+    )
+    th.start()
+    unknown_after: list[int] = []
+    try:
+        for j in range(warm, len(bars)):
+            clock.t = bars.bar(j).time
+            paper.on_bar("WIN", bars.bar(j))
+            clock.t = bars.bar(j).time + step
+            if j + 1 < len(bars):
+                paper.set_quote("WIN", bars.bar(j + 1).open)
+            if j == frozen + 1:
+                ex.process_inbox()  # back: its inbox first, the market has moved on
+            ex.write_state()
+            deadline = time.monotonic() + 20
+            while True:  # the frozen bar: the inbox is not served while the monitor waits
+                if j != frozen:
+                    ex.process_inbox()
+                with cond:
+                    if handled[0] >= j - warm + 1:
+                        break
+                    cond.wait(0.001)
+                assert time.monotonic() < deadline, f"bar {j} not handled"
+                assert th.is_alive() or out, "the monitor stopped"
+            if j in (frozen, frozen + 1):
+                unknown_after.append(len(runners[0].desk.unknown))  # type: ignore[attr-defined]
+            if j != frozen:
+                ex.process_inbox()
+    finally:
+        stop.set()
+        th.join(10)
+    assert unknown_after == [1, 0]  # unknown while frozen, settled at the next bar
+    journal.close()
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        cmds = list(db.execute("SELECT tag, kind, state, message FROM live_commands"))
+    tag, _kind, state, message = next(c for c in cmds if c[1] == "market")
+    assert state == "refused" and "expired" in message, (state, message)
+    assert sum(1 for c in cmds if c[0] == tag) == 1  # never re-sent
+    assert not [c for c in cmds if c[2] in ("unknown", "lost", "pending")], cmds
+    assert not [d for d in paper.deals() if d.comment == tag]  # never executed
+    assert broker.client.unfinished() == []
+    (run,) = out
+    later = run.runner.trades  # type: ignore[attr-defined]
+    assert later and later[0].entry_time > bars.bar(frozen + 1).time  # not blocked

@@ -210,6 +210,9 @@ def test_unknown_outcome_blocks_then_resolves_by_tag(bars: Bars, journal: Journa
     assert kinds == (["stop", "close"] if filled else ["stop", "cancel"]) or (
         filled and kinds == ["stop"]  # closed by its SL/TP on the broker
     )
+    # an entry found by its tag is journaled as an entry, once
+    fills = [f.entry for f in rows(journal, FillRow) if f.tag == first.tag]
+    assert fills.count("in") == (1 if filled else 0), fills
 
 
 def test_kill_switch_closes_and_blocks(bars: Bars, journal: Journal, tmp_path: Path) -> None:

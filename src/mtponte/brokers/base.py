@@ -125,6 +125,16 @@ class Broker(ABC):
         self, ticket: str, sl: float | None, tp: float | None
     ) -> ExecutionReport: ...
 
+    def late_refusal(self, tag: str) -> str | None:
+        """Why the command tagged ``tag`` was not executed, when the broker said so after
+        the caller had stopped waiting for it (a late rejection: expired, refused).
+
+        ``None`` when the adapter cannot tell (the default) or nothing says so: the
+        outcome is then found from ``deals(comment=tag)`` and ``orders()``, or not at all.
+        """
+        del tag
+        return None
+
     def is_demo(self) -> bool:
         """Whether the account is known to be a demo or paper account (no real money).
 

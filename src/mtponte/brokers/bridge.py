@@ -10,7 +10,7 @@ from typing import Any
 
 from mtponte.bridge.client import BridgeClient
 from mtponte.bridge.fileio import read_json
-from mtponte.bridge.protocol import DealsState, Result, Status
+from mtponte.bridge.protocol import DealsState, Result, Status, tag_for
 from mtponte.brokers.base import Broker
 from mtponte.domain.bars import Bar
 from mtponte.domain.orders import AccountInfo, Deal, ExecutionReport, PendingOrder, Position
@@ -301,6 +301,20 @@ class BridgeBroker(Broker):
 
     def modify_position(self, ticket: str, sl: float | None, tp: float | None) -> ExecutionReport:
         return self._call("modify", ticket=ticket, sl=sl, tp=tp)
+
+    def late_refusal(self, tag: str) -> str | None:
+        """The executor's final answer for an unfinished command tagged ``tag`` (one
+        this client stopped waiting for), when it says the command was not executed:
+        ``rejected`` (e.g. ``expired``: its TTL passed before the executor saw it) or
+        ``failed``. Reading it also records it in the client's journal."""
+        for cid, _state, _raw in self.client.journal.unfinished():
+            if tag_for(cid) != tag:
+                continue
+            res = self.client.result(cid)
+            if res is not None and res.status in (Status.REJECTED, Status.FAILED):
+                why = res.reason.value if res.reason is not None else str(res.retcode or "")
+                return f"{res.status.value}: {why} {res.message}".strip()
+        return None
 
     def close(self) -> None:
         self.client.close()

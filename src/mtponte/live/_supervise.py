@@ -279,6 +279,14 @@ class Supervision:
         for r in self.desk.resolve():
             pos = [p for p in self.broker.positions() if p.comment == r.command.tag]
             if pos and self._held is None:
-                self._held = held_from(self.tz, pos[0])
+                h = held_from(self.tz, pos[0])
+                if r.command.kind in ("market", "stop"):
+                    # our entry after all: journaled, logged and counted as any entry
+                    self._opened(
+                        h.tag, h.ticket, h.side, h.entry_time, h.entry_day, h.entry_price,
+                        h.sl, h.tp,
+                    )  # fmt: skip
+                else:
+                    self._held = h
             for o in r.orders:  # a one-bar stop whose bar is gone by now
                 self._cancel(o.ticket, o.comment)

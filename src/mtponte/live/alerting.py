@@ -254,11 +254,14 @@ class HealthWatch:
         """Seconds since the EA's last heartbeat (``None``: no bridge, or none yet)."""
         if self.heartbeat is None:
             return None
+        # "now" before the read: a check delayed while the EA rewrites its heartbeat can
+        # only under-estimate the age, never raise a false alarm
+        now = self._clock()
         try:
             t = json.loads(self.heartbeat.read_text(encoding="utf-8"))["time"] / 1000
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return self._clock() - float(t)
+        return now - float(t)
 
     def check(self) -> None:
         """Run both checks once: an alert when one goes bad, another when it recovers."""

@@ -153,8 +153,10 @@ class CommandDesk:
         Returns
         -------
         list of Resolved
-            Commands found executed; those with no trace after their TTL are declared
-            lost (journaled, logged as errors); the rest stay unknown.
+            Commands found executed; those the broker says it refused (a late answer,
+            see :meth:`Broker.late_refusal`) are journaled ``refused``; those with no
+            trace after their TTL are declared lost (journaled, logged as errors); the
+            rest stay unknown.
         """
         if not self.unknown:
             return []
@@ -170,6 +172,11 @@ class CommandDesk:
                 if self.journal is not None:
                     self.journal.command_result(u.cid, "done", None, "resolved by tag")
                 found.append(Resolved(u, deals, orders))
+            elif (why := self.broker.late_refusal(u.tag)) is not None:
+                # answered after all, too late to wait for: not executed, never will be
+                log.warning("command %s (%s) refused late: %s", u.tag, u.kind, why)
+                if self.journal is not None:
+                    self.journal.command_result(u.cid, "refused", None, why[:300])
             elif time.monotonic() > u.deadline:
                 log.error("command %s (%s) lost: no trace after its TTL", u.tag, u.kind)
                 if self.journal is not None:
