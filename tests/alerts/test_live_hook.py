@@ -209,7 +209,7 @@ def test_the_feed_stall_clock_starts_when_trading_starts(tmp_path: Path) -> None
     from mtponte.live.alerting import MonitorAlerts
 
     cfg = load_config(None, {"alerts": {"feed_stall_s": 600, "watch_every_s": 3600}})
-    m = MonitorAlerts(cfg, None)
+    m = MonitorAlerts(cfg, None, logs_dir=tmp_path)
     try:
         now = [1_000_000.0]
         m.watch._clock = lambda: now[0]
