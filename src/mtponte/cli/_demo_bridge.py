@@ -60,7 +60,14 @@ def _key(t: Trade) -> tuple[Any, ...]:
     return (t.entry_time, int(t.side), t.entry_price, t.exit_time, t.exit_price, t.exit_reason)
 
 
-def _spawn(bdir: Path, market: Path, warm: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    bdir: Path,
+    market: Path,
+    warm: int,
+    log_path: Path,
+    symbol: str = "WIN",
+    timeframe: str = "M5",
+) -> subprocess.Popen[bytes]:
     """``mtponte bridge market`` as a child process (the terminal's stand-in)."""
     cmd = [
         sys.executable,
@@ -74,6 +81,10 @@ def _spawn(bdir: Path, market: Path, warm: int, log_path: Path) -> subprocess.Po
         str(market),
         "--warm",
         str(warm),
+        "--symbol",
+        symbol,
+        "--timeframe",
+        timeframe,
     ]
     with log_path.open("wb") as fh:
         return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)

@@ -144,9 +144,13 @@ def replay(
     data: Annotated[Path, typer.Argument(help="Bars file (MT5 export, copy_rates, CSV).")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     symbol: Annotated[str, typer.Option("--symbol", help="Symbol preset (WIN, EURUSD).")] = "WIN",
-    via: Annotated[str, typer.Option(help="Broker: paper (bridge: not implemented yet).")] = (
-        "paper"
-    ),
+    via: Annotated[
+        str,
+        typer.Option(
+            help="paper: the runner on a paper account; bridge: through the file bridge to "
+            "the reference executor as a child process."
+        ),
+    ] = "paper",
     config: ConfigOpt = None,
     set_: Annotated[
         list[str] | None,
@@ -159,18 +163,17 @@ def replay(
     dayfirst: Annotated[bool, typer.Option("--dayfirst", help="Day-first CSV dates.")] = False,
 ) -> None:
     """Replay DATA through the live runner (strategy → risk → broker → journal) on a paper
-    account; write the same trades.csv/stats.json/report.html as `mtponte backtest`, plus
-    journal.sqlite and logs/ in --out. A replay always sends orders (to the paper
-    account), whatever runner.mode says."""
+    account (--via paper), or through the file bridge to the reference executor running
+    as a child process on a paper account (--via bridge); write the same
+    trades.csv/stats.json/report.html as `mtponte backtest`, plus journal.sqlite and
+    logs/ in --out. A replay always sends orders, whatever runner.mode says."""
 
     def body() -> None:
         from mtponte.backtest.from_trades import result_of
         from mtponte.backtest.report import write_outputs
 
-        if via != "paper":
-            raise ConfigError(
-                f"--via {via}: only 'paper' is implemented (the bridge variant is not written yet)"
-            )
+        if via not in ("paper", "bridge"):
+            raise ConfigError(f"--via {via}: use paper or bridge")
         cfg = _load(config, set_)
         flag = cfg.guard.flag_file
         cfg = cfg.model_copy(
@@ -183,22 +186,35 @@ def replay(
             }
         )
         out.mkdir(parents=True, exist_ok=True)
-        bars, spec, run = _run(
-            cfg,
-            data,
-            symbol,
-            timeframe,
-            f"sqlite:///{(out / 'journal.sqlite').as_posix()}",
-            out / "logs",
-            tz,
-            server_tz,
-            fmt,
-            dayfirst,
-            "replay",
-        )
-        result = result_of(bars, spec, cfg.strategy, run.trades)
+        if via == "bridge":
+            from mtponte.cli._replay_bridge import replay_bridge
+
+            spec = resolve_symbol(symbol, tz or cfg.timezone, server_tz or cfg.server_timezone)
+            bars = load_data(data, spec, fmt, dayfirst)
+            check_timeframe(bars, timeframe)
+            with progress() as prog:
+                what = f"replaying {len(bars):,} bars via the bridge"
+                task = prog.add_task(what, total=len(bars))
+                rb = replay_bridge(bars, spec, cfg, out, lambda: prog.advance(task))
+            trades = rb.runner.trades
+        else:
+            bars, spec, run = _run(
+                cfg,
+                data,
+                symbol,
+                timeframe,
+                f"sqlite:///{(out / 'journal.sqlite').as_posix()}",
+                out / "logs",
+                tz,
+                server_tz,
+                fmt,
+                dayfirst,
+                "replay",
+            )
+            trades = run.trades
+        result = result_of(bars, spec, cfg.strategy, trades)
         paths = write_outputs(result, out, {"data": str(data), "timeframe": timeframe})
-        console.print(f"{len(run.trades)} trades; net {result.stats['net_money']:.2f}")
+        console.print(f"{len(trades)} trades; net {result.stats['net_money']:.2f}")
         for name, path in paths.items():
             console.print(f"{name}: {path}")
 
