@@ -9,17 +9,12 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
 import shutil
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -28,6 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from mtponte.cli._conductor import WAIT_S, bridge_folder, conduct, spawn_market, wait_for
 from mtponte.cli._demo_dash import Dashboard, DashState, TimedBridge, fmt_ms, pct_ms, plural
 from mtponte.domain.bars import Bars
 from mtponte.domain.symbols import SymbolSpec
@@ -38,8 +34,6 @@ if TYPE_CHECKING:
     from mtponte.live.runner import Runner
 
 log = logging.getLogger("mtponte.demo")
-
-WAIT_S = 30.0  # the longest a step may take before the demo gives up (a stuck child)
 
 
 @dataclass
@@ -58,60 +52,6 @@ class _Kill:
 
 def _key(t: Trade) -> tuple[Any, ...]:
     return (t.entry_time, int(t.side), t.entry_price, t.exit_time, t.exit_price, t.exit_reason)
-
-
-def _spawn(
-    bdir: Path,
-    market: Path,
-    warm: int,
-    log_path: Path,
-    symbol: str = "WIN",
-    timeframe: str = "M5",
-) -> subprocess.Popen[bytes]:
-    """``mtponte bridge market`` as a child process (the terminal's stand-in)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "mtponte",
-        "bridge",
-        "market",
-        "--dir",
-        str(bdir),
-        "--bars-file",
-        str(market),
-        "--warm",
-        str(warm),
-        "--symbol",
-        symbol,
-        "--timeframe",
-        timeframe,
-    ]
-    with log_path.open("wb") as fh:
-        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
-
-
-def _wait(cond: Callable[[], bool], what: str, alive: Callable[[], str | None]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not cond():
-        problem = alive()
-        if problem is not None:
-            raise MtponteError(f"{what}: {problem}")
-        if time.monotonic() > deadline:
-            raise MtponteError(f"{what}: nothing after {WAIT_S:.0f}s")
-        time.sleep(0.0005)
-
-
-def _bridge_folder(root: Path) -> tuple[Path, bool]:
-    """Where the bridge folder lives during the run: a RAM disk when there is one.
-
-    Every state snapshot is a rename over the previous file, and on ext4 that rename
-    flushes the new file's data first (``auto_da_alloc``): about 3 ms each on this
-    machine's shared disk, seven per bar. The folder is copied to ``root`` afterwards.
-    """
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return Path(tempfile.mkdtemp(prefix="mtponte-demo-bridge-", dir=shm)), True
-    return root / "mt5-files", False
 
 
 class BridgeDemo:
@@ -151,11 +91,11 @@ class BridgeDemo:
         if self.root.exists():
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
-        self.bdir, self.on_tmpfs = _bridge_folder(self.root)
+        self.bdir, self.on_tmpfs = bridge_folder(self.root)
         market = self.root / "market.npz"
         save_market(self.bars, market)
         self.t_spawn = time.time()
-        self.proc = _spawn(self.bdir, market, self.warm, self.root / "executor.log")
+        self.proc = spawn_market(self.bdir, market, self.warm, self.root / "executor.log")
         atexit.register(self.close)  # whatever way the demo ends, the child ends too
 
     def close(self) -> None:
@@ -183,12 +123,9 @@ class BridgeDemo:
 
     def _run(self, console: Console) -> dict[str, Any]:
         from mtponte.bridge.fileio import BridgeDir
-        from mtponte.cli._demo_market import write_step
         from mtponte.cli.bridge import kill
-        from mtponte.cli.live import _monitor
         from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
         from mtponte.live.pollfeeds import BridgeFeed
-        from mtponte.live.realtime import run_polled
         from mtponte.live.replay import ReplayClock, timeframe_of
 
         bars, spec, warm, root, bdir, proc = (
@@ -219,9 +156,6 @@ class BridgeDemo:
             runner=RunnerSection(mode="trade", allow_real_account=True),
             risk=RiskSection(kill_switch_file=dmon.kill_switch),
         )
-        handled = [0]
-        started = threading.Event()
-        cond = threading.Condition()
         st = DashState(total=n - warm)
         per_day = max(1, (n - warm) // max(1, len(np.unique(bars.day)) - 1))
         kill_plan = _Kill(
@@ -230,96 +164,49 @@ class BridgeDemo:
             max_hold_bars=per_day,
             last_bar=n - per_day,
         )
-        stop = threading.Event()
-        result: list[Any] = []
-        errors: list[BaseException] = []
         try:
-            _wait(snapshot.exists, "the executor process did not publish its bars", child)
+            wait_for(snapshot.exists, "the executor process did not publish its bars", child)
             # when the child published it, not when the conductor got here
             t_ready = snapshot.stat().st_mtime - self.t_spawn
             t_waited = time.perf_counter() - t_start
             broker = TimedBridge(bdir, timeout_s=10, clock=market_ms)
             feed = BridgeFeed(bdir, spec.name, "M5", poll_s=0.0005)
             journal = f"sqlite:///{(root / 'journal.sqlite').as_posix()}"
-            with _monitor(cfg, journal, root / "logs", "bridge", spec) as m:
+            dash = Dashboard(console, st, broker, spec)
 
+            def on_start(runner: Runner, m: Any) -> None:
                 def on_record(kind: str, values: dict[str, Any]) -> None:
                     if kind == "signal" and values["outcome"] == "refused: kill_switch":
                         kill_plan.refused += 1
 
                 m.journal.listeners.append(on_record)
+                st.runner = runner
 
-                def on_start(runner: Runner) -> None:
-                    st.runner = runner
-                    m.alerts.on_start(runner)
-                    started.set()
+            def after_bar(j: int) -> None:
+                st.done, st.bar = j - warm + 1, bars.bar(j)
+                _kill_step(j, st, kill_plan, bdir, dash, kill)
+                dash.tick()
 
-                def on_event(_ev: Any) -> None:
-                    m.tick()
-                    with cond:
-                        handled[0] += 1
-                        cond.notify_all()
-
-                def monitor() -> None:
-                    try:
-                        result.append(
-                            run_polled(
-                                feed,
-                                spec,
-                                cfg,
-                                broker,
-                                int(step.total_seconds()),
-                                stop,
-                                m.journal,
-                                m.trade_log,
-                                on_event=on_event,
-                                on_start=on_start,
-                                clock=clock,
-                            )
-                        )
-                    except BaseException as exc:  # reported by the conductor, not lost in a thread
-                        errors.append(exc)
-
-                def reached(want: int) -> bool:
-                    return handled[0] >= want or bool(errors)
-
-                def monitor_ok() -> str | None:
-                    if errors:
-                        return f"the monitor stopped: {errors[0]}"
-                    return child()
-
-                th = threading.Thread(target=monitor, name="demo-monitor", daemon=True)
-                th.start()
-                dash = Dashboard(console, st, broker, spec)
-                with dash:
-                    _wait(started.is_set, "the monitor did not start", monitor_ok)
-                    for j in range(warm, n):
-                        clock.t = bars.bar(j).time + step  # bar j has closed
-                        write_step(bdir, j + 1)
-                        want = j - warm + 1
-                        deadline = time.monotonic() + WAIT_S
-                        with cond:
-                            while not cond.wait_for(partial(reached, want), 0.25):
-                                problem = monitor_ok()
-                                if problem is None and time.monotonic() > deadline:
-                                    problem = f"not handled after {WAIT_S:.0f}s"
-                                if problem is not None:
-                                    raise MtponteError(f"bar {bars.bar(j).time}: {problem}")
-                        if errors:
-                            raise MtponteError(f"the monitor stopped: {errors[0]}") from errors[0]
-                        st.done, st.bar = want, bars.bar(j)
-                        _kill_step(j, st, kill_plan, bdir, dash, kill)
-                        dash.tick()
-                stop.set()
-                th.join(WAIT_S)
-                if errors:
-                    raise MtponteError(f"the monitor stopped: {errors[0]}") from errors[0]
-                broker.close()
+            run = conduct(
+                bars,
+                warm,
+                spec,
+                cfg,
+                bdir,
+                feed,
+                broker,
+                clock,
+                child,
+                journal,
+                root / "logs",
+                "bridge",
+                after_bar=after_bar,
+                on_start=on_start,
+                around=dash,
+            )
         finally:
-            stop.set()
             self.close()
         wall = time.perf_counter() - t_start
-        (run,) = result
         summary = _summarise(root, bars, spec, cfg.strategy, warm, run.runner, broker, kill_plan)
         summary.update(
             executor_pid=proc.pid,

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
-import time
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mtponte.cli._common import TIMEFRAMES
-from mtponte.cli._demo_bridge import WAIT_S, _bridge_folder, _spawn, _wait
+from mtponte.cli._conductor import WAIT_S, bridge_folder, conduct, spawn_market, wait_for
 from mtponte.domain.bars import Bars
 from mtponte.domain.symbols import SymbolSpec
-from mtponte.errors import ConfigError, MtponteError
+from mtponte.errors import ConfigError
 
 if TYPE_CHECKING:
     from mtponte.live.config import LiveConfig
@@ -68,9 +65,7 @@ def replay_bridge(
     """
     from mtponte.brokers.bridge import BridgeBroker
     from mtponte.cli._demo_market import save_market, write_step
-    from mtponte.cli.live import _monitor
     from mtponte.live.pollfeeds import BridgeFeed
-    from mtponte.live.realtime import run_polled
     from mtponte.live.replay import ReplayClock, timeframe_of
 
     if cfg.strategy.slippage_ticks:
@@ -90,12 +85,12 @@ def replay_bridge(
     tf = names[tf_s]
     if len(bars) < 2:
         raise ConfigError("--via bridge needs at least two bars")
-    n, warm = len(bars), 1
+    warm = 1
     step = timedelta(seconds=tf_s)
-    bdir, on_tmpfs = _bridge_folder(out)
+    bdir, on_tmpfs = bridge_folder(out)
     market = out / "market.npz"
     save_market(bars, market)
-    proc = _spawn(bdir, market, warm, out / "executor.log", spec.name, tf)
+    proc = spawn_market(bdir, market, warm, out / "executor.log", spec.name, tf)
     clock = ReplayClock(bars.bar(warm - 1).time + step)
 
     def child() -> str | None:
@@ -104,79 +99,28 @@ def replay_bridge(
             return f"the executor process exited ({proc.returncode}): {tail[-600:]}"
         return None
 
-    handled = [0]
-    cond = threading.Condition()
-    started = threading.Event()
-    stop = threading.Event()
-    result: list[RealtimeRun] = []
-    errors: list[BaseException] = []
     try:
         snapshot = bdir / "state" / f"bars-{spec.name}-{tf}.json"
-        _wait(snapshot.exists, "the executor process did not publish its bars", child)
+        wait_for(snapshot.exists, "the executor process did not publish its bars", child)
         broker = BridgeBroker(bdir, timeout_s=10, clock=lambda: int(clock().timestamp() * 1000))
         feed = BridgeFeed(bdir, spec.name, tf, poll_s=0.0005)
         journal = f"sqlite:///{(out / 'journal.sqlite').as_posix()}"
-        with _monitor(cfg, journal, out / "logs", "replay-bridge", spec) as m:
-
-            def on_start(runner: Any) -> None:
-                m.alerts.on_start(runner)
-                started.set()
-
-            def on_event(_ev: Any) -> None:
-                m.tick()
-                with cond:
-                    handled[0] += 1
-                    cond.notify_all()
-
-            def monitor() -> None:
-                try:
-                    result.append(
-                        run_polled(
-                            feed,
-                            spec,
-                            cfg,
-                            broker,
-                            tf_s,
-                            stop,
-                            m.journal,
-                            m.trade_log,
-                            on_event=on_event,
-                            on_start=on_start,
-                            clock=clock,
-                        )
-                    )
-                except BaseException as exc:  # reported here, not lost in the thread
-                    errors.append(exc)
-
-            def problem() -> str | None:
-                return f"the monitor stopped: {errors[0]}" if errors else child()
-
-            th = threading.Thread(target=monitor, name="replay-monitor", daemon=True)
-            th.start()
-            _wait(started.is_set, "the monitor did not start", problem)
-            for j in range(warm, n):
-                clock.t = bars.bar(j).time + step  # bar j has closed
-                write_step(bdir, j + 1)
-                want = j - warm + 1
-                deadline = time.monotonic() + WAIT_S
-                with cond:
-                    while not cond.wait_for(partial(_reached, handled, errors, want), 0.25):
-                        why = problem()
-                        if why is None and time.monotonic() > deadline:
-                            why = f"not handled after {WAIT_S:.0f}s"
-                        if why is not None:
-                            raise MtponteError(f"bar {bars.bar(j).time}: {why}")
-                if errors:
-                    raise MtponteError(f"the monitor stopped: {errors[0]}") from errors[0]
-                if on_bar is not None:
-                    on_bar()
-            stop.set()
-            th.join(WAIT_S)
-            broker.close()
-        if errors:
-            raise MtponteError(f"the monitor stopped: {errors[0]}") from errors[0]
+        return conduct(
+            bars,
+            warm,
+            spec,
+            cfg,
+            bdir,
+            feed,
+            broker,
+            clock,
+            child,
+            journal,
+            out / "logs",
+            "replay-bridge",
+            after_bar=None if on_bar is None else (lambda _j: on_bar()),
+        )
     finally:
-        stop.set()
         if proc.poll() is None:
             try:
                 write_step(bdir, "stop")
@@ -188,9 +132,3 @@ def replay_bridge(
             shutil.copytree(bdir, out / "mt5-files", dirs_exist_ok=True)
             shutil.rmtree(bdir, ignore_errors=True)
         market.unlink(missing_ok=True)
-    (run,) = result
-    return run
-
-
-def _reached(handled: list[int], errors: list[BaseException], want: int) -> bool:
-    return handled[0] >= want or bool(errors)
