@@ -72,8 +72,10 @@ def test_bad_config_and_missing_bridge_are_one_line_errors(data: Path, tmp_path:
     (tmp_path / "bad.toml").write_text('[runner]\nmode = "yolo"\n', encoding="utf-8")
     res = mtp("live", "--config", "bad.toml", cwd=tmp_path)
     assert res.returncode == 2 and "runner.mode" in res.stderr and "Traceback" not in res.stderr
-    res = mtp("replay", str(data), "--via", "bridge", "--out", "x", cwd=tmp_path)
-    assert res.returncode == 2 and "only 'paper'" in res.stderr and "Traceback" not in res.stderr
+    # --via bridge runs now (tests/live/test_replay_identity.py); an unknown one is refused
+    res = mtp("replay", str(data), "--via", "pigeon", "--out", "x", cwd=tmp_path)
+    assert res.returncode == 2 and "paper or bridge" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
