@@ -1,7 +1,9 @@
 """Scenario tests of the monitor as real processes (issue 9, the seed's phase 3): a
 news-spike bar and the daily loss limit reached mid-session. (Feed stalling and the mt5
 path: test_live_mt5_process.py; kill -9, kill switch, config edits:
-test_live_process.py; the opening gap through the stop: tests/live/test_gap_stop.py.)"""
+test_live_process.py; the opening gap through the stop in-process with a strict server:
+tests/live/test_gap_stop.py.) Also the opening gap through the bridge and executor
+processes, and a contract roll day."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from mtponte.domain.bars import Bars
 
 EXE = [sys.executable, "-m", "mtponte"]
 EPS = 1e-9
@@ -165,3 +169,62 @@ def test_daily_loss_limit_reached_mid_session(data: Path, tmp_path: Path) -> Non
     assert blocked_days <= refused_days
     entries = _journal(j, "SELECT count(*) FROM live_fills WHERE entry='in'")[0][0]
     assert entries == len(want)
+
+
+def _write(bars: Bars, path: Path) -> Path:
+    from mtponte.data import save_bars_csv
+
+    save_bars_csv(bars, path)
+    return path
+
+
+def test_opening_gaps_through_the_stop_via_the_bridge_process(tmp_path: Path) -> None:
+    """Opens that jump past the pending stop, replayed through the file bridge to the
+    executor process: every gap entry fills at the open, as the backtest's fill model
+    says, and the trades are the backtest's (the refusal of an already-passed stop by a
+    strict server is tested in-process: tests/live/test_gap_stop.py)."""
+    from tests.live.test_gap_stop import gappy
+
+    bars = gappy()
+    data = _write(bars, tmp_path / "gap.csv")
+    res = mtp("backtest", str(data), "--out", "bt", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = mtp("replay", str(data), "--via", "bridge", "--out", "rb", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    bt, rb = (tmp_path / "bt/trades.csv").read_bytes(), (tmp_path / "rb/trades.csv").read_bytes()
+    assert bt == rb and bt.count(b"\n") > 10
+    opens = {int(t): float(o) for t, o in zip(bars.time, bars.open, strict=True)}
+    at_open = [
+        r
+        for r in rows_of(tmp_path / "rb/trades.csv")
+        if opens[int(datetime.fromisoformat(r["entry_time"]).timestamp())]
+        == float(r["entry_price"])
+    ]
+    assert len(at_open) >= 3  # the gap case happened
+    with sqlite3.connect(tmp_path / "rb/mt5-files/journal/executor.sqlite") as db:
+        states = {s for (s,) in db.execute("SELECT state FROM commands")}
+    assert states == {"done"}  # every command executed once, none left unfinished
+
+
+def test_contract_roll_day_as_a_process(tmp_path: Path) -> None:
+    """A replay across WINZ25's roll (expiry Wed 2025-12-17, rolled two sessions
+    before): orders on WINZ25 until Mon 12-15, on WING26 from Tue 12-16, the switch
+    journaled, and the trades the backtest's of the continuous series."""
+    from datetime import date
+
+    from mtponte.data import synth_win
+
+    data = _write(synth_win(days=15, seed=3, start=date(2025, 12, 1)), tmp_path / "win.csv")
+    (tmp_path / "roll.toml").write_text(
+        '[session]\ncalendar = "b3"\nroll = "rule"\nroll_sessions_before = 2\n', encoding="utf-8"
+    )
+    res = mtp("backtest", str(data), "--out", "bt", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = mtp("replay", str(data), "--config", "roll.toml", "--out", "rp", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "rp/trades.csv").read_bytes() == (tmp_path / "bt/trades.csv").read_bytes()
+    with sqlite3.connect(tmp_path / "rp/journal.sqlite") as db:
+        symbols = {s for (s,) in db.execute("SELECT symbol FROM live_commands")}
+        notes = [n for (n,) in db.execute("SELECT note FROM live_heartbeats") if "roll:" in n]
+    assert symbols == {"WINZ25", "WING26"}
+    assert len(notes) == 2 and "WINZ25 -> WING26" in notes[1] and "2025-12-16" in notes[1]
