@@ -212,18 +212,7 @@ def _generic_csv(src: _Csv, tz: str) -> Bars:
         utc = wall - sign * (off_h * 3600 + off_m * 60)
     else:
         utc = _wall_to_utc(wall, tz)
-    vol = _num(t, cols, "volume")
-    tickv = _num(t, cols, "tick_volume")
-    realv = _num(t, cols, "real_volume")
-    return _build(
-        t,
-        cols,
-        utc,
-        tz,
-        tickv if tickv is not None else vol,
-        realv if realv is not None else vol,
-        None,
-    )
+    return _generic(t, cols, utc, tz)
 
 
 def _parquet(p: Path, tz: str, server_tz: str, fmt: str) -> Bars:
@@ -268,6 +257,11 @@ def _parquet(p: Path, tz: str, server_tz: str, fmt: str) -> Bars:
     if not pa.types.is_timestamp(tcol.type):
         raise _NoFastPath
     utc = _timestamps(tcol, tz)
+    return _generic(t, cols, utc, tz)
+
+
+def _generic(t: Any, cols: dict[str, str], utc: I64, tz: str) -> Bars:
+    """Bars of a generic layout: one ``volume`` column stands for both volumes."""
     vol = _num(t, cols, "volume")
     tickv = _num(t, cols, "tick_volume")
     realv = _num(t, cols, "real_volume")
