@@ -203,7 +203,7 @@ def conduct(
         finally:
             stop.set()
             th.join(WAIT_S)
-        broker.close()
+            broker.close()  # its client journal, also when a bar was not handled
     if errors:
         raise MtponteError(f"the monitor stopped: {errors[0]}") from errors[0]
     (run,) = result

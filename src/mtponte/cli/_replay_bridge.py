@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mtponte.cli._common import TIMEFRAMES
 from mtponte.cli._conductor import WAIT_S, bridge_folder, conduct, spawn_market, wait_for
@@ -32,7 +33,7 @@ def replay_bridge(
     spec: SymbolSpec,
     cfg: LiveConfig,
     out: Path,
-    on_bar: Any = None,
+    on_bar: Callable[[], None] | None = None,
 ) -> RealtimeRun:
     """Replay ``bars`` through the file bridge against the executor as a child process.
 
