@@ -75,7 +75,7 @@ def server(
             "propagate": False,
         }
         uvicorn.run(
-            "mtponte.copy.server.app:create_app",
+            "mtponte.copy.server.app:serve_app",
             factory=True,
             host=host,
             port=port,
