@@ -66,7 +66,8 @@ def create_app(settings: ServerSettings | None = None, *, freeze_gc: bool = Fals
         else:
             notifier = Notifier()
         notifier.add_listener(edge.books.invalidate)
-        app.state.feed = EventFeed(app.state.sessions, notifier)
+        app.state.refresher = Refresher(app.state.sessions, cfg.master_stale_s)
+        app.state.feed = EventFeed(app.state.sessions, notifier, app.state.refresher)
 
         def read_book(master_id: int) -> Book | None:
             with app.state.sessions() as session:
@@ -87,7 +88,6 @@ def create_app(settings: ServerSettings | None = None, *, freeze_gc: bool = Fals
         watcher = asyncio.create_task(edge.grants.watch(notifier.wake_all))
         app.state.notifier = notifier
         app.state.settings = cfg
-        app.state.refresher = Refresher(app.state.sessions, cfg.master_stale_s)
         access = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, RedactTokens) for f in access.filters):
             access.addFilter(RedactTokens())

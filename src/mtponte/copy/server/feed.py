@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mtponte.copy.server.models import Account, Event, aware
 from mtponte.copy.server.notifier import Notifier
 from mtponte.copy.server.service import read_after
+from mtponte.copy.server.targets import Refresher
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,31 @@ class EventFeed:
     """The push side: publishing routes announce commits here; streams and long polls
     read what is new through it."""
 
-    def __init__(self, sessions: sessionmaker[Session], notifier: Notifier) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notifier: Notifier,
+        refresher: Refresher | None = None,
+    ) -> None:
         self._sessions = sessions
         self._notifier = notifier
+        self._refresher = refresher
         self._inflight: dict[tuple[int, int, int], asyncio.Future[Batch]] = {}
         self._primed: dict[int, tuple[int, Batch]] = {}  # master -> (cursor, its batch)
+
+    def commit(self, session: Session, event: Event, created: bool) -> None:
+        """Commit the transaction that stored ``event`` (``created``: new, not a repeat)
+        and announce it. The master's target books are stepped in that same transaction
+        (one commit, one fsync, before the publisher's answer), so every follower it
+        wakes is answered from memory."""
+        refresher = self._refresher if created else None
+        stepped = refresher.step_in(session, event.master_id) if refresher else None
+        session.commit()
+        if not created:
+            return
+        if refresher is not None:
+            refresher.committed(session, stepped, event.seq)
+        self.published(event)
 
     def published(self, event: Event) -> None:
         """An event was just committed (any thread). Its rendering is kept first, so the

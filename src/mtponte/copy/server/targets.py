@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import threading
 import time
 import weakref
@@ -49,6 +50,8 @@ from mtponte.copy.server.models import (
 from mtponte.copy.server.schemas import TargetsPublic
 from mtponte.copy.server.service import current_book, master_online
 from mtponte.domain.symbols import SymbolSpec
+
+_log = logging.getLogger("mtponte.copy")
 
 
 def follower_facts(hb: FollowerHeartbeat | None) -> FollowerFacts | None:
@@ -363,6 +366,32 @@ def refresh_master(
     """Step every active subscription of a master in one transaction (a master event
     changes all of them at once), reading each table once, and return each follower's
     answer by subscription id."""
+    stepped = step_master(session, master_id, stale_s, now)
+    session.commit()
+    if stepped is None:
+        return {}
+    _remember(session, stepped.written)
+    return stepped.answers()
+
+
+@dataclass(frozen=True, slots=True)
+class Stepped:
+    """A master's books as stepped in a transaction not yet committed."""
+
+    master_id: int
+    books: dict[int, BookRow]
+    written: list[BookRow]
+    online: bool
+
+    def answers(self) -> dict[int, TargetsPublic]:
+        return {sid: render(row, self.online) for sid, row in self.books.items()}
+
+
+def step_master(
+    session: Session, master_id: int, stale_s: int, now: float | None = None
+) -> Stepped | None:
+    """Step every active subscription of a master inside the caller's transaction
+    (no commit): its books, or ``None`` for an unknown master."""
     # Lock every subscription of the master (as refresh_book locks one).
     session.execute(
         update(Subscription)
@@ -371,12 +400,9 @@ def refresh_master(
     )
     master = session.get(Account, master_id, populate_existing=True)
     if master is None:
-        return {}
+        return None
     out, written = _step(session, master, _subs_of(session, master_id), stale_s, now)
-    session.commit()
-    _remember(session, written)
-    fresh = master_online(master, stale_s)
-    return {sid: render(row, fresh) for sid, row in out.items()}
+    return Stepped(master_id, out, written, master_online(master, stale_s))
 
 
 def _step(
@@ -507,7 +533,8 @@ class Refresher:
     follower waiting on that master, and the answers it rendered (by subscription).
 
     A follower woken by a master event at seq ``n`` waits for a refresh that started
-    after ``n`` was published (one that started before may not have seen it).
+    after ``n`` was published (one that started before may not have seen it), or for
+    the books stepped in the very transaction that stored ``n`` (:meth:`step_in`).
     """
 
     def __init__(self, sessions: Callable[[], Session], stale_s: int) -> None:
@@ -515,13 +542,48 @@ class Refresher:
         self.stale_s = stale_s
         self.answers: dict[int, TargetsPublic] = {}
         self._inflight: dict[int, tuple[int, asyncio.Future[None]]] = {}
+        self._done: dict[int, int] = {}  # master -> every event up to this seq is in answers
+        self._lock = threading.Lock()
 
     def put(self, sub_id: int, answer: TargetsPublic) -> None:
-        self.answers[sub_id] = answer
+        self._keep({sub_id: answer})
+
+    def _keep(self, answers: dict[int, TargetsPublic]) -> None:
+        # Never back: a batch that started earlier may finish after a newer one.
+        with self._lock:
+            for sid, a in answers.items():
+                held = self.answers.get(sid)
+                if held is None or a.version >= held.version:
+                    self.answers[sid] = a
+
+    def step_in(self, session: Session, master_id: int) -> Stepped | None:
+        """Step the master's books inside the transaction that is storing its event (a
+        savepoint; no commit), so the event's push needs no second transaction and no
+        second fsync. A failure here is logged and rolled back to the savepoint: the
+        event is stored all the same and the books are stepped when next read."""
+        try:
+            with session.begin_nested():
+                return step_master(session, master_id, self.stale_s)
+        except Exception:
+            _log.exception("stepping the target books of master %s with its event", master_id)
+            return None
+
+    def committed(self, session: Session, stepped: Stepped | None, seq: int) -> None:
+        """The transaction of :meth:`step_in` committed with the master's event ``seq``:
+        its answers are served to the followers it wakes (call before announcing it)."""
+        if stepped is None:
+            return
+        _remember(session, stepped.written)
+        self._keep(stepped.answers())
+        with self._lock:
+            if seq > self._done.get(stepped.master_id, 0):
+                self._done[stepped.master_id] = seq
 
     async def refresh(self, master_id: int, seq: int) -> None:
         """Make sure the books of ``master_id`` reflect every event up to ``seq``."""
         while True:
+            if self._done.get(master_id, 0) >= seq:
+                return
             current = self._inflight.get(master_id)
             if current is None:
                 break
@@ -533,7 +595,7 @@ class Refresher:
         self._inflight[master_id] = (seq, fut)
         try:
             out = await run_in_threadpool(self._refresh, master_id)
-            self.answers.update(out)
+            self._keep(out)
             fut.set_result(None)
         except BaseException as exc:
             fut.set_exception(exc)

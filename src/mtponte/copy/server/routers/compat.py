@@ -193,9 +193,7 @@ def master_signal(
     ev, created = publish_event(
         session, master, sig.action, None, sig.ticket, payload, settings.retention_events
     )
-    session.commit()
-    if created:
-        feed.published(ev)
+    feed.commit(session, ev, created)
     return JSONResponse({"success": True, "seq": ev.seq})
 
 

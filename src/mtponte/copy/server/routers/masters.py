@@ -53,10 +53,8 @@ def post_event(
         )
     except KeyConflict as exc:
         raise HTTPException(409, str(exc)) from None
-    session.commit()
-    if created:
-        feed.published(ev)
-    else:
+    feed.commit(session, ev, created)
+    if not created:
         response.status_code = 200
     return EventPublic(
         seq=ev.seq, kind=ev.kind, ticket=ev.ticket, payload=ev.payload, created_at=ev.created_at
