@@ -6,6 +6,10 @@
 //| (WebRequest, its follow token), makes the account hold exactly   |
 //| the targets with the same tags and rules as the Python follower, |
 //| reports every execution and heartbeats the account facts.        |
+//| Pending targets (copy_pending) become pending orders of ours on   |
+//| hedging and netting accounts, as the Python follower places them |
+//| (tag mtp:<target id>, magic, expiry; replaced by cancel + place;  |
+//| own fills found by tag, position ticket or DEAL_ORDER).           |
 //| It never decides what to copy (the server's engine does) and it  |
 //| never flattens because the network failed.                       |
 //|                                                                  |
@@ -39,6 +43,7 @@ struct FTarget
   {
    string id; string symbol; int side; double volume; double sl; double tp;
    bool limit; double price; int maxdev;
+   string otype; long expiry;  // a pending order target: "limit" | "stop", expiry epoch s (0 none)
   };
 struct FPos
   {
@@ -48,24 +53,27 @@ struct FPos
 struct FOrder
   {
    ulong ticket; string symbol; long magic; string comment;
+   int side; string otype; double volume; double price; double sl; double tp; long expiry;
   };
 struct FAction
   {
    string kind; string tid; string symbol; int side; double volume; double price;
-   double sl; double tp; ulong ticket; string reason;
+   double sl; double tp; ulong ticket; string reason; string otype; long expiry;
   };
 
 //--- the book
 bool     g_have_book = false;
 long     g_version = 0;
 FTarget  g_targets[];
-FTarget  g_pending[];  // pending order targets (copy_pending): not executed here, skipped
 string   g_master_ms = "null";
 string   g_server_ms = "null";
 //--- the ledger (targets opened; position tickets per target) and the instance id
 string   g_opened[];
 string   g_ticket_tids[];
 string   g_ticket_ids[];
+string   g_order_tids[];  // pending orders placed per target (their fills are found by DEAL_ORDER)
+string   g_order_ids[];
+string   g_filled[];      // pending targets whose order of ours filled (remembered while in the book)
 string   g_instance = "";
 string   g_dir = "";
 //--- reports the server has not taken yet; (target, reason) of skips already reported
@@ -97,6 +105,7 @@ int OnInit()
    ArrayFree(g_targets);
    ArrayFree(g_unsent);
    ArrayFree(g_said);
+   ArrayFree(g_filled);
    g_have_book = false;
    g_started = false;
    g_instance = LoadInstance();
@@ -411,24 +420,12 @@ bool ReadBook(const string body)
       return false;
      }
    FTarget out[];
-   FTarget pend[];
    ArrayResize(out, j.Count(ts));
    int n = 0;
    for(int i = 0; i < j.Count(ts); i++)
      {
       int t = j.At(ts, i);
       int side = j.Get(t, "side");
-      // A pending order target (the subscription's copy_pending) is an order, not a
-      // position: this EA does not place pending copies, so it never reads one as a
-      // position target (it reports a skip; the Python follower copies them).
-      if(j.Type(j.Get(t, "order_type")) == JT_STRING)
-        {
-         int q = ArraySize(pend);
-         ArrayResize(pend, q + 1);
-         pend[q].id = j.Str(j.Get(t, "target_id"));
-         pend[q].symbol = j.Str(j.Get(t, "symbol"));
-         continue;
-        }
       int k = n++;
       if(j.Type(j.Get(t, "target_id")) != JT_STRING || j.Type(j.Get(t, "symbol")) != JT_STRING ||
          j.Type(j.Get(t, "volume")) != JT_NUMBER || j.Type(side) != JT_STRING)
@@ -445,16 +442,22 @@ bool ReadBook(const string body)
       out[k].limit = j.Str(j.Get(t, "entry")) == "limit";
       out[k].price = j.Num(j.Get(t, "price"));
       out[k].maxdev = (int)j.Long(j.Get(t, "max_deviation_points"));
+      // a pending order target (the subscription's copy_pending): an order, never netted
+      int ot = j.Get(t, "order_type");
+      out[k].otype = j.Type(ot) == JT_STRING ? j.Str(ot) : "";
+      if(out[k].otype != "" && out[k].otype != "limit" && out[k].otype != "stop")
+        {
+         g_last_error = "a target has an unknown order_type " + out[k].otype;
+         return false;
+        }
+      int ex = j.Get(t, "expiry");
+      out[k].expiry = out[k].otype != "" && j.Type(ex) == JT_NUMBER ? j.Long(ex) : 0;
      }
    ArrayResize(out, n);
    ArrayFree(g_targets);
    ArrayResize(g_targets, ArraySize(out));
    for(int k = 0; k < ArraySize(out); k++)
       g_targets[k] = out[k];
-   ArrayFree(g_pending);
-   ArrayResize(g_pending, ArraySize(pend));
-   for(int k = 0; k < ArraySize(pend); k++)
-      g_pending[k] = pend[k];
    g_version = j.Long(ver);
    int mt = j.Get(0, "master_time_ms");
    int ct = j.Get(0, "computed_at_ms");
@@ -522,7 +525,36 @@ void Orders(FOrder &out[])
       out[k].symbol = OrderGetString(ORDER_SYMBOL);
       out[k].magic = OrderGetInteger(ORDER_MAGIC);
       out[k].comment = OrderGetString(ORDER_COMMENT);
+      long type = OrderGetInteger(ORDER_TYPE);
+      out[k].side = type == ORDER_TYPE_BUY_LIMIT || type == ORDER_TYPE_BUY_STOP ? 1 : -1;
+      out[k].otype = type == ORDER_TYPE_BUY_LIMIT || type == ORDER_TYPE_SELL_LIMIT ? "limit" :
+                     type == ORDER_TYPE_BUY_STOP || type == ORDER_TYPE_SELL_STOP ? "stop" : "other";
+      out[k].volume = OrderGetDouble(ORDER_VOLUME_CURRENT);
+      out[k].price = OrderGetDouble(ORDER_PRICE_OPEN);
+      out[k].sl = OrderGetDouble(ORDER_SL);
+      out[k].tp = OrderGetDouble(ORDER_TP);
+      long tt = OrderGetInteger(ORDER_TYPE_TIME);
+      long exp = OrderGetInteger(ORDER_TIME_EXPIRATION);
+      // the expiry in UTC epoch s, as targets carry it (the order's is in server time)
+      out[k].expiry = (tt == ORDER_TIME_SPECIFIED || tt == ORDER_TIME_SPECIFIED_DAY) && exp > 0 ?
+                      exp - ServerOffsetSeconds() : 0;
      }
+  }
+
+//--- TimeTradeServer() - TimeGMT(), rounded to 15 minutes (as the bridge EA)
+long ServerOffsetSeconds()
+  {
+   long d = (long)(TimeTradeServer() - TimeGMT());
+   return (long)MathRound(d / 900.0) * 900;
+  }
+
+//--- the target an order of ours works for: its tag, else the ledger's placed order ticket
+string OrderTid(const FOrder &o)
+  {
+   if(o.magic != Magic)
+      return "";
+   string tid = TargetOf(o.comment);
+   return tid != "" ? tid : TidOfOrder(o.ticket);
   }
 
 bool SymbolKnown(const string sym)
@@ -574,6 +606,8 @@ void LoadLedger()
    ArrayFree(g_opened);
    ArrayFree(g_ticket_tids);
    ArrayFree(g_ticket_ids);
+   ArrayFree(g_order_tids);
+   ArrayFree(g_order_ids);
    string text;
    if(!ReadFile(g_dir + "\\ledger.txt", text))
       return;
@@ -587,6 +621,8 @@ void LoadLedger()
          SetAdd(g_opened, f[1]);
       else if(k == 3 && f[0] == "ticket")
          LedgerTicket(f[1], f[2]);
+      else if(k == 3 && f[0] == "order")
+         LedgerOrder(f[1], f[2]);
      }
   }
 
@@ -597,6 +633,8 @@ void SaveLedger()
       s += "opened\t" + g_opened[i] + "\n";
    for(int i = 0; i < ArraySize(g_ticket_tids); i++)
       s += "ticket\t" + g_ticket_tids[i] + "\t" + g_ticket_ids[i] + "\n";
+   for(int i = 0; i < ArraySize(g_order_tids); i++)
+      s += "order\t" + g_order_tids[i] + "\t" + g_order_ids[i] + "\n";
    if(!WriteFile(g_dir + "\\ledger.txt", s))
       Print("MtponteFollower: the ledger could not be written (rebuilt from the history after a restart)");
   }
@@ -613,13 +651,36 @@ void LedgerTicket(const string tid, const string ticket)
    g_ticket_tids[n] = tid;
   }
 
+void LedgerOrder(const string tid, const string ticket)
+  {
+   for(int i = 0; i < ArraySize(g_order_ids); i++)
+      if(g_order_ids[i] == ticket && g_order_tids[i] == tid)
+         return;
+   int n = ArraySize(g_order_ids);
+   ArrayResize(g_order_ids, n + 1);
+   ArrayResize(g_order_tids, n + 1);
+   g_order_ids[n] = ticket;
+   g_order_tids[n] = tid;
+  }
+
+string TidOfOrder(const ulong ticket)
+  {
+   string t = StringFormat("%I64u", ticket);
+   for(int i = 0; i < ArraySize(g_order_ids); i++)
+      if(g_order_ids[i] == t)
+         return g_order_tids[i];
+   return "";
+  }
+
+//--- a position's target by ticket: a copy's ticket, else (hedging) the pending order of
+//--- ours it filled from (MT5 gives the position its order's ticket)
 string TidOfTicket(const ulong ticket)
   {
    string t = StringFormat("%I64u", ticket);
    for(int i = 0; i < ArraySize(g_ticket_ids); i++)
       if(g_ticket_ids[i] == t)
          return g_ticket_tids[i];
-   return "";
+   return TidOfOrder(ticket);
   }
 
 //--- what this follower opened, learnt from the broker (a restart, a lost ledger):
@@ -689,6 +750,25 @@ void ForgetGone()
       for(int k = ArraySize(g_said) - 1; k >= 0; k--)
          if(StringFind(g_said[k], tid + "\t") == 0)
             SetRemoveAt(g_said, k);
+      changed = true;
+     }
+   // placed orders of targets gone from the book, with no position of ours left from them
+   for(int i = ArraySize(g_order_tids) - 1; i >= 0; i--)
+     {
+      string tid = g_order_tids[i];
+      bool live = TargetIndex(tid) >= 0;
+      for(int k = 0; k < ArraySize(ps); k++)
+         if(ps[k].tid == tid)
+            live = true;
+      if(live)
+         continue;
+      for(int m = i; m < ArraySize(g_order_tids) - 1; m++)
+        {
+         g_order_tids[m] = g_order_tids[m + 1];
+         g_order_ids[m] = g_order_ids[m + 1];
+        }
+      ArrayResize(g_order_tids, ArraySize(g_order_tids) - 1);
+      ArrayResize(g_order_ids, ArraySize(g_order_ids) - 1);
       changed = true;
      }
    if(changed)
@@ -795,6 +875,8 @@ void Push(FAction &out[], const string kind, const string tid, const string sym,
    out[n].tp = tp;
    out[n].ticket = ticket;
    out[n].reason = reason;
+   out[n].otype = "";
+   out[n].expiry = 0;
   }
 
 void Plan(FAction &out[])
@@ -804,13 +886,127 @@ void Plan(FAction &out[])
    FOrder os[];
    Positions(ps);
    Orders(os);
+   PendingFills(ps, os);
    if(AccountInfoInteger(ACCOUNT_MARGIN_MODE) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING)
       PlanHedging(ps, os, out);
    else
       PlanNetting(ps, os, out);
-   for(int k = 0; k < ArraySize(g_pending); k++)
-      Push(out, "skip", g_pending[k].id, g_pending[k].symbol, 0, 0, 0, 0, 0, 0,
-           "pending orders are not copied by the MQL5 follower (use the Python follower)");
+  }
+
+//--- g_filled: pending targets whose order of ours filled. A position of ours carries the
+//--- target (its tag, or the ticket of the order it filled from), or (position and order
+//--- gone) the history holds an in deal of it: DEAL_ORDER is an order the ledger says we
+//--- placed for it, or the deal carries its tag and our magic. The history is read only
+//--- for a pending target with neither an order nor a position; a fill is remembered
+//--- while the target is in the book (the twin's _pending_fills).
+void PendingFills(FPos &ps[], FOrder &os[])
+  {
+   for(int k = ArraySize(g_filled) - 1; k >= 0; k--)
+      if(TargetIndex(g_filled[k]) < 0)
+         SetRemoveAt(g_filled, k);
+   Own(ps);
+   string tagged[];
+   for(int i = 0; i < ArraySize(ps); i++)
+      if(ps[i].tid != "")
+        {
+         SetAdd(tagged, ps[i].tid);
+         if(TargetIndex(ps[i].tid) >= 0)
+            SetAdd(g_filled, ps[i].tid);
+        }
+   for(int i = 0; i < ArraySize(os); i++)
+     {
+      string tid = OrderTid(os[i]);
+      if(tid != "")
+         SetAdd(tagged, tid);
+     }
+   string ask[];
+   for(int k = 0; k < ArraySize(g_targets); k++)
+      if(g_targets[k].otype != "" && !SetHas(tagged, g_targets[k].id) && !SetHas(g_filled, g_targets[k].id))
+         SetAdd(ask, g_targets[k].id);
+   if(ArraySize(ask) == 0 || !HistorySelect(0, TimeTradeServer() + 86400))
+      return;
+   int n = HistoryDealsTotal();
+   for(int i = 0; i < n; i++)
+     {
+      ulong d = HistoryDealGetTicket(i);
+      long entry = HistoryDealGetInteger(d, DEAL_ENTRY);
+      if(entry != DEAL_ENTRY_IN && entry != DEAL_ENTRY_INOUT)
+         continue;
+      string by_order = TidOfOrder((ulong)HistoryDealGetInteger(d, DEAL_ORDER));
+      string by_tag = HistoryDealGetInteger(d, DEAL_MAGIC) == Magic ? TargetOf(HistoryDealGetString(d, DEAL_COMMENT)) : "";
+      if(by_order != "" && SetHas(ask, by_order))
+         SetAdd(g_filled, by_order);
+      if(by_tag != "" && SetHas(ask, by_tag))
+         SetAdd(g_filled, by_tag);
+     }
+  }
+
+//--- the volume on the symbol's lot step
+double LotStep(const string sym, const double v)
+  {
+   double step = SymbolInfoDouble(sym, SYMBOL_VOLUME_STEP);
+   if(step <= 0)
+      return v;
+   return NormalizeDouble(MathRound(v / step) * step, 8);
+  }
+
+//--- a price on the symbol's tick grid, with its digits (0 stays 0)
+double Snap(const string sym, const double p)
+  {
+   if(p <= 0)
+      return 0;
+   double tick = SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_SIZE);
+   int digits = (int)SymbolInfoInteger(sym, SYMBOL_DIGITS);
+   if(tick <= 0)
+      return NormalizeDouble(p, digits);
+   return NormalizeDouble(MathRound(p / tick) * tick, digits);
+  }
+
+//--- whether a working order holds pending target t as it is now (the twin's order_matches)
+bool OrderMatches(const FOrder &o, const FTarget &t)
+  {
+   double tick = SymbolInfoDouble(t.symbol, SYMBOL_TRADE_TICK_SIZE);
+   return o.side == t.side && o.otype == t.otype && !Differs(o.price, t.price, tick) &&
+          MathAbs(o.volume - LotStep(t.symbol, t.volume)) <= MTP_EPS &&
+          !Differs(o.sl, t.sl, tick) && !Differs(o.tp, t.tp, tick) && o.expiry == t.expiry;
+  }
+
+//--- one pending target (the twin's plan_pending): keep, replace (cancel now, place at the
+//--- next pass: never both in one pass), or place its order; nothing while a position of
+//--- ours holds it; no new order once filled here or past its expiry
+void PlanPending(FAction &out[], const FTarget &t, FOrder &os[], const int oi, const bool held)
+  {
+   string tid = t.id;
+   if(!SymbolKnown(t.symbol))
+     {
+      Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, t.symbol + " is not tradable here");
+      return;
+     }
+   if(held)
+     {
+      if(oi >= 0)
+         Push(out, "cancel", tid, t.symbol, 0, 0, 0, 0, 0, os[oi].ticket, "");
+      return;
+     }
+   if(oi >= 0)
+     {
+      if(!OrderMatches(os[oi], t))
+         Push(out, "cancel", tid, t.symbol, 0, 0, 0, 0, 0, os[oi].ticket, "order changed");
+      return;
+     }
+   if(SetHas(g_filled, tid))
+     {
+      Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order filled here and closed since");
+      return;
+     }
+   if(t.expiry > 0 && (long)TimeGMT() >= t.expiry)
+     {
+      Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order expired");
+      return;
+     }
+   Push(out, "place", tid, t.symbol, t.side, t.volume, t.price, t.sl, t.tp, 0, "");
+   out[ArraySize(out) - 1].otype = t.otype;
+   out[ArraySize(out) - 1].expiry = t.expiry;
   }
 
 int TargetIndex(const string tid)
@@ -830,12 +1026,12 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
    for(int i = 0; i < ArraySize(ps); i++)
       if(ps[i].tid != "")
          SetAdd(mine, ps[i].tid);
-   // pending limit orders of ours by target (the last one wins, as the twin's dict)
+   // pending orders of ours by target (the last one wins, as the twin's dict)
    string ptids[];
    int pidx[];
    for(int i = 0; i < ArraySize(os); i++)
      {
-      string tid = os[i].magic == Magic ? TargetOf(os[i].comment) : "";
+      string tid = OrderTid(os[i]);
       if(tid == "")
          continue;
       SetAdd(ptids, tid);
@@ -843,7 +1039,7 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
    ArrayResize(pidx, ArraySize(ptids));
    for(int k = 0; k < ArraySize(ptids); k++)
       for(int i = 0; i < ArraySize(os); i++)
-         if(os[i].magic == Magic && TargetOf(os[i].comment) == ptids[k])
+         if(OrderTid(os[i]) == ptids[k])
             pidx[k] = i;
    // extra copies first: frees margin
    for(int m = 0; m < ArraySize(mine); m++)
@@ -855,8 +1051,13 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
             Push(out, "close", mine[m], ps[i].symbol, 0, 0, 0, 0, 0, ps[i].ticket, "");
      }
    for(int k = 0; k < ArraySize(ptids); k++)
-      if(TargetIndex(ptids[k]) < 0 || SetHas(mine, ptids[k]))
+     {
+      // gone, held, or the master's order filled before ours (a market target now): a
+      // market open follows at the next pass if ours did not fill meanwhile
+      int ti = TargetIndex(ptids[k]);
+      if(ti < 0 || (g_targets[ti].otype == "" && (SetHas(mine, ptids[k]) || !g_targets[ti].limit)))
          Push(out, "cancel", ptids[k], os[pidx[k]].symbol, 0, 0, 0, 0, 0, os[pidx[k]].ticket, "");
+     }
    string wanted[];
    for(int k = 0; k < ArraySize(g_targets); k++)
       SetAdd(wanted, g_targets[k].id);
@@ -865,6 +1066,12 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
       FTarget t;
       t = g_targets[TargetIndex(wanted[w])];
       string tid = t.id;
+      if(t.otype != "")
+        {
+         int k = SetFind(ptids, tid);
+         PlanPending(out, t, os, k >= 0 ? pidx[k] : -1, SetHas(mine, tid));
+         continue;
+        }
       if(!SymbolKnown(t.symbol))
         {
          Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, t.symbol + " is not tradable here");
@@ -890,8 +1097,8 @@ void PlanHedging(FPos &ps[], FOrder &os[], FAction &out[])
       if(ArraySize(held) == 0)
         {
          if(SetHas(ptids, tid))
-            continue;  // the limit order is working
-         if(SetHas(g_opened, tid) && !ReopenClosedByHand)
+            continue;  // the limit order is working (or being cancelled)
+         if((SetHas(g_opened, tid) || SetHas(g_filled, tid)) && !ReopenClosedByHand)
            {
             Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, Closed());
             continue;
@@ -982,21 +1189,60 @@ void Entry(FAction &out[], const FTarget &t, const int side, const double volume
 
 void PlanNetting(FPos &ps[], FOrder &os[], FAction &out[])
   {
-   // one position per symbol (any magic); targets by symbol
+   // pending targets: their orders first (never netted); one filled here counts in its
+   // symbol's wanted net volume until the master's order fills too
+   string ptids[];
+   for(int k = 0; k < ArraySize(g_targets); k++)
+      if(g_targets[k].otype != "")
+         SetAdd(ptids, g_targets[k].id);
+   string xsyms[];
+   double xvols[];
+   for(int p = 0; p < ArraySize(ptids); p++)
+     {
+      FTarget pt;
+      pt = g_targets[TargetIndex(ptids[p])];
+      int oi = -1;  // the last one wins, as the twin's dict
+      for(int i = 0; i < ArraySize(os); i++)
+         if(OrderTid(os[i]) == pt.id)
+            oi = i;
+      if(oi < 0 && SetHas(g_filled, pt.id) && SymbolKnown(pt.symbol))
+        {
+         int x = SetFind(xsyms, pt.symbol);
+         if(x < 0)
+           {
+            x = ArraySize(xsyms);
+            ArrayResize(xsyms, x + 1);
+            ArrayResize(xvols, x + 1);
+            xsyms[x] = pt.symbol;
+            xvols[x] = 0.0;
+           }
+         xvols[x] += pt.side * pt.volume;
+         continue;
+        }
+      PlanPending(out, pt, os, oi, false);
+     }
+   // one position per symbol (any magic); position targets by symbol
    string syms[];
    for(int i = 0; i < ArraySize(ps); i++)
       SetAdd(syms, ps[i].symbol);
    for(int k = 0; k < ArraySize(g_targets); k++)
-      SetAdd(syms, g_targets[k].symbol);
+      if(g_targets[k].otype == "")
+         SetAdd(syms, g_targets[k].symbol);
+   for(int x = 0; x < ArraySize(xsyms); x++)
+      SetAdd(syms, xsyms[x]);
    string pend[];
+   string cancelling[];
    for(int i = 0; i < ArraySize(os); i++)
      {
-      string tid = os[i].magic == Magic ? TargetOf(os[i].comment) : "";
-      if(tid == "")
+      string tid = OrderTid(os[i]);
+      if(tid == "" || SetHas(ptids, tid))
          continue;
       int t = TargetBySymbol(os[i].symbol);
       if(t < 0 || g_targets[t].id != tid || PosBySymbol(ps, os[i].symbol) >= 0)
+        {
          Push(out, "cancel", tid, os[i].symbol, 0, 0, 0, 0, 0, os[i].ticket, "");
+         SetAdd(cancelling, os[i].symbol);
+        }
       else
          SetAdd(pend, os[i].symbol);
      }
@@ -1021,6 +1267,8 @@ void PlanNetting(FPos &ps[], FOrder &os[], FAction &out[])
         }
       double have = pi < 0 ? 0.0 : ps[pi].volume * ps[pi].side;
       double want = ti < 0 ? 0.0 : g_targets[ti].volume * g_targets[ti].side;
+      int x = SetFind(xsyms, sym);
+      want = NormalizeDouble(want + (x >= 0 ? xvols[x] : 0.0), 8);
       if(ti >= 0 && pi < 0 && SetHas(g_opened, tid) && !ReopenClosedByHand)
         {
          Push(out, "skip", tid, sym, 0, 0, 0, 0, 0, 0, Closed());
@@ -1034,6 +1282,10 @@ void PlanNetting(FPos &ps[], FOrder &os[], FAction &out[])
         }
       if(MathAbs(delta) > MTP_EPS)
         {
+         if(SetHas(cancelling, sym))
+            continue;  // deal once the cancel is done (the order may have filled)
+         if(ti < 0)
+            continue;  // only a pending fill of ours: the master's follows
          FTarget t;
          t = g_targets[ti];
          if(SetHas(pend, sym))
@@ -1061,11 +1313,12 @@ void PlanNetting(FPos &ps[], FOrder &os[], FAction &out[])
      }
   }
 
+//--- the position target of a symbol (pending targets are never netted)
 int TargetBySymbol(const string sym)
   {
    int found = -1;  // the last one wins, as the twin's dict
    for(int k = 0; k < ArraySize(g_targets); k++)
-      if(g_targets[k].symbol == sym)
+      if(g_targets[k].symbol == sym && g_targets[k].otype == "")
          found = k;
    return found;
   }
@@ -1170,6 +1423,29 @@ void Do(const FAction &a, const long received)
       rq.type_time = ORDER_TIME_GTC;
       rq.comment = tag;
      }
+   else if(a.kind == "place")
+     {
+      // a pending target's order: price and levels on the tick grid, volume on the lot
+      // step; the expiry (UTC) in server time, GTC without one
+      rq.action = TRADE_ACTION_PENDING;
+      if(a.otype == "stop")
+         rq.type = a.side > 0 ? ORDER_TYPE_BUY_STOP : ORDER_TYPE_SELL_STOP;
+      else
+         rq.type = a.side > 0 ? ORDER_TYPE_BUY_LIMIT : ORDER_TYPE_SELL_LIMIT;
+      rq.volume = LotStep(a.symbol, a.volume);
+      rq.price = Snap(a.symbol, a.price);
+      rq.sl = Snap(a.symbol, a.sl);
+      rq.tp = Snap(a.symbol, a.tp);
+      rq.type_filling = ORDER_FILLING_RETURN;
+      if(a.expiry > 0)
+        {
+         rq.type_time = ORDER_TIME_SPECIFIED;
+         rq.expiration = (datetime)(a.expiry + ServerOffsetSeconds());
+        }
+      else
+         rq.type_time = ORDER_TIME_GTC;
+      rq.comment = tag;
+     }
    else if(a.kind == "close" || a.kind == "reduce")
      {
       if(!PositionSelectByTicket(a.ticket))
@@ -1212,6 +1488,13 @@ void Do(const FAction &a, const long received)
       // hedging: the position's ticket is its opening order's
       if(res.order > 0 && AccountInfoInteger(ACCOUNT_MARGIN_MODE) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING)
          LedgerTicket(a.tid, StringFormat("%I64u", res.order));
+      SaveLedger();
+     }
+   if(ok && a.kind == "place" && res.order > 0)
+     {
+      // its fill is found by DEAL_ORDER (netting: the position may carry another tag;
+      // hedging: the position takes the order's ticket), also under a rewritten comment
+      LedgerOrder(a.tid, StringFormat("%I64u", res.order));
       SaveLedger();
      }
    string reason = a.kind;

@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,27 @@ from mtponte.copy.follower import Follower, FollowerOptions, HttpLink, LinkError
 from mtponte.copy.server import admin
 from mtponte.copy.server.db import open_database, session_factory
 from mtponte.copy.server.models import ExecutionReport
+from mtponte.domain.bars import Bar
 from mtponte.domain.side import Side
 from mtponte.domain.symbols import SymbolSpec as PySpec
 from tests.integration.test_copy_push import free_port, wait_up
 from tests.mql5._harness import HEDGING, NETTING, Account, EaProcess, SymbolSpec, build
 
 MAGIC = 77
-FOLLOWER_EA = Path(__file__).resolve().parents[2] / "mql5" / "Experts" / "MtponteFollower.mq5"
+# MTPONTE_FOLLOWER_EA_SOURCE: build another copy of the EA (e.g. one with a rule broken,
+# to check that a test fails without it)
+FOLLOWER_EA = Path(
+    os.environ.get("MTPONTE_FOLLOWER_EA_SOURCE")
+    or Path(__file__).resolve().parents[2] / "mql5" / "Experts" / "MtponteFollower.mq5"
+)
 BID, ASK = 1.10000, 1.10002
 Row = tuple[str, str, float, float, float, int, str]  # symbol side volume sl tp magic comment
+# symbol kind volume price sl expiry (epoch s, 0 none) magic comment
+OrderRow = tuple[str, str, float, float, float, int, int, str]
+FOREIGN_ORDERS = [  # by hand (magic 5), and another follower's tag under another magic
+    ("EURUSD", "buy_limit", 0.3, 1.08, 5, "manual"),
+    ("EURUSD", "buy_limit", 0.3, 1.08, MAGIC + 1, "mtp:x"),
+]
 
 
 class Server:
@@ -159,7 +172,14 @@ class PythonTwin:
 
     name = "python"
 
-    def __init__(self, world: World, tmp: Path, mode: str, foreign: float = 0.0) -> None:
+    def __init__(
+        self,
+        world: World,
+        tmp: Path,
+        mode: str,
+        foreign: float = 0.0,
+        foreign_orders: bool = False,
+    ) -> None:
         self.world, self.state = world, tmp / "py-state"
         spec = PySpec("EURUSD", 0.00001, 1.0, 100_000, 5, 0.01, 100, 0.01, currency="BRL")
         self.broker = PaperBroker(
@@ -171,6 +191,9 @@ class PythonTwin:
         self.broker.set_quote("EURUSD", BID, ASK)
         if foreign:  # a position opened by hand / another EA (magic 5)
             self.broker.market_order("EURUSD", Side.SELL, foreign, magic=5, comment="manual")
+        for sym, kind, vol, px, magic, comment in FOREIGN_ORDERS if foreign_orders else []:
+            side = Side.BUY if kind.startswith("buy") else Side.SELL
+            self.broker.place_order(sym, side, kind[4:], vol, px, magic=magic, comment=comment)
         self.client = httpx.Client(base_url=world.server.base, timeout=10)
         self.follower: Follower | None = None
 
@@ -232,6 +255,28 @@ class PythonTwin:
             for o in self.broker.orders()
         )
 
+    def pending(self) -> list[OrderRow]:
+        return sorted(
+            (
+                o.symbol,
+                ("buy_" if o.side is Side.BUY else "sell_") + o.order_type,
+                round(o.volume, 8),
+                o.price,
+                o.sl or 0.0,
+                0 if o.expiry is None else int(o.expiry.timestamp()),
+                o.magic,
+                o.comment,
+            )
+            for o in self.broker.orders()
+        )
+
+    def trade_through(self, low: float, high: float) -> None:
+        """The market trades from ``low`` to ``high`` (fills what those prices trigger),
+        then is quoted back at BID/ASK."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        self.broker.on_bar("EURUSD", Bar(now, BID, high, low, BID))
+        self.broker.set_quote("EURUSD", BID, ASK)
+
     def set_quote(self, bid: float, ask: float) -> None:
         self.broker.set_quote("EURUSD", bid, ask)
 
@@ -243,6 +288,9 @@ class PythonTwin:
 
     def close(self) -> None:
         self.client.close()
+
+
+_KINDS = ["buy_limit", "sell_limit", "buy_stop", "sell_stop"]  # ORDER_TYPE 2..5
 
 
 class EaTwin:
@@ -258,8 +306,11 @@ class EaTwin:
         foreign: float = 0.0,
         comment_rewrite: str = "",
         sandbox: str = "terminal",
+        foreign_orders: bool = False,
+        server_offset_s: int = 0,
     ) -> None:
         self.world = world
+        self.offset = server_offset_s
         self.sandbox = tmp / sandbox
         spec = SymbolSpec(
             name="EURUSD",
@@ -279,11 +330,21 @@ class EaTwin:
             margin_mode=NETTING if mode == "netting" else HEDGING,
             symbols=[spec],
             comment_rewrite=comment_rewrite,
+            server_offset_s=server_offset_s,
         )
         if foreign:  # a position opened by hand / another EA (magic 5)
             now = int(time.time() * 1000)
             account.records.append(
                 f"position\t900\t900\tEURUSD\t1\t{foreign}\t{BID}\t0\t0\t5\t{now}\tmanual"
+            )
+        for n, (sym, kind, vol, px, magic, comment) in enumerate(
+            FOREIGN_ORDERS if foreign_orders else []
+        ):
+            # ticket symbol type volume price sl tp type_time expiration magic time comment
+            now = int(time.time() * 1000)
+            account.records.append(
+                f"order\t{910 + n}\t{sym}\t{_KINDS.index(kind) + 2}\t{vol}\t{px}\t0\t0\t0\t0"
+                f"\t{magic}\t{now}\t{comment}"
             )
         self.ea = EaProcess(build(source=FOLLOWER_EA), self.sandbox, account, {})
         self.ea.inputs = {  # the follower's inputs only (not the bridge's defaults)
@@ -322,15 +383,21 @@ class EaTwin:
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
     def sync(self, timeout: float = 20.0) -> None:
-        """Until the EA has completed two cycles on the server's current book."""
+        """Until the EA has completed two cycles on the server's current book (as the
+        twin's two cycles: a replaced order or a master-first fill takes both)."""
         version = int(self.world.book()["version"])
         start = int(self.status().get("cycles", "0"))
+        first: int | None = None  # the first cycle seen on that book
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
-            # versions only grow: a newer one (the book moved on) is past ours too
-            if int(st.get("version", "-1")) >= version and int(st.get("cycles", "0")) >= start + 2:
-                return
+            cycles = int(st.get("cycles", "0"))
+            # versions only grow: a newer one (the book moved on) is past ours too; the
+            # status is written after a cycle, with the version that cycle planned on
+            if int(st.get("version", "-1")) >= version:
+                first = cycles if first is None else first
+                if cycles >= first + 1 and cycles >= start + 2:
+                    return
             assert self.ea.proc is not None and self.ea.proc.poll() is None, self.ea.log_text()
             assert time.monotonic() < deadline, (
                 f"EA did not sync to {version}: {st}\n" + (self.ea.log_text()[-3000:])
@@ -374,12 +441,36 @@ class EaTwin:
         return [r[0] for r in self.ea.terminal().get("position", [])]
 
     def orders(self) -> list[tuple[str, str, float, float, int, str]]:
-        kinds = {"2": "buy_limit", "3": "sell_limit", "4": "buy_stop", "5": "sell_stop"}
         rows = self.ea.terminal().get("order", [])
         # ticket symbol type volume price sl tp type_time expiration magic time comment
         return sorted(
-            (r[1], kinds[r[2]], round(float(r[3]), 8), float(r[4]), int(r[9]), r[11]) for r in rows
+            (r[1], _KINDS[int(r[2]) - 2], round(float(r[3]), 8), float(r[4]), int(r[9]), r[11])
+            for r in rows
         )
+
+    def pending(self) -> list[OrderRow]:
+        rows = self.ea.terminal().get("order", [])
+        return sorted(
+            (
+                r[1],
+                _KINDS[int(r[2]) - 2],
+                round(float(r[3]), 8),
+                float(r[4]),
+                float(r[5]),
+                # ORDER_TIME_SPECIFIED: the expiration is server time; GTC: none
+                int(r[8]) - self.offset if r[7] == "2" else 0 if r[7] == "0" else -1,
+                int(r[9]),
+                r[11],
+            )
+            for r in rows
+        )
+
+    def trade_through(self, low: float, high: float) -> None:
+        """The market trades from ``low`` to ``high`` (the harness fills what each quote
+        triggers), then is quoted back at BID/ASK."""
+        self.ea.control(f"quote\tEURUSD\t{low}\t{round(low + 0.00002, 5)}")
+        self.ea.control(f"quote\tEURUSD\t{round(high - 0.00002, 5)}\t{high}")
+        self.ea.control(f"quote\tEURUSD\t{BID}\t{ASK}")
 
     def set_quote(self, bid: float, ask: float) -> None:
         self.ea.control(f"quote\tEURUSD\t{bid}\t{ask}")
@@ -409,14 +500,27 @@ def make(request, tmp_path, server) -> Iterator[Any]:
         settings: dict[str, Any] | None = None,
         foreign: float = 0.0,
         before: list[dict[str, Any]] | None = None,
+        foreign_orders: bool = False,
+        server_offset_s: int = 0,
     ) -> tuple[World, Twin]:
         """The server and a started twin; ``before``: master events published before
-        the follower's first step (late join)."""
+        the follower's first step (late join); ``foreign_orders``: the account holds
+        FOREIGN_ORDERS; ``server_offset_s``: the EA's trade server time - UTC."""
         world = World(server, settings or {"volumeMode": "copy"})
         for ev in before or []:
             world.publish(**ev)
-        cls = PythonTwin if request.param == "python" else EaTwin
-        twin = cls(world, tmp_path, mode, foreign)
+        twin: Twin
+        if request.param == "python":
+            twin = PythonTwin(world, tmp_path, mode, foreign, foreign_orders)
+        else:
+            twin = EaTwin(
+                world,
+                tmp_path,
+                mode,
+                foreign,
+                foreign_orders=foreign_orders,
+                server_offset_s=server_offset_s,
+            )
         made.append((world, twin))
         twin.start()
         return world, twin
@@ -749,20 +853,223 @@ def test_a_broker_that_rewrites_comments_still_gets_its_copies_managed(tmp_path,
         world.close()
 
 
-@pytest.mark.parametrize("mode", ["hedging", "netting"])
-def test_a_pending_target_is_placed_by_python_and_explicitly_skipped_by_the_ea(make, mode):
-    world, twin = make(mode=mode, settings={"volumeMode": "copy", "copy_pending": True})
-    world.publish("pending_place", "7", side="buy", order_type="limit", volume=0.2, price=1.095)
+# ---------------------------------------------------------------------- pending orders
+# copy_pending: the master's pending orders are targets with an order_type; both twins
+# place them as orders of their own, on hedging and netting accounts (_plan.py's rules).
+PENDING = {"volumeMode": "copy", "copy_pending": True}
+EXP = int(time.time()) // 60 * 60 + 30 * 86400  # a month ahead, whole minute
+LIMIT7 = {"side": "buy", "order_type": "limit", "volume": 0.2, "price": 1.095, "sl": 1.09}
+MODES = pytest.mark.parametrize("mode", ["hedging", "netting"])
+
+
+def pend_tag(world: World, ticket: str) -> str:
+    """The tag of the pending target copying the master's order ``ticket``."""
+    (tid,) = [t["target_id"] for t in world.book()["targets"] if ticket in t["master_tickets"]]
+    return "mtp:" + str(tid)
+
+
+def acted(world: World) -> list[tuple[str, str]]:
+    """(action, status) of every report but the skips."""
+    return [(a, s) for _, a, s, _ in world.reports() if s != "skipped"]
+
+
+@MODES
+def test_a_pending_target_is_placed_once_with_tag_magic_and_expiry(make, mode):
+    # the EA's trade server runs at UTC-3: the expiry is sent and read in server time
+    world, twin = make(mode=mode, settings=PENDING, server_offset_s=-3 * 3600)
+    world.publish("pending_place", "7", **LIMIT7, expiry=EXP)
+    world.publish("pending_place", "9", side="sell", order_type="stop", volume=0.1, price=1.09)
     world.publish("open", "8", side="buy", volume=0.1, price=1.1)
     twin.sync()
-    targets = {t["master_tickets"][0]: t["target_id"] for t in world.book()["targets"]}
-    pend, pos = "mtp:" + targets["7"], "mtp:" + targets["8"]
-    # The position target is copied as itself, never mixed with the pending one (a
-    # netting account nets position targets per symbol: the order must not count).
+    p7, p9, pos = pend_tag(world, "7"), pend_tag(world, "9"), pend_tag(world, "8")
+    # the position target is copied as itself, never mixed with the orders (a netting
+    # account nets position targets per symbol: the orders must not count)
     assert twin.positions() == [("EURUSD", "buy", 0.1, 0.0, 0.0, MAGIC, pos)]
-    if isinstance(twin, PythonTwin):
-        assert twin.orders() == [("EURUSD", "buy_limit", 0.2, 1.095, MAGIC, pend)]
-    else:
-        assert twin.orders() == []
-        reason = "pending orders are not copied by the MQL5 follower (use the Python follower)"
-        assert (targets["7"], "skip", "skipped", reason) in world.reports()
+    assert twin.pending() == [
+        ("EURUSD", "buy_limit", 0.2, 1.095, 1.09, EXP, MAGIC, p7),
+        ("EURUSD", "sell_stop", 0.1, 1.09, 0.0, 0, MAGIC, p9),  # good-till-cancelled
+    ]
+    twin.sync()
+    assert len(twin.pending()) == 2  # never a second order while one works
+    assert sorted((t, a, s) for t, a, s, _ in world.reports() if t in (p7[4:], p9[4:])) == [
+        (p7[4:], "place", "copied"),
+        (p9[4:], "place", "copied"),
+    ]
+    assert sorted(acted(world)) == [("open", "copied"), ("place", "copied"), ("place", "copied")]
+
+
+@MODES
+def test_a_pending_order_changed_at_the_master_is_replaced(make, mode):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    world.publish("pending_modify", "7", **{**LIMIT7, "price": 1.094, "volume": 0.3})
+    twin.sync()  # cancelled in one pass, placed again in the next
+    assert twin.pending() == [("EURUSD", "buy_limit", 0.3, 1.094, 1.09, 0, MAGIC, c)]
+    assert twin.positions() == []
+    assert acted(world) == [("place", "copied"), ("cancel", "copied"), ("place", "copied")]
+
+
+@MODES
+def test_a_pending_order_cancelled_at_the_master_is_cancelled(make, mode):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    assert len(twin.pending()) == 1
+    world.publish("pending_cancel", "7")
+    twin.sync()
+    assert twin.pending() == [] and twin.positions() == []
+    assert acted(world) == [("place", "copied"), ("cancel", "copied")]
+
+
+@MODES
+def test_own_fill_then_master_fill_is_one_position(make, mode):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    twin.trade_through(1.0949, 1.1)  # ours fills before the master's
+    twin.sync()
+    held = [("EURUSD", "buy", 0.2, 1.09, 0.0, MAGIC, c)]
+    assert twin.positions() == held and twin.pending() == []  # not placed again
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()  # the master's fill: the position we hold is the copy (no second open)
+    twin.sync()
+    assert twin.positions() == held and twin.pending() == []
+    assert twin.entries() == Counter({c: 1})
+    assert acted(world) == [("place", "copied")]
+
+
+@MODES
+def test_master_fill_first_cancels_ours_then_opens_once(make, mode):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()  # cancel in one pass (never a deal with it), open in the next
+    c = tag(world)  # hedging: the pending target's id; netting: the symbol's net target
+    assert twin.pending() == []
+    assert twin.positions() == [("EURUSD", "buy", 0.2, 1.09, 0.0, MAGIC, c)]
+    twin.sync()
+    assert twin.entries() == Counter({c: 1})
+    assert acted(world) == [("place", "copied"), ("cancel", "copied"), ("open", "copied")]
+
+
+@MODES
+def test_a_pending_fill_here_closed_by_hand_is_not_placed_again(make, mode):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    twin.trade_through(1.0949, 1.1)
+    twin.sync()
+    (ticket,) = twin.tickets()
+    twin.close_by_hand(ticket)
+    twin.sync()
+    twin.sync()
+    assert twin.positions() == [] and twin.pending() == []  # the master's still works
+    twin.restart()  # the fill is found again in the history (an in deal of our order)
+    twin.sync()
+    assert twin.positions() == [] and twin.pending() == []
+    assert twin.entries() == Counter({c: 1})
+    assert acted(world) == [("place", "copied")]
+    if mode == "hedging":
+        reason = "pending order filled here and closed since"
+        assert (c[4:], "skip", "skipped", reason) in world.reports()
+        # the master's fills: its position copy is the one closed by hand
+        world.publish("open", "70", side="buy", volume=0.2, price=1.095, from_order="7")
+        twin.sync()
+        assert twin.positions() == [] and twin.pending() == []
+        reason = "closed outside the follower (by hand, SL or TP)"
+        assert world.reports()[-1] == (c[4:], "skip", "skipped", reason)
+        assert acted(world) == [("place", "copied")]
+
+
+@MODES
+def test_a_restart_places_no_second_pending_order(make, mode):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7, expiry=EXP)
+    twin.sync()
+    c = pend_tag(world, "7")
+    placed = [("EURUSD", "buy_limit", 0.2, 1.095, 1.09, EXP, MAGIC, c)]
+    assert twin.pending() == placed
+    twin.restart()
+    twin.sync()
+    twin.restart(lose_ledger=True)
+    twin.sync()
+    assert twin.pending() == placed
+    twin.trade_through(1.0949, 1.1)  # filled after the restarts: held, not placed again
+    twin.sync()
+    twin.restart()
+    twin.sync()
+    assert twin.positions() == [("EURUSD", "buy", 0.2, 1.09, 0.0, MAGIC, c)]
+    assert twin.pending() == []
+    assert twin.entries() == Counter({c: 1})
+    assert acted(world) == [("place", "copied")]
+
+
+@MODES
+def test_orders_not_ours_are_never_touched(make, mode):
+    world, twin = make(mode=mode, settings=PENDING, foreign_orders=True)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    assert twin.orders() == sorted([*FOREIGN_ORDERS, ("EURUSD", "buy_limit", 0.2, 1.095, MAGIC, c)])
+    world.publish("pending_cancel", "7")
+    twin.sync()
+    assert twin.orders() == sorted(FOREIGN_ORDERS)
+    assert acted(world) == [("place", "copied"), ("cancel", "copied")]
+
+
+def test_netting_a_pending_fill_into_the_symbols_position_is_found_by_its_deal(make):
+    """Netting: our order fills into the position another target holds (the position
+    keeps that target's tag); the fill is known from its in deal, so the order is not
+    placed again and the net is not reduced back."""
+    world, twin = make(mode="netting", settings=PENDING)
+    world.publish("open", "8", side="buy", volume=0.1, price=1.1, sl=1.09)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    net = "mtp:" + next(t["target_id"] for t in world.book()["targets"] if "order_type" not in t)
+    assert twin.positions() == [("EURUSD", "buy", 0.1, 1.09, 0.0, MAGIC, net)]
+    assert len(twin.pending()) == 1
+    twin.trade_through(1.0949, 1.1)
+    twin.sync()
+    twin.sync()
+    held = [("EURUSD", "buy", 0.3, 1.09, 0.0, MAGIC, net)]
+    assert twin.positions() == held and twin.pending() == []
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()
+    assert twin.positions() == held and twin.pending() == []
+    assert sorted(acted(world)) == [("open", "copied"), ("place", "copied")]
+
+
+def test_the_ea_finds_its_pending_orders_and_fills_under_rewritten_comments(tmp_path, server):
+    """EA only (the paper broker keeps comments): on a netting account whose broker
+    replaces every comment, the EA's order is still known as its own (the ledger's order
+    ticket: not placed twice) and its fill into another target's position still counts
+    (the in deal's DEAL_ORDER), so nothing is placed again or reduced back."""
+    world = World(server, PENDING)
+    twin = EaTwin(world, tmp_path, "netting", comment_rewrite="replace:from broker")
+    try:
+        twin.start()
+        world.publish("open", "8", side="buy", volume=0.1, price=1.1, sl=1.09)
+        world.publish("pending_place", "7", **LIMIT7)
+        twin.sync()
+        twin.sync()
+        assert twin.pending() == [
+            ("EURUSD", "buy_limit", 0.2, 1.095, 1.09, 0, MAGIC, "from broker")
+        ]
+        twin.restart()  # the ledger on disk names the order
+        twin.sync()
+        assert len(twin.pending()) == 1
+        twin.trade_through(1.0949, 1.1)
+        twin.sync()
+        twin.restart()  # the fill found again in the history
+        twin.sync()
+        assert twin.pending() == []
+        assert [r[:3] for r in twin.positions()] == [("EURUSD", "buy", 0.3)]
+        assert sorted(acted(world)) == [("open", "copied"), ("place", "copied")]
+    finally:
+        twin.close()
+        world.close()
