@@ -8,8 +8,9 @@ on 127.0.0.1 (SQLite in a temporary folder, or ``--db``). Each follower heartbea
 facts once, then waits on its book. The master posts ``--events`` opens and closes,
 one at a time; for each, every follower's latency is:
 
-- ``book``: its changed book received − the post sent (server: store the event, wake
-  the waiters, step the engine for this follower, answer);
+- ``book``: its changed book received − the post sent (server: store the event and
+  step every follower's book in one transaction, wake the waiters, write each stream);
+- ``post``: the publisher's answer − the post sent;
 - ``fill``: ``book`` + the time its own paper account takes to execute the change (the
   reconcile plan and the paper order, measured on the follower; followers run on their
   own machines, so fills are not queued behind each other here).
@@ -172,6 +173,9 @@ def _event_body(k: int) -> dict[str, object]:
     }
 
 
+POSTS: list[float] = []  # seconds from each event posted to the publisher's answer
+
+
 async def run_push(
     base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: int
 ) -> list[float]:
@@ -207,6 +211,7 @@ async def run_push(
                     headers={"Authorization": f"Bearer {pub}"},
                 )
                 assert r.status_code == 201, r.text
+                POSTS.append(time.perf_counter() - t0)
                 got = await asyncio.gather(*waiters)
                 lat += [t - t0 for t in got]
         finally:
@@ -257,6 +262,7 @@ async def run(base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: 
                 headers={"Authorization": f"Bearer {pub}"},
             )
             assert r.status_code == 201, r.text
+            POSTS.append(time.perf_counter() - t0)
             got = await asyncio.gather(*waiters)
             lat += [t - t0 for t in got]
         return lat
@@ -281,6 +287,7 @@ def main() -> None:
             db = args.db or f"sqlite:///{Path(tmp) / 'copy.db'}"
             mid, pub, fs = setup(db, n)
             proc, base = start(db, 1)  # the copy-server bench's start: one worker
+            POSTS.clear()
             try:
                 how = run_push if args.mode == "push" else run
                 lat = np.asarray(asyncio.run(how(base, mid, pub, fs, args.events))) * 1000
@@ -295,6 +302,13 @@ def main() -> None:
             "book_p99_ms": round(float(np.percentile(lat, 99)), 1),
             "fill_p50_ms": round(float(np.percentile(lat, 50)) + fill * 1000, 1),
             "fill_p99_ms": round(float(np.percentile(lat, 99)) + fill * 1000, 1),
+            # The publisher's answer: the event stored and every book stepped with it.
+            "post_p50_ms": round(float(np.percentile(POSTS, 50)) * 1000, 1),
+            "post_p99_ms": round(float(np.percentile(POSTS, 99)) * 1000, 1),
+            "per_event_first_last_ms": [
+                (round(float(r.min()), 1), round(float(r.max()), 1))
+                for r in lat.reshape(len(POSTS), n)
+            ],
         }
         results[n] = res
         print(json.dumps(res), flush=True)
