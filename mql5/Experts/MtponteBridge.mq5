@@ -1423,6 +1423,9 @@ void WriteState()
    a.Num("balance", AccountInfoDouble(ACCOUNT_BALANCE)); a.Num("equity", AccountInfoDouble(ACCOUNT_EQUITY));
    a.Num("margin_free", AccountInfoDouble(ACCOUNT_MARGIN_FREE)); a.Num("daily_pnl", DailyPnl());
    a.Str("account_mode", AccountInfoInteger(ACCOUNT_MARGIN_MODE) == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING ? "hedging" : "netting");
+   // Python arms itself for a real account only when configured to: it must know which.
+   long trade_mode = AccountInfoInteger(ACCOUNT_TRADE_MODE);
+   a.Str("trade_mode", trade_mode == ACCOUNT_TRADE_MODE_DEMO ? "demo" : trade_mode == ACCOUNT_TRADE_MODE_CONTEST ? "contest" : "real");
    WriteFileAtomic(g_root + "state\\account.json", a.Done());
 
    string items = "";

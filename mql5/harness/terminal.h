@@ -32,6 +32,7 @@ enum ENUM_TRADE_REQUEST_ACTIONS { TRADE_ACTION_DEAL = 1, TRADE_ACTION_PENDING = 
 enum ENUM_POSITION_TYPE { POSITION_TYPE_BUY, POSITION_TYPE_SELL };
 enum ENUM_DEAL_TYPE { DEAL_TYPE_BUY, DEAL_TYPE_SELL, DEAL_TYPE_BALANCE };
 enum ENUM_DEAL_ENTRY { DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_ENTRY_INOUT, DEAL_ENTRY_OUT_BY };
+enum ENUM_ACCOUNT_TRADE_MODE { ACCOUNT_TRADE_MODE_DEMO, ACCOUNT_TRADE_MODE_CONTEST, ACCOUNT_TRADE_MODE_REAL };
 enum ENUM_ACCOUNT_MARGIN_MODE { ACCOUNT_MARGIN_MODE_RETAIL_NETTING, ACCOUNT_MARGIN_MODE_EXCHANGE,
                                 ACCOUNT_MARGIN_MODE_RETAIL_HEDGING };
 enum ENUM_SYMBOL_TRADE_EXECUTION { SYMBOL_TRADE_EXECUTION_REQUEST, SYMBOL_TRADE_EXECUTION_INSTANT,
@@ -149,6 +150,7 @@ struct SimTerminal {
   bool loaded = false;
   std::string path;
   int margin_mode = ACCOUNT_MARGIN_MODE_RETAIL_HEDGING;
+  int trade_mode = ACCOUNT_TRADE_MODE_DEMO;  // ACCOUNT_TRADE_MODE: demo, contest or real
   long long login = 1001;
   std::string currency = "BRL";
   double balance = 100000;
@@ -191,7 +193,8 @@ inline void sim_record(const std::vector<std::string> &f) {
   if (k == "account") {
     t.margin_mode = (int)sim_l(at(1)); t.login = sim_l(at(2)); t.currency = at(3); t.balance = sim_d(at(4));
     t.connected = (int)sim_l(at(5)); t.trade_allowed = (int)sim_l(at(6));
-  } else if (k == "next") t.next_ticket = sim_l(at(1));
+  } else if (k == "trade_mode") t.trade_mode = (int)sim_l(at(1));
+  else if (k == "next") t.next_ticket = sim_l(at(1));
   else if (k == "server_offset_s") mql5_clk().server_offset_s = sim_l(at(1));
   else if (k == "comment_rewrite") t.comment_rewrite = at(1);
   else if (k == "history_delay") t.history_delay = (int)sim_l(at(1));
@@ -228,6 +231,7 @@ inline void sim_save() {
   std::ostringstream o;
   o << "account\t" << t.margin_mode << "\t" << t.login << "\t" << t.currency << "\t" << sim_g(t.balance) << "\t"
     << t.connected << "\t" << t.trade_allowed << "\n";
+  o << "trade_mode\t" << t.trade_mode << "\n";
   o << "next\t" << t.next_ticket << "\n";
   o << "server_offset_s\t" << mql5_clk().server_offset_s << "\n";
   o << "comment_rewrite\t" << t.comment_rewrite << "\n";
@@ -559,6 +563,7 @@ inline long long AccountInfoInteger(ENUM_ACCOUNT_INFO_INTEGER p) {
   if (!sim_online()) return 0;  // before the terminal is connected and synchronised
   if (p == ACCOUNT_LOGIN) return T().login;
   if (p == ACCOUNT_MARGIN_MODE) return T().margin_mode;
+  if (p == ACCOUNT_TRADE_MODE) return T().trade_mode;
   if (p == ACCOUNT_TRADE_ALLOWED || p == ACCOUNT_TRADE_EXPERT) return 1;
   return 0;
 }

@@ -166,7 +166,7 @@ def key(t):  # type: ignore[no-untyped-def]
 def test_realtime_through_the_tail_trades_like_the_backtest(tmp_path: Path, mode: str) -> None:
     bars = synth_win(days=8, seed=12)
     cfg = LiveConfig(
-        runner=RunnerSection(mode="trade", allow_real_account=True),
+        runner=RunnerSection(mode="trade"),
         risk=RiskSection(kill_switch_file=None),
         strategy={"entry_mode": mode},  # type: ignore[arg-type]
     )

@@ -37,7 +37,7 @@ def test_realtime_over_the_bridge_trades_like_the_backtest(
 ) -> None:
     bars = synth_win(days=8, seed=12)
     cfg = LiveConfig(
-        runner=RunnerSection(mode="trade", allow_real_account=True),
+        runner=RunnerSection(mode="trade"),
         risk=RiskSection(kill_switch_file=None),
         strategy={"entry_mode": mode},  # type: ignore[arg-type]
     )
@@ -140,7 +140,7 @@ def test_a_position_the_kill_switch_closes_is_a_flat_trade(
     bars = synth_win(days=8, seed=12)
     root = tmp_path / "bridge"
     cfg = LiveConfig(
-        runner=RunnerSection(mode="trade", allow_real_account=True),
+        runner=RunnerSection(mode="trade"),
         risk=RiskSection(kill_switch_file=root / "KILL_SWITCH"),
     )
     step = timedelta(minutes=5)
@@ -242,7 +242,7 @@ def test_a_command_answered_expired_after_the_wait_is_refused_not_blocking(
     ``unknown`` blocking entries until its own TTL declares it ``lost``."""
     bars = synth_win(days=8, seed=12)
     cfg = LiveConfig(
-        runner=RunnerSection(mode="trade", allow_real_account=True),
+        runner=RunnerSection(mode="trade"),
         risk=RiskSection(kill_switch_file=None),
         strategy={"entry_mode": "next_open"},  # type: ignore[arg-type]
     )

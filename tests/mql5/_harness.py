@@ -160,6 +160,7 @@ class SymbolSpec:
 @dataclass
 class Account:
     margin_mode: int = HEDGING
+    trade_mode: int = 0  # ACCOUNT_TRADE_MODE: 0 demo, 1 contest, 2 real
     symbols: list[SymbolSpec] = field(default_factory=lambda: [SymbolSpec()])
     balance: float = 100_000.0
     server_offset_s: int = 0
@@ -170,6 +171,7 @@ class Account:
     def text(self) -> str:
         lines = [
             f"account\t{self.margin_mode}\t1001\tBRL\t{self.balance}\t{int(self.connected)}\t1",
+            f"trade_mode\t{self.trade_mode}",
             f"server_offset_s\t{self.server_offset_s}",
             f"comment_rewrite\t{self.comment_rewrite}",
         ]

@@ -1378,6 +1378,69 @@ def test_account_json_says_netting_or_hedging(execs, which, mode):
     assert AccountState.model_validate_json(path.read_text()).account_mode == mode
 
 
+@pytest.mark.parametrize(("mode", "said"), [(0, "demo"), (1, "contest"), (2, "real")])
+def test_the_ea_says_whether_the_account_is_a_demo(ea_exe, tmp_path, mode, said):
+    """A live runner over the bridge trades a real account only when armed
+    (``allow_real_account``): the EA publishes ACCOUNT_TRADE_MODE, and the bridge broker
+    calls only a demo a demo."""
+    from mtponte.brokers.bridge import BridgeBroker
+
+    ea = h.EaProcess(ea_exe, tmp_path / "sandbox", h.Account(trade_mode=mode), {})
+    ea.start()
+    broker = BridgeBroker(ea.bridge)
+    try:
+        path = ea.bridge / "state" / "account.json"
+        deadline = time.monotonic() + 5
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert AccountState.model_validate_json(path.read_text()).trade_mode == said
+        assert broker.is_demo() is (said == "demo")
+    finally:
+        ea.stop()
+        broker.close()
+
+
+class _RealPaper(PaperBroker):
+    def is_demo(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(("broker_cls", "said"), [(PaperBroker, "demo"), (_RealPaper, "real")])
+def test_the_python_executor_says_whether_the_account_is_a_demo(tmp_path, broker_cls, said):
+    """The Python twin publishes its broker's ``is_demo()`` the same way."""
+    from mtponte.brokers.bridge import BridgeBroker
+
+    paper = broker_cls(tmp_path / "paper.sqlite")
+    ex = Executor(tmp_path / "bridge", paper, ExecutorLimits())
+    ex.write_state()
+    broker = BridgeBroker(tmp_path / "bridge")
+    try:
+        state = AccountState.model_validate_json(
+            (tmp_path / "bridge/state/account.json").read_text()
+        )
+        assert state.trade_mode == said
+        assert broker.is_demo() is (said == "demo")
+    finally:
+        broker.close()
+
+
+def test_an_executor_that_does_not_say_is_not_a_demo(tmp_path):
+    """An older executor (no ``trade_mode``): the runner must be armed to trade."""
+    from mtponte.brokers.bridge import BridgeBroker
+
+    paper = PaperBroker(tmp_path / "paper.sqlite")
+    Executor(tmp_path / "bridge", paper, ExecutorLimits()).write_state()
+    path = tmp_path / "bridge/state/account.json"
+    obj = json.loads(path.read_text())
+    del obj["trade_mode"]
+    path.write_text(json.dumps(obj))
+    broker = BridgeBroker(tmp_path / "bridge")
+    try:
+        assert broker.is_demo() is False
+    finally:
+        broker.close()
+
+
 @BOTH
 def test_an_open_beyond_its_deviation_from_the_price_is_refused_in_points(execs, which):
     """Review #10: slippage protection in points (SYMBOL_POINT; WIN: 1 point, a tick is

@@ -248,6 +248,9 @@ class AccountState(_Model):
     # MT5's ACCOUNT_MARGIN_MODE: retail hedging → "hedging", netting and exchange →
     # "netting" (one position per symbol); None from an executor that does not say.
     account_mode: Literal["hedging", "netting"] | None = None
+    # MT5's ACCOUNT_TRADE_MODE. Only "demo" lets a runner trade without
+    # ``allow_real_account``; None (an older executor) counts as real.
+    trade_mode: Literal["demo", "contest", "real"] | None = None
 
 
 class PositionState(_Model):

@@ -74,6 +74,7 @@ def write_state(
             equity=acct.equity,
             daily_pnl=acct.daily_pnl,
             account_mode=acct.account_mode,
+            trade_mode="demo" if b.is_demo() is True else "real",
         ),
         fsync=False,
     )

@@ -70,6 +70,12 @@ class BridgeBroker(Broker):
             a.get("account_mode"),
         )
 
+    def is_demo(self) -> bool:
+        """Whether the executor says the account is a demo (``trade_mode`` in
+        ``state/account.json``: the EA reads ``ACCOUNT_TRADE_MODE``). A contest or real
+        account, or an executor that does not say, is not."""
+        return self._state("account.json").get("trade_mode") == "demo"
+
     def symbols(self) -> dict[str, SymbolSpec]:
         out = {}
         for s in self._state("symbols.json")["symbols"]:

@@ -153,7 +153,7 @@ class BridgeDemo:
         dmon = BridgeDir(bdir)
         snapshot = dmon.state / f"bars-{spec.name}-M5.json"
         cfg = LiveConfig(
-            runner=RunnerSection(mode="trade", allow_real_account=True),
+            runner=RunnerSection(mode="trade"),  # the executor says its paper account is a demo
             risk=RiskSection(kill_switch_file=dmon.kill_switch),
         )
         st = DashState(total=n - warm)

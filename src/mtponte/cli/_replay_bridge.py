@@ -74,11 +74,6 @@ def replay_bridge(
             "strategy.slippage_ticks: --via bridge fills at the bar's prices (the "
             "simulated market has no slippage); use --via paper to replay with slippage"
         )
-    # The account behind the bridge is this replay's own paper market (the bridge
-    # cannot say so itself): no arming needed.
-    cfg = cfg.model_copy(
-        update={"runner": cfg.runner.model_copy(update={"allow_real_account": True})}
-    )
     tf_s = timeframe_of(bars)
     names = {s: n for n, s in TIMEFRAMES.items()}
     if tf_s not in names:
