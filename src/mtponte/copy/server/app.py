@@ -20,13 +20,13 @@ from mtponte.copy.server import signals
 from mtponte.copy.server._books import Book
 from mtponte.copy.server._edge import Edge, EdgeMiddleware, mask_tokens
 from mtponte.copy.server._grants import Grant, GrantKey
+from mtponte.copy.server._refresher import Refresher
 from mtponte.copy.server.db import make_engine, session_factory, upgrade
 from mtponte.copy.server.feed import EventFeed
 from mtponte.copy.server.notifier import Notifier, RedisNotifier
 from mtponte.copy.server.routers import compat, dashboard, followers, masters, target_stream
 from mtponte.copy.server.service import auth_epoch
 from mtponte.copy.server.settings import ServerSettings
-from mtponte.copy.server.targets import Refresher
 
 
 class RedactTokens(logging.Filter):

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
+from mtponte.copy.server._refresher import Refresher
 from mtponte.copy.server.models import Account, Event, aware
 from mtponte.copy.server.notifier import Notifier
 from mtponte.copy.server.service import read_after
-from mtponte.copy.server.targets import Refresher
 
 
 @dataclass(frozen=True)

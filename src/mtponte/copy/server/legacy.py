@@ -34,10 +34,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from mtponte.copy.server._facts import follower_facts
 from mtponte.copy.server.copy_settings import CopySettings
 from mtponte.copy.server.models import Account, FollowerHeartbeat, LegacySlave, Subscription
 from mtponte.copy.server.schemas import SentraSignal
-from mtponte.copy.server.targets import follower_facts, refresh_book
+from mtponte.copy.server.targets import refresh_book
 
 _EPS = 1e-9
 # A re-sent post is at most a few seconds old (2 s between tries, 3 tries by default);

@@ -1,30 +1,28 @@
 """Target books on the server: the copy engine run per subscription, its state kept in
 the database, the follower's targets versioned.
 
-A book is recomputed when a follower reads it and any of its inputs changed (the
-master's seq or snapshot, its freshness, the settings version, the follower's facts):
-lazily on read gives the same answers as recomputing on every change, with no work for
-followers nobody reads. The recompute runs under a lock on the subscription row, so
-two readers never step the engine twice on one input.
+A master event steps every book of the master in the transaction that stores it
+(:func:`step_master`, through :class:`~mtponte.copy.server._refresher.Refresher`).
+Any other input (the master's snapshot or freshness, the settings version, the
+follower's facts) is taken when a follower reads its book: lazily on read gives the
+same answers as recomputing on every change, with no work for followers nobody reads.
+A recompute runs under a lock on the subscription rows, so two readers never step the
+engine twice on one input.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from mtponte.copy.engine import (
     BookState,
@@ -37,6 +35,7 @@ from mtponte.copy.engine import (
     reset_risk,
     step,
 )
+from mtponte.copy.server._facts import base_facts
 from mtponte.copy.server.models import (
     Account,
     CopyDecision,
@@ -49,43 +48,6 @@ from mtponte.copy.server.models import (
 )
 from mtponte.copy.server.schemas import TargetsPublic
 from mtponte.copy.server.service import current_book, master_online
-from mtponte.domain.symbols import SymbolSpec
-
-_log = logging.getLogger("mtponte.copy")
-
-
-def follower_facts(hb: FollowerHeartbeat | None) -> FollowerFacts | None:
-    """The facts of the follower's last heartbeat, or ``None`` before it sent any."""
-    if hb is None:
-        return None
-    base = _base_facts(hb.facts)
-    return None if base is None else replace(base, balance=hb.balance, equity=hb.equity)
-
-
-def _base_facts(f: dict[str, Any] | None) -> FollowerFacts | None:
-    """Reported facts without balance and equity (those move at every heartbeat)."""
-    if not f or f.get("symbols") is None:
-        return None
-    specs = {
-        s["name"]: SymbolSpec(
-            name=s["name"],
-            tick_size=s["tick_size"],
-            tick_value=s["tick_value"],
-            contract_size=s.get("contract_size", 1.0),
-            digits=s.get("digits", 0),
-            lot_min=s.get("lot_min", 0.01),
-            lot_max=s.get("lot_max", 100.0),
-            lot_step=s.get("lot_step", 0.01),
-            currency=f.get("currency") or "USD",
-        )
-        for s in f["symbols"]
-    }
-    return FollowerFacts(
-        symbols=specs,
-        netting=bool(f.get("netting")),
-        daily_pnl=float(f.get("daily_pnl") or 0.0),
-        cent=bool(f.get("cent")),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +157,7 @@ def _facts(
         if hit is None:
             if len(cache) >= _FACTS_MAX:
                 cache.clear()
-            hit = (_base_facts(json.loads(text)), hashlib.sha256(text.encode()).hexdigest())
+            hit = (base_facts(json.loads(text)), hashlib.sha256(text.encode()).hexdigest())
             cache[text] = hit
         base, digest = hit
         facts = None if base is None else replace(base, balance=balance, equity=equity)
@@ -263,7 +225,7 @@ def _update_params(row: BookRow) -> dict[str, Any]:
     return {"b_id": row.subscription_id, **{f"b_{c}": getattr(row, c) for c in _BOOK_VALUES}}
 
 
-def _remember(session: Session, rows: list[BookRow]) -> None:
+def remember(session: Session, rows: list[BookRow]) -> None:
     """Keep books just committed for the next step (call after the commit)."""
     cache = _cache(session).books
     for r in rows:
@@ -356,7 +318,7 @@ def refresh_book(
     )
     out, written = _step(session, master, [one], stale_s, now)
     session.commit()
-    _remember(session, written)
+    remember(session, written)
     return out[sub.id]
 
 
@@ -370,7 +332,7 @@ def refresh_master(
     session.commit()
     if stepped is None:
         return {}
-    _remember(session, stepped.written)
+    remember(session, stepped.written)
     return stepped.answers()
 
 
@@ -526,87 +488,6 @@ def render(row: BookRow, online: bool) -> TargetsPublic:
         computed_at_ms=int(row.updated_at.timestamp() * 1000),
         risk=str(row.state.get("risk", "ok")),
     )
-
-
-class Refresher:
-    """Per worker: one batch refresh of a master's books at a time, shared by every
-    follower waiting on that master, and the answers it rendered (by subscription).
-
-    A follower woken by a master event at seq ``n`` waits for a refresh that started
-    after ``n`` was published (one that started before may not have seen it), or for
-    the books stepped in the very transaction that stored ``n`` (:meth:`step_in`).
-    """
-
-    def __init__(self, sessions: Callable[[], Session], stale_s: int) -> None:
-        self.sessions = sessions
-        self.stale_s = stale_s
-        self.answers: dict[int, TargetsPublic] = {}
-        self._inflight: dict[int, tuple[int, asyncio.Future[None]]] = {}
-        self._done: dict[int, int] = {}  # master -> every event up to this seq is in answers
-        self._lock = threading.Lock()
-
-    def put(self, sub_id: int, answer: TargetsPublic) -> None:
-        self._keep({sub_id: answer})
-
-    def _keep(self, answers: dict[int, TargetsPublic]) -> None:
-        # Never back: a batch that started earlier may finish after a newer one.
-        with self._lock:
-            for sid, a in answers.items():
-                held = self.answers.get(sid)
-                if held is None or a.version >= held.version:
-                    self.answers[sid] = a
-
-    def step_in(self, session: Session, master_id: int) -> Stepped | None:
-        """Step the master's books inside the transaction that is storing its event (a
-        savepoint; no commit), so the event's push needs no second transaction and no
-        second fsync. A failure here is logged and rolled back to the savepoint: the
-        event is stored all the same and the books are stepped when next read."""
-        try:
-            with session.begin_nested():
-                return step_master(session, master_id, self.stale_s)
-        except Exception:
-            _log.exception("stepping the target books of master %s with its event", master_id)
-            return None
-
-    def committed(self, session: Session, stepped: Stepped | None, seq: int) -> None:
-        """The transaction of :meth:`step_in` committed with the master's event ``seq``:
-        its answers are served to the followers it wakes (call before announcing it)."""
-        if stepped is None:
-            return
-        _remember(session, stepped.written)
-        self._keep(stepped.answers())
-        with self._lock:
-            if seq > self._done.get(stepped.master_id, 0):
-                self._done[stepped.master_id] = seq
-
-    async def refresh(self, master_id: int, seq: int) -> None:
-        """Make sure the books of ``master_id`` reflect every event up to ``seq``."""
-        while True:
-            if self._done.get(master_id, 0) >= seq:
-                return
-            current = self._inflight.get(master_id)
-            if current is None:
-                break
-            started_at, fut = current
-            await asyncio.shield(fut)
-            if started_at >= seq:
-                return
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[master_id] = (seq, fut)
-        try:
-            out = await run_in_threadpool(self._refresh, master_id)
-            self._keep(out)
-            fut.set_result(None)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: waiters that join later re-raise it themselves
-            raise
-        finally:
-            del self._inflight[master_id]
-
-    def _refresh(self, master_id: int) -> dict[int, TargetsPublic]:
-        with self.sessions() as session:
-            return refresh_master(session, master_id, self.stale_s)
 
 
 def _jsonable(v: Any) -> Any:

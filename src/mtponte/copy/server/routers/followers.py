@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mtponte.copy.server._edge import Edge, Slot
+from mtponte.copy.server._refresher import Refresher
 from mtponte.copy.server.deps import (
     MAX_INT,
     IdPath,
@@ -47,7 +48,7 @@ from mtponte.copy.server.schemas import (
     TargetsPublic,
 )
 from mtponte.copy.server.service import current_book, master_online, read_after
-from mtponte.copy.server.targets import Refresher, refresh_book, render
+from mtponte.copy.server.targets import refresh_book, render
 
 router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
 

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from mtponte.copy.engine.changes import diff_targets
+from mtponte.copy.server._refresher import Refresher
 from mtponte.copy.server.deps import (
     MAX_INT,
     IdPath,
@@ -26,7 +27,7 @@ from mtponte.copy.server.deps import (
 from mtponte.copy.server.routers.followers import _event_id, _slot, _subscription
 from mtponte.copy.server.schemas import TargetsPublic
 from mtponte.copy.server.service import master_online
-from mtponte.copy.server.targets import Refresher, refresh_book, render
+from mtponte.copy.server.targets import refresh_book, render
 
 router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
 
