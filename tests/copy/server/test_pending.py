@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from mtponte.copy.server.models import Account, Subscription
-from mtponte.copy.server.schemas import SymbolSpecIn
 from mtponte.copy.server.service import current_book
-from tests.copy.server.conftest import World, make_world
+from tests.copy.server.conftest import World, make_world, report_symbol
 
 
 @pytest.fixture
@@ -27,16 +26,6 @@ def _settings(world: World, **kw: Any) -> None:
         sub.settings = {"volumeMultiplier": 2.0, **kw}
         sub.version += 1
         s.commit()
-
-
-def _report(world: World) -> None:
-    spec = SymbolSpecIn(name="EURUSD", tick_size=1e-5, tick_value=1.0, digits=5).model_dump()
-    r = world.client.post(
-        f"/api/v1/followers/{world.follower_id}/heartbeats",
-        json={"instance": "a", "symbols": [spec]},
-        headers=world.h(world.follow),
-    )
-    assert r.status_code == 204, r.text
 
 
 def _event(world: World, key: str, kind: str, ticket: str, **kw: Any) -> int:
@@ -58,13 +47,13 @@ ORDER = {"side": "buy", "order_type": "limit", "volume": 0.1, "price": 1.09}
 
 
 def test_pending_events_stored_and_ignored_when_copy_pending_off(pworld: World) -> None:
-    _report(pworld)
+    report_symbol(pworld)
     assert _event(pworld, "k1", "pending_place", "50", **ORDER) == 201
     assert _targets(pworld) == []
 
 
 def test_pending_lifecycle_place_modify_fill_keeps_one_target(pworld: World) -> None:
-    _report(pworld)
+    report_symbol(pworld)
     _settings(pworld, copy_pending=True)
     assert _event(pworld, "k1", "pending_place", "50", **ORDER, expiry=4_000_000_000) == 201
     (t,) = _targets(pworld)
@@ -86,7 +75,7 @@ def test_pending_lifecycle_place_modify_fill_keeps_one_target(pworld: World) -> 
 
 
 def test_pending_cancel_removes_the_target(pworld: World) -> None:
-    _report(pworld)
+    report_symbol(pworld)
     _settings(pworld, copy_pending=True)
     _event(pworld, "k1", "pending_place", "60", **ORDER)
     assert len(_targets(pworld)) == 1
@@ -95,7 +84,7 @@ def test_pending_cancel_removes_the_target(pworld: World) -> None:
 
 
 def test_snapshot_with_pending_order_and_position_readers_never_see_it(pworld: World) -> None:
-    _report(pworld)
+    report_symbol(pworld)
     _settings(pworld, copy_pending=True)
     snap = {
         "positions": [

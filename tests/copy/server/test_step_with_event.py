@@ -10,17 +10,7 @@ from sqlalchemy import select
 
 from mtponte.copy.server import targets
 from mtponte.copy.server.models import Event, TargetBook
-from mtponte.copy.server.schemas import SymbolSpecIn
-
-
-def _report(world) -> None:
-    spec = SymbolSpecIn(name="EURUSD", tick_size=1e-5, tick_value=1.0, digits=5).model_dump()
-    r = world.client.post(
-        f"/api/v1/followers/{world.follower_id}/heartbeats",
-        json={"instance": "a", "symbols": [spec]},
-        headers=world.h(world.follow),
-    )
-    assert r.status_code == 204, r.text
+from tests.copy.server.conftest import report_symbol
 
 
 def _open(world, key: str = "k1", ticket: str = "5") -> int:
@@ -48,7 +38,7 @@ def _stored_book(world) -> TargetBook | None:
 
 
 def test_the_book_is_stepped_and_its_answer_ready_when_the_post_returns(world):
-    _report(world)
+    report_symbol(world)
     seq = _open(world)
     book = _stored_book(world)  # nobody has read the book: the post stepped it
     assert book is not None
@@ -61,7 +51,7 @@ def test_the_book_is_stepped_and_its_answer_ready_when_the_post_returns(world):
 
 
 def test_a_repeated_post_steps_nothing(world):
-    _report(world)
+    report_symbol(world)
     _open(world)
     before = _stored_book(world)
     assert before is not None
@@ -72,7 +62,7 @@ def test_a_repeated_post_steps_nothing(world):
 
 
 def test_a_step_that_fails_rolls_back_alone_and_the_event_is_stored(world, monkeypatch, caplog):
-    _report(world)
+    report_symbol(world)
 
     def broken(*_a, **_k):
         raise RuntimeError("engine bug")
@@ -94,7 +84,7 @@ def test_a_step_that_fails_rolls_back_alone_and_the_event_is_stored(world, monke
 
 def test_an_older_batch_never_replaces_a_newer_answer(world):
     refresher = world.client.app.state.refresher
-    _report(world)
+    report_symbol(world)
     _open(world)
     book = _stored_book(world)
     assert book is not None

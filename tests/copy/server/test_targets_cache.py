@@ -3,18 +3,7 @@ process (tests, several apps) with a master of the same id and seq never share i
 
 from __future__ import annotations
 
-from mtponte.copy.server.schemas import SymbolSpecIn
-from tests.copy.server.conftest import make_world
-
-
-def _report(world, symbol: str) -> None:
-    spec = SymbolSpecIn(name=symbol, tick_size=1e-5, tick_value=1.0, digits=5).model_dump()
-    r = world.client.post(
-        f"/api/v1/followers/{world.follower_id}/heartbeats",
-        json={"instance": "a", "symbols": [spec]},
-        headers=world.h(world.follow),
-    )
-    assert r.status_code == 204, r.text
+from tests.copy.server.conftest import make_world, report_symbol
 
 
 def _open(world, symbol: str) -> None:
@@ -46,8 +35,8 @@ def test_two_databases_with_the_same_master_id_and_seq_get_their_own_books(tmp_p
     a, b = next(a_gen), next(b_gen)
     try:
         assert a.master_id == b.master_id  # same id, same seq 1 after one event
-        _report(a, "EURUSD")
-        _report(b, "GBPUSD")
+        report_symbol(a, "EURUSD")
+        report_symbol(b, "GBPUSD")
         _open(a, "EURUSD")
         _open(b, "GBPUSD")
         assert _book(a) == [("EURUSD", 0.2)]  # the worlds' multiplier is 2
