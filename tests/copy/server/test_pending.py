@@ -29,11 +29,11 @@ def _settings(world: World, **kw: Any) -> None:
         s.commit()
 
 
-def _report(world: World) -> None:
+def _report(world: World, netting: bool = False) -> None:
     spec = SymbolSpecIn(name="EURUSD", tick_size=1e-5, tick_value=1.0, digits=5).model_dump()
     r = world.client.post(
         f"/api/v1/followers/{world.follower_id}/heartbeats",
-        json={"instance": "a", "symbols": [spec]},
+        json={"instance": "a", "symbols": [spec], "netting": netting},
         headers=world.h(world.follow),
     )
     assert r.status_code == 204, r.text
@@ -83,6 +83,22 @@ def test_pending_lifecycle_place_modify_fill_keeps_one_target(pworld: World) -> 
     (t,) = _targets(pworld)
     assert t["target_id"] == tid and "order_type" not in t and t["volume"] == 0.2
     assert t["master_tickets"] == ["51"]
+
+
+def test_netting_fill_gives_a_net_target_whose_sources_name_the_pending_copy(
+    pworld: World,
+) -> None:
+    _report(pworld, netting=True)
+    _settings(pworld, copy_pending=True)
+    assert _event(pworld, "k1", "pending_place", "50", **ORDER) == 201
+    (t,) = _targets(pworld)
+    tid = t["target_id"]
+    assert "sources" not in t  # a pending target is one copy: its own id names it
+    fill = {"side": "buy", "volume": 0.1, "price": 1.09, "from_order": "50"}
+    assert _event(pworld, "k2", "open", "51", **fill) == 201
+    (t,) = _targets(pworld)
+    assert t["target_id"] != tid and t["target_id"].endswith("nEURUSD")
+    assert (t["sources"], t["master_tickets"], t["volume"]) == ([tid], ["51"], 0.2)
 
 
 def test_pending_cancel_removes_the_target(pworld: World) -> None:
