@@ -284,7 +284,7 @@ class Follower:
         comments = [p.comment for p in mine]
         comments += [o.comment for o in orders if o.magic == self.opt.magic]
         tagged = {tid for c in comments if (tid := target_of(c)) is not None}
-        held = {tid for p in mine if (tid := target_of(p.comment)) is not None}
+        held = set(owned(mine, self.opt.magic, self.ledger)[0])  # by tag or ledger ticket
         fills.intersection_update(live | held)
         fills.update(held & live)
         for t in book.targets:
