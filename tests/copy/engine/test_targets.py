@@ -97,7 +97,11 @@ def test_netting(copies: list[Copy], expected: list[tuple[Any, ...]]) -> None:
 
 
 def test_netting_sources_are_the_netted_copies_target_ids_sorted() -> None:
-    copies = [cp("10", symbol="GBPUSD"), cp("9"), cp("2", symbol="GBPUSD", side="sell", volume=0.05)]
+    copies = [
+        cp("10", symbol="GBPUSD"),
+        cp("9"),
+        cp("2", symbol="GBPUSD", side="sell", volume=0.05),
+    ]
     got = targets_of(book(*copies), netting=True)
     assert [(t.target_id, t.sources) for t in got] == [
         ("p1nEURUSD", ("p1t9",)),
@@ -117,7 +121,7 @@ def test_net_target_json_round_trip_with_sources() -> None:
     assert Target.from_json(t.to_json()) == t
 
 
-def test_target_json_without_sources_loads_with_none() -> None:
+def test_target_json_without_sources_loads_with_no_sources() -> None:
     # a book stored before net targets named their copies
     (t,) = targets_of(book(cp("1"), cp("2")), netting=True)
     old = {k: v for k, v in t.to_json().items() if k != "sources"}
