@@ -44,6 +44,7 @@ struct FTarget
    string id; string symbol; int side; double volume; double sl; double tp;
    bool limit; double price; int maxdev;
    string otype; long expiry;  // a pending order target: "limit" | "stop", expiry epoch s (0 none)
+   string sources;  // a net target's copies (target ids) as "\t<id>\t<id>\t"; "" for one copy
   };
 struct FPos
   {
@@ -73,7 +74,7 @@ string   g_ticket_tids[];
 string   g_ticket_ids[];
 string   g_order_tids[];  // pending orders placed per target (their fills are found by DEAL_ORDER)
 string   g_order_ids[];
-string   g_filled[];      // pending targets whose order of ours filled (remembered while in the book)
+string   g_filled[];      // targets whose order or position of ours filled (kept in the ledger while named)
 string   g_instance = "";
 string   g_dir = "";
 //--- reports the server has not taken yet; (target, reason) of skips already reported
@@ -105,7 +106,6 @@ int OnInit()
    ArrayFree(g_targets);
    ArrayFree(g_unsent);
    ArrayFree(g_said);
-   ArrayFree(g_filled);
    g_have_book = false;
    g_started = false;
    g_instance = LoadInstance();
@@ -452,6 +452,20 @@ bool ReadBook(const string body)
         }
       int ex = j.Get(t, "expiry");
       out[k].expiry = out[k].otype != "" && j.Type(ex) == JT_NUMBER ? j.Long(ex) : 0;
+      // a net target's copies: a pending copy of ours that filled here is one of them
+      out[k].sources = "";
+      int src = j.Get(t, "sources");
+      if(j.Type(src) == JT_ARRAY)
+         for(int m = 0; m < j.Count(src); m++)
+           {
+            int e = j.At(src, m);
+            if(j.Type(e) != JT_STRING)
+              {
+               g_last_error = "a target's sources are not strings";
+               return false;
+              }
+            out[k].sources += (m == 0 ? "\t" : "") + j.Str(e) + "\t";
+           }
      }
    ArrayResize(out, n);
    ArrayFree(g_targets);
@@ -600,10 +614,15 @@ void SetRemoveAt(string &a[], const int k)
 //| the ledger: <StateFolder>\<f>-<m>\ledger.txt                      |
 //|   opened<TAB><target id>          a target the follower opened    |
 //|   ticket<TAB><target id><TAB><n>  a position ticket it holds      |
+//|   order<TAB><target id><TAB><n>   a pending order it placed       |
+//|   filled<TAB><target id>          an order/position of ours filled|
+//| (a line of a kind it does not know is ignored: older EAs read     |
+//| newer ledgers)                                                    |
 //+------------------------------------------------------------------+
 void LoadLedger()
   {
    ArrayFree(g_opened);
+   ArrayFree(g_filled);
    ArrayFree(g_ticket_tids);
    ArrayFree(g_ticket_ids);
    ArrayFree(g_order_tids);
@@ -623,6 +642,8 @@ void LoadLedger()
          LedgerTicket(f[1], f[2]);
       else if(k == 3 && f[0] == "order")
          LedgerOrder(f[1], f[2]);
+      else if(k == 2 && f[0] == "filled")
+         SetAdd(g_filled, f[1]);
      }
   }
 
@@ -635,6 +656,8 @@ void SaveLedger()
       s += "ticket\t" + g_ticket_tids[i] + "\t" + g_ticket_ids[i] + "\n";
    for(int i = 0; i < ArraySize(g_order_tids); i++)
       s += "order\t" + g_order_tids[i] + "\t" + g_order_ids[i] + "\n";
+   for(int i = 0; i < ArraySize(g_filled); i++)
+      s += "filled\t" + g_filled[i] + "\n";
    if(!WriteFile(g_dir + "\\ledger.txt", s))
       Print("MtponteFollower: the ledger could not be written (rebuilt from the history after a restart)");
   }
@@ -708,7 +731,11 @@ void Rebuild()
          if(entry != DEAL_ENTRY_IN && entry != DEAL_ENTRY_INOUT)
             continue;
          string tid = TargetOf(HistoryDealGetString(d, DEAL_COMMENT));
+         // a fill of ours too (a lost ledger loses no pending fill: a net target listing
+         // it is ours); forgotten at the next plan if no target names it
          if(tid != "" && SetAdd(g_opened, tid))
+            changed = true;
+         if(tid != "" && SetAdd(g_filled, tid))
             changed = true;
         }
      }
@@ -893,25 +920,36 @@ void Plan(FAction &out[])
       PlanNetting(ps, os, out);
   }
 
-//--- g_filled: pending targets whose order of ours filled. A position of ours carries the
-//--- target (its tag, or the ticket of the order it filled from), or (position and order
+//--- g_filled: targets whose order or position of ours filled. A position of ours carries
+//--- the target (its tag, or the ticket of the order it filled from), or (position and order
 //--- gone) the history holds an in deal of it: DEAL_ORDER is an order the ledger says we
 //--- placed for it, or the deal carries its tag and our magic. The history is read only
-//--- for a pending target with neither an order nor a position; a fill is remembered
-//--- while the target is in the book (the twin's _pending_fills).
+//--- for a pending target with neither an order nor a position. A fill is kept in the
+//--- ledger while a target's id or sources name it or a position of ours carries it, and
+//--- a net target whose sources hold one counts as opened (AdoptFills) (the twin's
+//--- _pending_fills and adopt_fills).
 void PendingFills(FPos &ps[], FOrder &os[])
   {
-   for(int k = ArraySize(g_filled) - 1; k >= 0; k--)
-      if(TargetIndex(g_filled[k]) < 0)
-         SetRemoveAt(g_filled, k);
    Own(ps);
+   bool changed = false;
+   for(int k = ArraySize(g_filled) - 1; k >= 0; k--)
+     {
+      bool keep = Named(g_filled[k]);
+      for(int i = 0; i < ArraySize(ps) && !keep; i++)
+         keep = ps[i].tid == g_filled[k];
+      if(!keep)
+        {
+         SetRemoveAt(g_filled, k);
+         changed = true;
+        }
+     }
    string tagged[];
    for(int i = 0; i < ArraySize(ps); i++)
       if(ps[i].tid != "")
         {
          SetAdd(tagged, ps[i].tid);
-         if(TargetIndex(ps[i].tid) >= 0)
-            SetAdd(g_filled, ps[i].tid);
+         if(Named(ps[i].tid) && SetAdd(g_filled, ps[i].tid))
+            changed = true;
         }
    for(int i = 0; i < ArraySize(os); i++)
      {
@@ -923,22 +961,53 @@ void PendingFills(FPos &ps[], FOrder &os[])
    for(int k = 0; k < ArraySize(g_targets); k++)
       if(g_targets[k].otype != "" && !SetHas(tagged, g_targets[k].id) && !SetHas(g_filled, g_targets[k].id))
          SetAdd(ask, g_targets[k].id);
-   if(ArraySize(ask) == 0 || !HistorySelect(0, TimeTradeServer() + 86400))
-      return;
-   int n = HistoryDealsTotal();
-   for(int i = 0; i < n; i++)
+   if(ArraySize(ask) > 0 && HistorySelect(0, TimeTradeServer() + 86400))
      {
-      ulong d = HistoryDealGetTicket(i);
-      long entry = HistoryDealGetInteger(d, DEAL_ENTRY);
-      if(entry != DEAL_ENTRY_IN && entry != DEAL_ENTRY_INOUT)
-         continue;
-      string by_order = TidOfOrder((ulong)HistoryDealGetInteger(d, DEAL_ORDER));
-      string by_tag = HistoryDealGetInteger(d, DEAL_MAGIC) == Magic ? TargetOf(HistoryDealGetString(d, DEAL_COMMENT)) : "";
-      if(by_order != "" && SetHas(ask, by_order))
-         SetAdd(g_filled, by_order);
-      if(by_tag != "" && SetHas(ask, by_tag))
-         SetAdd(g_filled, by_tag);
+      int n = HistoryDealsTotal();
+      for(int i = 0; i < n; i++)
+        {
+         ulong d = HistoryDealGetTicket(i);
+         long entry = HistoryDealGetInteger(d, DEAL_ENTRY);
+         if(entry != DEAL_ENTRY_IN && entry != DEAL_ENTRY_INOUT)
+            continue;
+         string by_order = TidOfOrder((ulong)HistoryDealGetInteger(d, DEAL_ORDER));
+         string by_tag = HistoryDealGetInteger(d, DEAL_MAGIC) == Magic ? TargetOf(HistoryDealGetString(d, DEAL_COMMENT)) : "";
+         if(by_order != "" && SetHas(ask, by_order) && SetAdd(g_filled, by_order))
+            changed = true;
+         if(by_tag != "" && SetHas(ask, by_tag) && SetAdd(g_filled, by_tag))
+            changed = true;
+        }
      }
+   if(AdoptFills())
+      changed = true;
+   if(changed)
+      SaveLedger();
+  }
+
+//--- whether a target's id or sources name tid
+bool Named(const string tid)
+  {
+   for(int k = 0; k < ArraySize(g_targets); k++)
+      if(g_targets[k].id == tid || StringFind(g_targets[k].sources, "\t" + tid + "\t") >= 0)
+         return true;
+   return false;
+  }
+
+//--- a net target whose sources hold a fill of ours counts as opened by this follower: it
+//--- nets a pending copy whose order filled here first, so a position closed by hand is
+//--- not opened again (the twin's adopt_fills)
+bool AdoptFills()
+  {
+   bool changed = false;
+   for(int k = 0; k < ArraySize(g_targets); k++)
+      for(int f = 0; f < ArraySize(g_filled); f++)
+         if(StringFind(g_targets[k].sources, "\t" + g_filled[f] + "\t") >= 0)
+           {
+            if(SetAdd(g_opened, g_targets[k].id))
+               changed = true;
+            break;
+           }
+   return changed;
   }
 
 //--- the volume on the symbol's lot step

@@ -957,7 +957,7 @@ def test_master_fill_first_cancels_ours_then_opens_once(make, mode):
 
 
 @MODES
-def test_a_pending_fill_here_closed_by_hand_is_not_placed_again(make, mode):
+def test_a_pending_fill_here_closed_by_hand_is_not_placed_again_nor_opened(make, mode):
     world, twin = make(mode=mode, settings=PENDING)
     world.publish("pending_place", "7", **LIMIT7)
     twin.sync()
@@ -977,13 +977,70 @@ def test_a_pending_fill_here_closed_by_hand_is_not_placed_again(make, mode):
     if mode == "hedging":
         reason = "pending order filled here and closed since"
         assert (c[4:], "skip", "skipped", reason) in world.reports()
-        # the master's fills: its position copy is the one closed by hand
-        world.publish("open", "70", side="buy", volume=0.2, price=1.095, from_order="7")
+    # the master's fills: its position copy is the one closed by hand (hedging: the same
+    # target id; netting: the symbol's net target, whose sources name the pending copy)
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, from_order="7")
+    twin.sync()
+    assert twin.positions() == [] and twin.pending() == []
+    copy = tag(world)
+    assert (copy == c) == (mode == "hedging")
+    reason = "closed outside the follower (by hand, SL or TP)"
+    assert world.reports()[-1] == (copy[4:], "skip", "skipped", reason)
+    assert acted(world) == [("place", "copied")]
+    assert twin.entries() == Counter({c: 1})
+
+
+@pytest.mark.parametrize("restart", ["none", "restart", "lose_ledger"])
+def test_netting_own_fill_then_master_fill_closed_by_hand_is_not_reopened(make, restart):
+    """Netting: ours fills, then the master's; the symbol's net target (a new id) names
+    the pending copy in its sources, so the position we hold is that copy: closed by
+    hand, it is never opened again (a restart in between, with or without the ledger,
+    changes nothing: the fill is in the ledger and in the history)."""
+    world, twin = make(mode="netting", settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    twin.trade_through(1.0949, 1.1)  # ours fills before the master's
+    twin.sync()
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()
+    net = tag(world)
+    assert net != c and world.book()["targets"][0]["sources"] == [c[4:]]
+    held = [("EURUSD", "buy", 0.2, 1.09, 0.0, MAGIC, c)]
+    assert twin.positions() == held and twin.pending() == []
+    if isinstance(twin, EaTwin):  # the fill is a ledger line older EAs skip
+        assert f"filled\t{c[4:]}" in (twin.state / "ledger.txt").read_text().splitlines()
+    if restart != "none":
+        twin.restart(lose_ledger=restart == "lose_ledger")
         twin.sync()
-        assert twin.positions() == [] and twin.pending() == []
-        reason = "closed outside the follower (by hand, SL or TP)"
-        assert world.reports()[-1] == (c[4:], "skip", "skipped", reason)
-        assert acted(world) == [("place", "copied")]
+        assert twin.positions() == held
+    (ticket,) = twin.tickets()
+    twin.close_by_hand(ticket)
+    twin.sync()
+    twin.sync()
+    assert twin.positions() == [] and twin.pending() == []
+    assert twin.entries() == Counter({c: 1})
+    assert acted(world) == [("place", "copied")]
+    reason = "closed outside the follower (by hand, SL or TP)"
+    assert world.reports()[-1] == (net[4:], "skip", "skipped", reason)
+
+
+def test_netting_master_fill_first_then_closed_by_hand_is_not_reopened(make):
+    """Netting, our order never filled: the net target is opened once, by this follower
+    (not adopted from a fill), and closed by hand it stays closed."""
+    world, twin = make(mode="netting", settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()
+    net = tag(world)
+    assert twin.positions() == [("EURUSD", "buy", 0.2, 1.09, 0.0, MAGIC, net)]
+    (ticket,) = twin.tickets()
+    twin.close_by_hand(ticket)
+    twin.sync()
+    assert twin.positions() == [] and twin.pending() == []
+    assert twin.entries() == Counter({net: 1})
+    assert acted(world) == [("place", "copied"), ("cancel", "copied"), ("open", "copied")]
 
 
 @MODES

@@ -157,6 +157,21 @@ def test_filled_pending_netting_joins_the_net_position() -> None:
     assert [t.target_id for t in r1.targets] == ["s1t50"]  # pendings never netted
     r2 = go(mview(positions=(pos("77", from_order="50"),)), state=r1.state, f=f)
     assert [(t.target_id, t.volume) for t in r2.targets] == [("s1nEURUSD", 1.0)]
+    # the net target names the filled pending copy (a follower whose order filled first
+    # knows it holds this copy already)
+    assert r2.targets[0].sources == ("s1t50",)
+
+
+def test_netting_net_target_sources_name_the_pending_copy_and_positions() -> None:
+    f = follower(netting=True)
+    r1 = go(mview(order(), positions=(pos("40"),)), f=f)
+    assert [(t.target_id, t.sources) for t in r1.targets] == [
+        ("s1nEURUSD", ("s1t40",)),
+        ("s1t50", ()),
+    ]
+    both = (pos("40"), pos("77", from_order="50"))
+    r2 = go(mview(positions=both), state=r1.state, f=f)
+    assert [(t.target_id, t.sources) for t in r2.targets] == [("s1nEURUSD", ("s1t40", "s1t50"))]
 
 
 def test_fill_of_a_skipped_pending_stays_skipped() -> None:

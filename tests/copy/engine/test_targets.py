@@ -96,6 +96,38 @@ def test_netting(copies: list[Copy], expected: list[tuple[Any, ...]]) -> None:
     ] == expected
 
 
+def test_netting_sources_are_the_netted_copies_target_ids_sorted() -> None:
+    copies = [
+        cp("10", symbol="GBPUSD"),
+        cp("9"),
+        cp("2", symbol="GBPUSD", side="sell", volume=0.05),
+    ]
+    got = targets_of(book(*copies), netting=True)
+    assert [(t.target_id, t.sources) for t in got] == [
+        ("p1nEURUSD", ("p1t9",)),
+        ("p1nGBPUSD", ("p1t10", "p1t2")),
+    ]
+
+
+def test_hedging_targets_have_no_sources_and_keep_their_json() -> None:
+    (t,) = targets_of(book(cp("9")), netting=False)
+    assert t.sources == ()
+    assert "sources" not in t.to_json()
+
+
+def test_net_target_json_round_trip_with_sources() -> None:
+    (t,) = targets_of(book(cp("1"), cp("2")), netting=True)
+    assert t.to_json()["sources"] == ["p1t1", "p1t2"]
+    assert Target.from_json(t.to_json()) == t
+
+
+def test_target_json_without_sources_loads_with_no_sources() -> None:
+    # a book stored before net targets named their copies
+    (t,) = targets_of(book(cp("1"), cp("2")), netting=True)
+    old = {k: v for k, v in t.to_json().items() if k != "sources"}
+    assert Target.from_json(old).sources == ()
+
+
 def test_netting_max_deviation_zero_if_any_copy_unchecked() -> None:
     got = targets_of(book(cp("1", max_deviation_points=20), cp("2")), netting=True)
     assert got[0].max_deviation_points == 0

@@ -8,11 +8,14 @@ import pytest
 
 from mtponte.brokers.paper import PaperBroker
 from mtponte.copy.follower import Follower, FollowerOptions
+from mtponte.copy.follower._ledger import load_ledger, save_ledger
 from mtponte.domain import Side
 from mtponte.domain.bars import Bar
 from tests.copy.follower.test_follower import MAGIC, FakeLink, T, broker
 
 EXP = 4_000_000_000
+# The net target once the master's order filled too: it nets the pending copy s1t50.
+NET = T("s1nEURUSD.pro", volume=0.1, master_tickets=("51",), sources=("s1t50",))
 
 
 def P(tid: str, price: float = 1.095, **kw) -> T:  # type: ignore[valid-type]
@@ -111,7 +114,7 @@ def test_master_fill_first_cancels_ours_then_opens_once(world) -> None:
     netting = world[2]._netting
     link.set(P("s1t50"))
     f.cycle()
-    link.set(T("s1nEURUSD.pro", volume=0.1) if netting else T("s1t50", price=1.095))
+    link.set(NET if netting else T("s1t50", price=1.095))
     r1 = f.cycle()
     assert [a.kind for a in r1.actions] == ["cancel"]  # never a deal in the same pass
     f.cycle()
@@ -170,3 +173,131 @@ def test_an_expired_pending_target_is_not_placed(tmp_path) -> None:
     f.cycle()
     assert b.orders() == []
     assert [(r["action"], r["reason"]) for r in link.reports] == [("skip", "pending order expired")]
+
+
+def restart(b: PaperBroker, link: FakeLink, tmp_path) -> Follower:
+    """A new follower process on the same account and state folder (ledger reloaded)."""
+    f = Follower(b, link, FollowerOptions(magic=MAGIC, state_dir=tmp_path), name="f1")
+    f.start()
+    return f
+
+
+def close_by_hand(b: PaperBroker) -> None:
+    (p,) = b.positions()
+    assert p.comment == "mtp:s1t50"  # the fill of our pending order
+    b.close_position(p.ticket)
+
+
+@pytest.mark.parametrize("restart_at", ["none", "after_fill", "after_master_fill"])
+def test_netting_fill_here_master_fill_then_closed_by_hand_not_reopened(
+    tmp_path, restart_at: str
+) -> None:
+    b, link, f = make(tmp_path, "netting")
+    link.set(P("s1t50"))
+    f.cycle()
+    fill_down(b)  # ours fills first
+    f.cycle()
+    if restart_at == "after_fill":
+        f = restart(b, link, tmp_path)
+    link.set(NET)  # the master's fills: our position holds the net target already
+    r = f.cycle()
+    assert [a.kind for a in r.actions] == []
+    assert positions(b) == [("mtp:s1t50", 1, 0.1)]
+    if restart_at == "after_master_fill":
+        f = restart(b, link, tmp_path)
+    close_by_hand(b)
+    r = f.cycle()
+    f.cycle()
+    assert b.positions() == [] and b.orders() == []
+    assert [(a.kind, a.reason) for a in r.actions] == [
+        ("skip", "closed outside the follower (by hand, SL or TP)")
+    ]
+
+
+@pytest.mark.parametrize("restart_at", ["none", "after_close", "after_master_fill"])
+def test_netting_fill_here_closed_by_hand_before_master_fill_not_reopened(
+    tmp_path, restart_at: str
+) -> None:
+    b, link, f = make(tmp_path, "netting")
+    link.set(P("s1t50"))
+    f.cycle()
+    fill_down(b)
+    f.cycle()
+    close_by_hand(b)
+    f.cycle()
+    assert b.positions() == [] and b.orders() == []  # not placed again
+    if restart_at == "after_close":
+        f = restart(b, link, tmp_path)
+    link.set(NET)
+    if restart_at == "after_master_fill":
+        f = restart(b, link, tmp_path)
+    r = f.cycle()
+    f.cycle()
+    assert b.positions() == [] and b.orders() == []
+    assert [a.kind for a in r.actions] == ["skip"]
+
+
+def test_netting_fill_closed_by_hand_reopened_when_configured(tmp_path) -> None:
+    b = broker("netting")
+    link = FakeLink()
+    opts = FollowerOptions(magic=MAGIC, state_dir=tmp_path, reopen_closed_by_hand=True)
+    f = Follower(b, link, opts, name="f1")
+    f.start()
+    link.set(P("s1t50"))
+    f.cycle()
+    fill_down(b)
+    f.cycle()
+    link.set(NET)
+    f.cycle()
+    close_by_hand(b)
+    f.cycle()
+    assert positions(b) == [("mtp:s1nEURUSD.pro", 1, 0.1)]
+
+
+def test_netting_fill_joins_a_net_position_held_then_the_user_closes_it(tmp_path) -> None:
+    # the symbol's net target exists already (a master position); our pending fills
+    # into the net position, then the master's: one position, never reopened by hand
+    b, link, f = make(tmp_path, "netting")
+    held = T("s1nEURUSD.pro", volume=0.1, master_tickets=("40",), sources=("s1t40",))
+    link.set(held, P("s1t50"))
+    f.cycle()
+    fill_down(b)
+    f.cycle()
+    assert [v for *_, v in positions(b)] == [0.2]
+    both = ("s1t40", "s1t50")
+    link.set(T("s1nEURUSD.pro", volume=0.2, master_tickets=("40", "51"), sources=both))
+    assert [a.kind for a in f.cycle().actions] == []
+    (p,) = b.positions()
+    b.close_position(p.ticket)
+    f.cycle()
+    assert b.positions() == []
+
+
+def test_netting_fills_forgotten_when_no_target_names_them(tmp_path) -> None:
+    b, link, f = make(tmp_path, "netting")
+    link.set(P("s1t50"))
+    f.cycle()
+    fill_down(b)
+    f.cycle()
+    link.set(NET)
+    f.cycle()
+    assert "s1t50" in f.ledger.fills and "s1nEURUSD.pro" in f.ledger.opened
+    link.set()  # the master closes: ours is closed, the fill and the target forgotten
+    f.cycle()
+    f.cycle()
+    assert b.positions() == []
+    assert f.ledger.fills == set() and f.ledger.opened == set()
+    assert load_ledger(tmp_path / "ledger-f1.json").fills == set()
+    f = restart(b, link, tmp_path)  # relearns fills from the history, forgets them again
+    f.cycle()
+    assert f.ledger.fills == set() and b.positions() == []
+
+
+def test_ledger_without_fills_loads(tmp_path) -> None:
+    path = tmp_path / "ledger-f1.json"
+    path.write_text('{"opened":["s1t9"],"tickets":{"s1t9":["5"]}}', encoding="utf-8")
+    ledger = load_ledger(path)
+    assert (ledger.opened, ledger.tickets, ledger.fills) == ({"s1t9"}, {"s1t9": {"5"}}, set())
+    ledger.fills.add("s1t50")
+    save_ledger(path, ledger)
+    assert load_ledger(path) == ledger

@@ -90,14 +90,15 @@ def make_world(db_url: str, **settings: Any) -> Iterator[World]:
         yield World(client, *ids, *tokens)
 
 
-def report_symbol(world: World, symbol: str = "EURUSD") -> None:
-    """The follower reports its facts: one 5-digit symbol."""
+def report_symbol(world: World, symbol: str = "EURUSD", netting: bool = False) -> None:
+    """The follower reports its facts: one 5-digit symbol (a hedging account unless
+    ``netting``)."""
     from mtponte.copy.server.schemas import SymbolSpecIn
 
     spec = SymbolSpecIn(name=symbol, tick_size=1e-5, tick_value=1.0, digits=5).model_dump()
     r = world.client.post(
         f"/api/v1/followers/{world.follower_id}/heartbeats",
-        json={"instance": "a", "symbols": [spec]},
+        json={"instance": "a", "symbols": [spec], "netting": netting},
         headers=world.h(world.follow),
     )
     assert r.status_code == 204, r.text

@@ -74,6 +74,22 @@ def test_pending_lifecycle_place_modify_fill_keeps_one_target(pworld: World) -> 
     assert t["master_tickets"] == ["51"]
 
 
+def test_netting_fill_gives_a_net_target_whose_sources_name_the_pending_copy(
+    pworld: World,
+) -> None:
+    report_symbol(pworld, netting=True)
+    _settings(pworld, copy_pending=True)
+    assert _event(pworld, "k1", "pending_place", "50", **ORDER) == 201
+    (t,) = _targets(pworld)
+    tid = t["target_id"]
+    assert "sources" not in t  # a pending target is one copy: its own id names it
+    fill = {"side": "buy", "volume": 0.1, "price": 1.09, "from_order": "50"}
+    assert _event(pworld, "k2", "open", "51", **fill) == 201
+    (t,) = _targets(pworld)
+    assert t["target_id"] != tid and t["target_id"].endswith("nEURUSD")
+    assert (t["sources"], t["master_tickets"], t["volume"]) == ([tid], ["51"], 0.2)
+
+
 def test_pending_cancel_removes_the_target(pworld: World) -> None:
     report_symbol(pworld)
     _settings(pworld, copy_pending=True)

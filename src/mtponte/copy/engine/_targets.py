@@ -9,7 +9,9 @@
   none; the entry is ``limit`` at the common price only when every copy is a limit
   at one price, else ``market``; ``max_deviation_points`` is the largest of the
   copies' (0 when any copy has no check); ``master_tickets`` the copies' tickets,
-  sorted.
+  sorted; ``sources`` the copies' target ids, sorted (a pending copy keeps its target
+  id when the master's order fills, so a follower whose own order filled first finds
+  it there: that net target holds a copy it opened).
 
 Pending copies (``copy_pending``) are one target each on both account modes (a
 pending order is an order, not a position: never netted), with ``order_type`` and
@@ -54,6 +56,7 @@ def _net(prefix: str, symbol: str, copies: list[Copy]) -> Target | None:
         price=price,
         max_deviation_points=0 if 0 in devs else max(devs),
         master_tickets=tuple(sorted(c.master_ticket for c in copies)),
+        sources=tuple(sorted(c.target_id for c in copies)),
     )
 
 

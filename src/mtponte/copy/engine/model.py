@@ -198,7 +198,10 @@ class Target:
 
     Hedging followers get one target per copy. Netting followers get one target per
     symbol (``target_id`` ``"<prefix>n<symbol>"``) whose volume is the net of the
-    copies on that symbol; ``master_tickets`` lists them.
+    copies on that symbol; ``master_tickets`` lists them and ``sources`` their target
+    ids (sorted; ``()`` for a target that is one copy, whose own id names it). A
+    follower reads ``sources`` to know that a net target holds a pending copy whose
+    order already filled on its account (that copy keeps its target id).
     """
 
     target_id: str
@@ -213,6 +216,7 @@ class Target:
     master_tickets: tuple[str, ...] = ()
     order_type: OrderType | None = None  # a pending order target (never netted)
     expiry: int = 0  # epoch seconds; 0: good-till-cancelled
+    sources: tuple[str, ...] = ()  # a net target's copies (target ids); () for one copy
 
     @property
     def pending(self) -> bool:
@@ -233,6 +237,8 @@ class Target:
             "max_deviation_points": self.max_deviation_points,
             "master_tickets": list(self.master_tickets),
             **_pending_json(self.order_type, self.expiry),
+            # Only net targets carry the key: a copy's own target keeps its exact JSON.
+            **({"sources": list(self.sources)} if self.sources else {}),
         }
 
     @classmethod
@@ -251,6 +257,7 @@ class Target:
             master_tickets=tuple(str(t) for t in d.get("master_tickets", ())),
             order_type=_order_type(d.get("order_type")),
             expiry=int(d.get("expiry", 0)),
+            sources=tuple(str(t) for t in d.get("sources", ())),
         )
 
 

@@ -19,6 +19,7 @@ def load_ledger(path: Path) -> Ledger:
         return Ledger(
             opened=set(map(str, data["opened"])),
             tickets={str(k): set(map(str, v)) for k, v in data["tickets"].items()},
+            fills=set(map(str, data.get("fills", []))),  # absent from older ledgers
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(
@@ -34,6 +35,7 @@ def save_ledger(path: Path, ledger: Ledger) -> None:
     body = {
         "opened": sorted(ledger.opened),
         "tickets": {k: sorted(v) for k, v in sorted(ledger.tickets.items())},
+        "fills": sorted(ledger.fills),
     }
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(body, f, separators=(",", ":"))

@@ -18,6 +18,10 @@ by a second order). An order of ours that already filled **is** the copy:
   that position holds it (no second open);
 - netting: a pending target in ``filled`` (the follower found an ``in`` deal with its
   tag) counts in the symbol's wanted net volume until the master's order fills too.
+  Then the symbol's net target lists the pending target's id in its ``sources``:
+  :func:`adopt_fills` records the net target as opened by this follower, so a
+  position closed by hand (before or after the master's fill) is not opened again
+  (unless ``reopen_closed``), as on hedging where the target keeps its id.
 
 A position target whose own order of ours is still working while the master's has
 filled (entry ``market``): the order is cancelled, and the position opened at the
@@ -74,11 +78,41 @@ class Action:
 @dataclass
 class Ledger:
     """What the follower remembers across restarts: target ids it opened (a copy gone
-    while its target remains was closed outside the follower: by hand, SL or TP) and the
-    position tickets it holds per target (for brokers that rewrite comments)."""
+    while its target remains was closed outside the follower: by hand, SL or TP), the
+    position tickets it holds per target (for brokers that rewrite comments) and the
+    target ids whose order or position of ours filled here (``fills``: pending targets,
+    kept while a target names them, so a net target that nets one is ours)."""
 
     opened: set[str] = field(default_factory=set)
     tickets: dict[str, set[str]] = field(default_factory=dict)
+    fills: set[str] = field(default_factory=set)
+
+
+def adopt_fills(targets: Iterable[Target], ledger: Ledger) -> bool:
+    """Record as opened every target whose ``sources`` hold a fill of ours.
+
+    A netting follower whose pending order filled before the master's holds the copy
+    already when the symbol's net target appears (it nets the pending copy, whose id
+    it lists in ``sources``): that target counts as opened by this follower, so the
+    rule "closed outside the follower" covers a position closed by hand before or
+    after the master's fill.
+
+    Parameters
+    ----------
+    targets
+        The book's targets.
+    ledger
+        Updated in place (``opened``).
+
+    Returns
+    -------
+    bool
+        True when ``ledger.opened`` changed (save it).
+    """
+    new = {t.target_id for t in targets if not ledger.fills.isdisjoint(t.sources)}
+    new -= ledger.opened
+    ledger.opened |= new
+    return bool(new)
 
 
 def _differs(a: float | None, b: float | None, tick: float) -> bool:

@@ -27,6 +27,7 @@ from mtponte.copy.follower._ledger import load_ledger, save_ledger
 from mtponte.copy.follower._plan import (
     Action,
     Ledger,
+    adopt_fills,
     owned,
     plan_hedging,
     plan_netting,
@@ -130,6 +131,7 @@ class Follower:
         self.clock = clock
         self._ledger_path = Path(options.state_dir) / f"ledger-{name}.json"
         self.ledger: Ledger = load_ledger(self._ledger_path)
+        self._fills_saved = set(self.ledger.fills)  # the fills the ledger file holds
         self.instance = options.instance or _instance_id(
             Path(options.state_dir) / f"instance-{name}"
         )
@@ -139,7 +141,6 @@ class Follower:
         self._specs: dict[str, SymbolSpec] = {}  # the symbol list of the last plan
         self._last_beat = 0.0
         self._netting = self._is_netting()
-        self._filled: set[str] = set()  # pending targets whose order of ours filled
 
     def _is_netting(self) -> bool:
         mode = self.broker.account().account_mode
@@ -206,11 +207,16 @@ class Follower:
                 changed = True
         for d in self.broker.deals():
             tid = target_of(d.comment) if d.magic == self.opt.magic else None
-            if tid is not None and d.entry in ("in", "inout") and tid not in self.ledger.opened:
+            if tid is None or d.entry not in ("in", "inout"):
+                continue
+            if tid not in self.ledger.opened or tid not in self.ledger.fills:
+                # A fill of ours (a lost ledger loses no pending fill: a net target
+                # listing it is ours); forgotten at the next plan if no target names it.
                 self.ledger.opened.add(tid)
+                self.ledger.fills.add(tid)
                 changed = True
         if changed:
-            save_ledger(self._ledger_path, self.ledger)
+            self._save()
 
     # ----------------------------------------------------------------- reconcile
     def cycle(self, wait_s: float = 0.0) -> CycleResult:
@@ -247,6 +253,8 @@ class Follower:
         quotes = {s: self.broker.quote(s) for s in syms if s in specs}
         reopen = self.opt.reopen_closed_by_hand
         filled = self._pending_fills(book, positions, orders)
+        if adopt_fills(book.targets, self.ledger) or self._fills_saved != filled:
+            self._save()
         plan = plan_netting if self._netting else plan_hedging
         return plan(
             book.targets,
@@ -264,28 +272,34 @@ class Follower:
     def _pending_fills(
         self, book: TargetBook, positions: list[Position], orders: list[PendingOrder]
     ) -> set[str]:
-        """Target ids whose pending order of ours filled: a position of ours carries the
-        tag, or (position gone, order gone) an ``in`` deal does. Only asked of the
-        broker's history for a pending target with neither an order nor a position,
-        and remembered (a fill does not unhappen) while the target is in the book."""
+        """Target ids whose pending order of ours filled (``ledger.fills``): a position
+        of ours carries the tag, or (position gone, order gone) an ``in`` deal does.
+        Only asked of the broker's history for a pending target with neither an order
+        nor a position. Remembered in the ledger (a fill does not unhappen) while a
+        target's id or ``sources`` names it or a position of ours carries its tag."""
         live = {t.target_id for t in book.targets}
-        self._filled &= live
-        comments = [p.comment for p in positions if p.magic == self.opt.magic]
+        live.update(s for t in book.targets for s in t.sources)
+        fills = self.ledger.fills
+        mine = [p for p in positions if p.magic == self.opt.magic]
+        comments = [p.comment for p in mine]
         comments += [o.comment for o in orders if o.magic == self.opt.magic]
         tagged = {tid for c in comments if (tid := target_of(c)) is not None}
-        for p in positions:
-            tid = target_of(p.comment) if p.magic == self.opt.magic else None
-            if tid is not None and tid in live:
-                self._filled.add(tid)
+        held = set(owned(mine, self.opt.magic, self.ledger)[0])  # by tag or ledger ticket
+        fills.intersection_update(live | held)
+        fills.update(held & live)
         for t in book.targets:
-            if t.pending and t.target_id not in tagged and t.target_id not in self._filled:
+            if t.pending and t.target_id not in tagged and t.target_id not in fills:
                 tag = tag_of(t.target_id)
                 if any(
                     d.entry in ("in", "inout") and d.magic == self.opt.magic and d.comment == tag
                     for d in self.broker.deals(tag)
                 ):
-                    self._filled.add(t.target_id)
-        return set(self._filled)
+                    fills.add(t.target_id)
+        return set(fills)
+
+    def _save(self) -> None:
+        save_ledger(self._ledger_path, self.ledger)
+        self._fills_saved = set(self.ledger.fills)
 
     def _forget_gone(self) -> None:
         """Targets gone from the book and with nothing left open are forgotten."""
@@ -299,7 +313,7 @@ class Follower:
             for t in gone:
                 self.ledger.tickets.pop(t, None)
             self._said = {k for k in self._said if k[0] not in gone}
-            save_ledger(self._ledger_path, self.ledger)
+            self._save()
 
     def _do(self, a: Action, book: TargetBook, received: int) -> dict[str, Any] | None:
         b = self.broker
@@ -363,7 +377,7 @@ class Follower:
             self.ledger.opened.add(a.target_id)
             if r.ticket is not None:
                 self.ledger.tickets.setdefault(a.target_id, set()).add(r.ticket)
-            save_ledger(self._ledger_path, self.ledger)
+            self._save()
         status = "copied" if r.ok else "failed"
         reason = a.kind if r.ok else f"{a.kind}: retcode {r.retcode} {r.message}".strip()
         if r.ok:

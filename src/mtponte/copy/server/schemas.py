@@ -236,8 +236,10 @@ class ReportCreate(BaseModel):
 
 class TargetPublic(BaseModel):
     """One target. A pending order target (``copy_pending``) also carries
-    ``order_type`` (limit | stop) and ``expiry`` (epoch s, 0 none), kept as extra keys
-    so position targets stay byte-identical for followers that know no pendings."""
+    ``order_type`` (limit | stop) and ``expiry`` (epoch s, 0 none), and a netting
+    follower's net target ``sources`` (the target ids of the copies it nets, sorted),
+    kept as extra keys so the other targets stay byte-identical for followers that
+    know neither."""
 
     model_config = ConfigDict(extra="allow")
     target_id: str
