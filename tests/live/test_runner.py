@@ -215,6 +215,108 @@ def test_unknown_outcome_blocks_then_resolves_by_tag(bars: Bars, journal: Journa
     assert fills.count("in") == (1 if filled else 0), fills
 
 
+class _MarketTimeouts(PaperBroker):
+    """Every market order is executed, then answered with a timeout (unknown)."""
+
+    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
+        super().market_order(*a, **kw)
+        raise MtponteError("no answer within the TTL")
+
+
+class _NoQuote(PaperBroker):
+    """No quote for the runner (as over a bridge that publishes no ticks): next_open
+    levels go out from the last close, then move to the fill."""
+
+    filling = False
+
+    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
+        self.filling = True  # the paper market itself fills at its quote
+        try:
+            return super().market_order(*a, **kw)
+        finally:
+            self.filling = False
+
+    def quote(self, symbol: str) -> tuple[float, float] | None:
+        return super().quote(symbol) if self.filling else None
+
+
+class _MarketTimeoutsNoQuote(_NoQuote):
+    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
+        super().market_order(*a, **kw)
+        raise MtponteError("no answer within the TTL")
+
+
+@pytest.mark.parametrize("broker_cls", [_MarketTimeouts, _MarketTimeoutsNoQuote])
+def test_a_next_open_entry_whose_answer_is_lost_is_the_backtests_entry(
+    win_h1: Bars, journal: Journal, broker_cls: type[PaperBroker]
+) -> None:
+    """An entry whose answer timed out is looked up by its tag at once and recorded as
+    the entry it was sent as: its bar, its price, its levels moved to the fill as the
+    backtest sets them. The trades equal those of the same run answered in time, and
+    the backtest's (real WIN H1: the next bar often opens away from the last close, and
+    some entries hit a level within their bar)."""
+    c = cfg(entry="next_open")
+    clock = ReplayClock()
+    broker = _paper(clock, broker_cls)
+    run = replay_paper(win_h1, WIN, c, journal, broker=broker, clock=clock)
+    answered = PaperBroker if broker_cls is _MarketTimeouts else _NoQuote
+    clock2 = ReplayClock()
+    want = replay_paper(win_h1, WIN, c, broker=_paper(clock2, answered), clock=clock2).trades
+    assert len(want) >= 100
+    assert run.trades == want  # a lost answer changes nothing
+    if broker_cls is _MarketTimeouts:
+        assert want == run_backtest(win_h1, WIN, c.strategy).trades()
+    cmds = rows(journal, CommandRow)
+    entries = [x for x in cmds if x.kind == "market"]
+    assert len(entries) == len(want)
+    assert all(x.message == "resolved by tag" for x in entries)
+    moved = [x for x in cmds if x.kind == "modify"]
+    if broker_cls is _MarketTimeoutsNoQuote:
+        assert moved  # levels from the close moved to the fill
+    else:
+        assert not moved  # levels from the quote: already the fill's
+
+
+class _LateDeals(PaperBroker):
+    """A market order executes, its answer is lost, and the account shows nothing of it
+    until the next bar: by then some have hit their SL or TP within their bar."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.hidden: set[str] = set()
+
+    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
+        super().market_order(*a, **kw)
+        self.hidden.add(kw["comment"])
+        raise MtponteError("no answer within the TTL")
+
+    def on_bar(self, *a: Any, **kw: Any) -> Any:
+        out = super().on_bar(*a, **kw)
+        self.hidden.clear()
+        return out
+
+    def positions(self, *a: Any, **kw: Any) -> Any:
+        return [p for p in super().positions(*a, **kw) if p.comment not in self.hidden]
+
+    def deals(self, *a: Any, **kw: Any) -> Any:
+        return [d for d in super().deals(*a, **kw) if d.comment not in self.hidden]
+
+
+def test_an_entry_found_a_bar_late_and_already_closed_is_still_a_trade(
+    win_h1: Bars, journal: Journal
+) -> None:
+    """Found only at the next bar, an entry is still recorded at its own bar and price,
+    closed ones included (they count in the day's P&L and the loss limit)."""
+    c = cfg(entry="next_open")
+    clock = ReplayClock()
+    broker = _paper(clock, _LateDeals)
+    run = replay_paper(win_h1, WIN, c, journal, broker=broker, clock=clock)
+    want = run_backtest(win_h1, WIN, c.strategy).trades()
+    got = [(t.entry_time, t.side, t.entry_price) for t in run.trades]
+    assert got == [(t.entry_time, t.side, t.entry_price) for t in want]
+    assert any(t.exit_time == t.entry_time for t in run.trades)  # closed within its bar
+
+
 def test_kill_switch_closes_and_blocks(bars: Bars, journal: Journal, tmp_path: Path) -> None:
     kill = tmp_path / "KILL_SWITCH"
     c = cfg().model_copy(update={"risk": RiskSection(kill_switch_file=kill)})

@@ -18,16 +18,16 @@ from mtponte.backtest.fill import trade_pnl, trail_sl
 from mtponte.bridge.protocol import KILL_COMMENT
 from mtponte.brokers.base import INVALID_STOPS, Broker
 from mtponte.domain.bars import Bar, local_parts
-from mtponte.domain.orders import ExecutionReport, Trade
+from mtponte.domain.orders import Deal, ExecutionReport, Position, Trade
 from mtponte.domain.side import ExitReason, Side
-from mtponte.domain.symbols import SymbolSpec
+from mtponte.domain.symbols import SymbolSpec, round_to_tick
 from mtponte.live._market import Market
 from mtponte.live.calendar import CalendarError
 from mtponte.live.commands import CommandDesk
 from mtponte.live.config import LiveConfig
 from mtponte.live.journal import Journal
 from mtponte.live.roll import parse_contract
-from mtponte.live.state import Held, LiveError, Working, held_from
+from mtponte.live.state import Held, LateEntry, LiveError, Working, held_from
 from mtponte.live.tradelog import TradeLog
 from mtponte.strategies.params import ElephantParams
 
@@ -54,6 +54,7 @@ class Supervision:
     _flat_at_open: bool
     _entries_by_day: dict[int, int]
     _pnl_by_day: dict[int, float]
+    _late: dict[str, LateEntry]
     market: Market | None
 
     # ------------------------------------------------------------------ start
@@ -268,6 +269,30 @@ class Supervision:
         volume = self.volume if side is not None else None
         return self.desk.send(kind, send, target, side, volume, price, sl, tp, tag)
 
+    def _levels_to_fill(
+        self,
+        tag: str,
+        ticket: str,
+        d: int,
+        fill: float,
+        sl: float | None,
+        tp: float | None,
+        dist: tuple[float, float],
+    ) -> tuple[float, float]:
+        """The SL/TP the backtest sets from an entry's fill price (``dist``: the signal's
+        SL and TP distances), moved on the broker if they are not there yet."""
+        tick = self.spec.tick_size
+        want_sl = round_to_tick(fill - d * dist[0], tick)
+        want_tp = round_to_tick(fill + d * dist[1], tick)
+        if (want_sl, want_tp) != (sl, tp):
+            self._command(
+                "modify",
+                lambda _t: self.broker.modify_position(ticket, want_sl, want_tp),
+                ticket,
+                tag=tag,
+            )
+        return want_sl, want_tp
+
     def _cancel(self, ticket: str, tag: str) -> bool:
         rep, _ = self._command(
             "cancel", lambda _t: self.broker.cancel_order(ticket), ticket, tag=tag
@@ -277,8 +302,12 @@ class Supervision:
     def _resolve_unknown(self) -> None:
         """Adopt what unknown commands turned out to do (never re-sending them)."""
         for r in self.desk.resolve():
-            pos = [p for p in self.broker.positions() if p.comment == r.command.tag]
-            if pos and self._held is None:
+            tag = r.command.tag
+            late = self._late.pop(tag, None)
+            pos = [p for p in self.broker.positions() if p.comment == tag]
+            if late is not None and self._held is None:
+                self._late_entry(tag, late, pos[0] if pos else None, r.deals)
+            elif pos and self._held is None:
                 h = held_from(self.tz, pos[0])
                 if r.command.kind in ("market", "stop"):
                     # our entry after all: journaled, logged and counted as any entry
@@ -290,3 +319,28 @@ class Supervision:
                     self._held = h
             for o in r.orders:  # a one-bar stop whose bar is gone by now
                 self._cancel(o.ticket, o.comment)
+
+    def _late_entry(
+        self, tag: str, late: LateEntry, pos: Position | None, deals: list[Deal]
+    ) -> None:
+        """A market entry found executed after its answer was lost: recorded as the
+        entry it was sent as (its bar, its levels, moved to the fill when the backtest
+        sets them from the fill). Already closed on the broker (its SL or TP during the
+        wait), it is recorded all the same; the next sync records the exit."""
+        entry = next((x for x in deals if x.entry in ("in", "inout")), None)
+        if pos is not None:
+            ticket, price = pos.ticket, pos.open_price
+        elif entry is not None:
+            ticket, price = entry.position, entry.price
+        else:
+            return
+        sl, tp = late.sl, late.tp
+        if late.dist is not None:
+            if pos is not None:
+                sl, tp = self._levels_to_fill(tag, ticket, late.side, price, sl, tp, late.dist)
+            else:  # nothing left to move: the levels it would have had
+                tick = self.spec.tick_size
+                sl = round_to_tick(price - late.side * late.dist[0], tick)
+                tp = round_to_tick(price + late.side * late.dist[1], tick)
+        assert sl is not None and tp is not None  # None only with dist
+        self._opened(tag, ticket, late.side, late.time, late.day, price, sl, tp)

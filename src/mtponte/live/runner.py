@@ -31,7 +31,7 @@ from mtponte.live.config import LiveConfig, config_diff, needs_restart
 from mtponte.live.feeds import BarEvent
 from mtponte.live.guard import Guard
 from mtponte.live.journal import Journal
-from mtponte.live.state import Held, LiveError, RunnerStats, Working
+from mtponte.live.state import Held, LateEntry, LiveError, RunnerStats, Working
 from mtponte.live.tradelog import TradeLog
 from mtponte.risk.rules import DEFAULT_RULES, Decision, RiskContext, evaluate, first_refusal
 from mtponte.strategies._rules import after_flat
@@ -106,6 +106,7 @@ class Runner(Supervision):
         # the exchange calendar and the contract roll ([session]; None: no calendar)
         self.market = Market(cfg.session, self.symbol) if cfg.session.calendar else None
         self._roll_held_day: date | None = None
+        self._late: dict[str, LateEntry] = {}  # market entries of unknown outcome, by tag
 
     # ------------------------------------------------------------------ start
     def start(self) -> str:
@@ -378,7 +379,7 @@ class Runner(Supervision):
         tp: float | None,
         from_fill: bool = False,
     ) -> None:
-        d, tick = int(sig.side), self.spec.tick_size
+        d = int(sig.side)
 
         def send(tag: str) -> ExecutionReport:
             return self.broker.market_order(
@@ -386,21 +387,21 @@ class Runner(Supervision):
             )
 
         rep, tag = self._command("market", send, None, sig.side, None, sl, tp)
-        if rep is None or not rep.ok or rep.ticket is None or rep.price is None:
-            return
+        dist = None
         if sl is None or tp is None or from_fill:
             assert sig.sl_distance is not None and sig.tp_distance is not None
-            want_sl = round_to_tick(rep.price - d * sig.sl_distance, tick)
-            want_tp = round_to_tick(rep.price + d * sig.tp_distance, tick)
-            if (want_sl, want_tp) != (sl, tp):
-                ticket = rep.ticket
-                self._command(
-                    "modify",
-                    lambda _t: self.broker.modify_position(ticket, want_sl, want_tp),
-                    ticket,
-                    tag=tag,
-                )
-            sl, tp = want_sl, want_tp
+            dist = (sig.sl_distance, sig.tp_distance)
+        if rep is None:
+            # No answer: look for it by its tag now (it is often there already), and
+            # at every bar until its TTL; found, it is this entry, levels and all.
+            self._late[tag] = LateEntry(d, next_time, nday, sl, tp, dist)
+            self._resolve_unknown()
+            return
+        if not rep.ok or rep.ticket is None or rep.price is None:
+            return
+        if dist is not None:
+            sl, tp = self._levels_to_fill(tag, rep.ticket, d, rep.price, sl, tp, dist)
+        assert sl is not None and tp is not None  # None only with dist, replaced above
         self._opened(tag, rep.ticket, d, next_time, nday, rep.price, sl, tp)
 
     # ------------------------------------------------------------------ helpers

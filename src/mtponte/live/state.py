@@ -24,6 +24,20 @@ class Working:
     bar_time: datetime  # the bar it is valid for
 
 
+@dataclass(frozen=True, slots=True)
+class LateEntry:
+    """A market entry whose answer never came: what it was sent for, so that when it
+    is found executed it is recorded as the entry it was (its bar's time, its levels;
+    ``dist``: the signal's SL/TP distances when the levels go to the fill price)."""
+
+    side: int
+    time: datetime
+    day: int
+    sl: float | None
+    tp: float | None
+    dist: tuple[float, float] | None
+
+
 @dataclass
 class Held:
     """Our open position."""
