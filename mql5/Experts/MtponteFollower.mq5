@@ -38,6 +38,7 @@ input string StateFolder        = "MtponteFollower";  // under MQL5\Files: ledge
 
 #define MTP_TAG "mtp:"
 #define MTP_EPS 1e-9
+#define MTP_EXPIRY_GRACE_S 60  // an order of ours gone this close to its expiry expired
 
 struct FTarget
   {
@@ -75,6 +76,7 @@ string   g_ticket_ids[];
 string   g_order_tids[];  // pending orders placed per target (their fills are found by DEAL_ORDER)
 string   g_order_ids[];
 string   g_filled[];      // targets whose order or position of ours filled (kept in the ledger while named)
+string   g_placed[];      // pending targets whose order we placed and did not cancel ourselves
 string   g_instance = "";
 string   g_dir = "";
 //--- reports the server has not taken yet; (target, reason) of skips already reported
@@ -616,6 +618,8 @@ void SetRemoveAt(string &a[], const int k)
 //|   ticket<TAB><target id><TAB><n>  a position ticket it holds      |
 //|   order<TAB><target id><TAB><n>   a pending order it placed       |
 //|   filled<TAB><target id>          an order/position of ours filled|
+//|   placed<TAB><target id>          our pending order, not cancelled|
+//|                                   by us (gone unfilled: by hand)  |
 //| (a line of a kind it does not know is ignored: older EAs read     |
 //| newer ledgers)                                                    |
 //+------------------------------------------------------------------+
@@ -623,6 +627,7 @@ void LoadLedger()
   {
    ArrayFree(g_opened);
    ArrayFree(g_filled);
+   ArrayFree(g_placed);
    ArrayFree(g_ticket_tids);
    ArrayFree(g_ticket_ids);
    ArrayFree(g_order_tids);
@@ -644,6 +649,8 @@ void LoadLedger()
          LedgerOrder(f[1], f[2]);
       else if(k == 2 && f[0] == "filled")
          SetAdd(g_filled, f[1]);
+      else if(k == 2 && f[0] == "placed")
+         SetAdd(g_placed, f[1]);
      }
   }
 
@@ -658,6 +665,8 @@ void SaveLedger()
       s += "order\t" + g_order_tids[i] + "\t" + g_order_ids[i] + "\n";
    for(int i = 0; i < ArraySize(g_filled); i++)
       s += "filled\t" + g_filled[i] + "\n";
+   for(int i = 0; i < ArraySize(g_placed); i++)
+      s += "placed\t" + g_placed[i] + "\n";
    if(!WriteFile(g_dir + "\\ledger.txt", s))
       Print("MtponteFollower: the ledger could not be written (rebuilt from the history after a restart)");
   }
@@ -980,8 +989,38 @@ void PendingFills(FPos &ps[], FOrder &os[])
      }
    if(AdoptFills())
       changed = true;
+   if(TrackPlaced(os))
+      changed = true;
    if(changed)
       SaveLedger();
+  }
+
+//--- g_placed kept to the book's pending targets: a working order of ours for one is
+//--- recorded (placed just before a crash, or its cancel failed); ids of targets no
+//--- longer pending are forgotten. Do adds an id when its place succeeds and removes it
+//--- before it sends its own cancel, putting it back when the cancel fails: an order of
+//--- ours gone unfilled and still in g_placed was cancelled outside the follower, and
+//--- one whose fate is unknown is never placed twice (the twin's track_placed)
+bool TrackPlaced(FOrder &os[])
+  {
+   bool changed = false;
+   for(int k = ArraySize(g_placed) - 1; k >= 0; k--)
+     {
+      int ti = TargetIndex(g_placed[k]);
+      if(ti < 0 || g_targets[ti].otype == "")
+        {
+         SetRemoveAt(g_placed, k);
+         changed = true;
+        }
+     }
+   for(int i = 0; i < ArraySize(os); i++)
+     {
+      string tid = OrderTid(os[i]);
+      int ti = tid != "" ? TargetIndex(tid) : -1;
+      if(ti >= 0 && g_targets[ti].otype != "" && SetAdd(g_placed, tid))
+         changed = true;
+     }
+   return changed;
   }
 
 //--- whether a target's id or sources name tid
@@ -1068,9 +1107,17 @@ void PlanPending(FAction &out[], const FTarget &t, FOrder &os[], const int oi, c
       Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order filled here and closed since");
       return;
      }
-   if(t.expiry > 0 && (long)TimeGMT() >= t.expiry)
+   // an order of ours gone this close to its expiry expired at the broker (whose clock may
+   // run ahead): never placed again, even with ReopenClosedByHand
+   long grace = SetHas(g_placed, tid) ? MTP_EXPIRY_GRACE_S : 0;
+   if(t.expiry > 0 && (long)TimeGMT() >= t.expiry - grace)
      {
       Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order expired");
+      return;
+     }
+   if(SetHas(g_placed, tid) && !ReopenClosedByHand)
+     {
+      Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order cancelled outside the follower");
       return;
      }
    Push(out, "place", tid, t.symbol, t.side, t.volume, t.price, t.sl, t.tp, 0, "");
@@ -1546,11 +1593,28 @@ void Do(const FAction &a, const long received)
       rq.action = TRADE_ACTION_REMOVE;
       rq.order = a.ticket;
      }
+   // our own cancel is recorded before it is sent, so it is never taken for the user's
+   int was = a.kind == "cancel" ? SetFind(g_placed, a.tid) : -1;
+   if(was >= 0)
+     {
+      SetRemoveAt(g_placed, was);
+      SaveLedger();
+     }
    long sent = NowMs();
    bool sent_ok = OrderSend(rq, res);
    long filled = NowMs();
    bool ok = sent_ok && (res.retcode == TRADE_RETCODE_DONE || res.retcode == TRADE_RETCODE_DONE_PARTIAL ||
                          res.retcode == TRADE_RETCODE_PLACED);
+   if(was >= 0 && !ok)
+     {
+      SetAdd(g_placed, a.tid);  // working still, or its fate unknown: never placed twice
+      SaveLedger();
+     }
+   if(ok && a.kind == "place")
+     {
+      SetAdd(g_placed, a.tid);
+      SaveLedger();
+     }
    if(ok && (a.kind == "open" || a.kind == "limit"))
      {
       SetAdd(g_opened, a.tid);

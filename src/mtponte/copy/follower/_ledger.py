@@ -20,6 +20,7 @@ def load_ledger(path: Path) -> Ledger:
             opened=set(map(str, data["opened"])),
             tickets={str(k): set(map(str, v)) for k, v in data["tickets"].items()},
             fills=set(map(str, data.get("fills", []))),  # absent from older ledgers
+            placed=set(map(str, data.get("placed", []))),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(
@@ -36,6 +37,7 @@ def save_ledger(path: Path, ledger: Ledger) -> None:
         "opened": sorted(ledger.opened),
         "tickets": {k: sorted(v) for k, v in sorted(ledger.tickets.items())},
         "fills": sorted(ledger.fills),
+        "placed": sorted(ledger.placed),
     }
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(body, f, separators=(",", ":"))

@@ -33,6 +33,7 @@ from mtponte.copy.follower._plan import (
     plan_netting,
     tag_of,
     target_of,
+    track_placed,
 )
 from mtponte.domain.orders import ExecutionReport, PendingOrder, Position
 from mtponte.domain.symbols import SymbolSpec
@@ -253,7 +254,8 @@ class Follower:
         quotes = {s: self.broker.quote(s) for s in syms if s in specs}
         reopen = self.opt.reopen_closed_by_hand
         filled = self._pending_fills(book, positions, orders)
-        if adopt_fills(book.targets, self.ledger) or self._fills_saved != filled:
+        placed = track_placed(book.targets, orders, self.opt.magic, self.ledger)
+        if adopt_fills(book.targets, self.ledger) or self._fills_saved != filled or placed:
             self._save()
         plan = plan_netting if self._netting else plan_hedging
         return plan(
@@ -369,10 +371,22 @@ class Follower:
             r = b.modify_position(a.ticket, a.sl, a.tp)
         elif a.kind == "cancel":
             assert a.ticket is not None
+            ours = a.target_id in self.ledger.placed
+            if ours:
+                # Recorded before sending: our own cancel is never taken for the user's.
+                self.ledger.placed.discard(a.target_id)
+                self._save()
             r = b.cancel_order(a.ticket)
+            if ours and not r.ok:
+                # Working still, or its fate unknown: never placed a second time.
+                self.ledger.placed.add(a.target_id)
+                self._save()
         else:  # pragma: no cover - the planner makes no other kind
             raise MtponteError(f"unknown follower action {a.kind}")
         filled = now_ms()
+        if r.ok and a.kind == "place":
+            self.ledger.placed.add(a.target_id)
+            self._save()
         if r.ok and a.kind in ("open", "limit"):
             self.ledger.opened.add(a.target_id)
             if r.ticket is not None:
