@@ -79,8 +79,10 @@ string   g_filled[];      // targets whose order or position of ours filled (kep
 string   g_placed[];      // pending targets whose order we placed and did not cancel ourselves
 string   g_instance = "";
 string   g_dir = "";
-//--- reports the server has not taken yet; (target, reason) of skips already reported
+//--- reports the server has not taken yet (one JSON a line in unsent.txt, so a crash
+//--- loses none); (target, reason) of skips already reported
 string   g_unsent[];
+long     g_report_seq = 0;
 string   g_said[];
 //--- timing
 bool     g_started = false;
@@ -112,6 +114,7 @@ int OnInit()
    g_started = false;
    g_instance = LoadInstance();
    LoadLedger();
+   LoadUnsent();
    if(!EventSetMillisecondTimer(TimerMs))
       return INIT_FAILED;
    PrintFormat("MtponteFollower: follower %I64d copies master %I64d via %s (instance %s)",
@@ -144,6 +147,7 @@ void OnTimer()
         }
       Rebuild();  // lease and ledger before any trade
       g_started = true;
+      SendReports();  // a previous run's reports first (each stored once: report_id)
      }
    else if(GetTickCount64() - g_last_beat >= (ulong)HeartbeatS * 1000)
      {
@@ -1468,13 +1472,61 @@ string Latency(const long received, const string sent, const string filled)
 void Report(const FAction &a, const string status, const string reason, const string retcode,
             const string slippage, const string latency)
   {
-   string r = "{\"master_id\":" + IntegerToString(MasterId) + ",\"status\":\"" + status + "\"";
+   string r = "{\"master_id\":" + IntegerToString(MasterId) + ",\"report_id\":\"" + NewReportId() + "\"";
+   r += ",\"status\":\"" + status + "\"";
    r += ",\"reason\":\"" + JsonEsc(StringSubstr(reason, 0, 200)) + "\"";
    r += ",\"target_id\":\"" + JsonEsc(StringSubstr(a.tid, 0, 80)) + "\",\"action\":\"" + a.kind + "\"";
    r += ",\"retcode\":" + retcode + ",\"slippage_points\":" + slippage + ",\"latency\":" + latency + "}";
    int n = ArraySize(g_unsent);
    ArrayResize(g_unsent, n + 1);
    g_unsent[n] = r;
+   SaveUnsent();  // on disk before the next OrderSend: a crash loses no report
+  }
+
+//--- a report id (32 hex): the epoch ms, a per-run counter, the login and the run's
+//--- microseconds; a resend with it is stored once by the server
+string NewReportId()
+  {
+   g_report_seq++;
+   return StringFormat("%012I64x%08I64x%08I64x%04I64x", NowMs() & 0xFFFFFFFFFFFF, g_report_seq & 0xFFFFFFFF,
+                       AccountInfoInteger(ACCOUNT_LOGIN) & 0xFFFFFFFF, (long)GetMicrosecondCount() & 0xFFFF);
+  }
+
+//--- <StateFolder>\<f>-<m>\unsent.txt: the reports the server has not taken yet, one JSON
+//--- a line, oldest first (written to a temporary file then moved; removed when empty)
+void SaveUnsent()
+  {
+   string path = g_dir + "\\unsent.txt";
+   if(ArraySize(g_unsent) == 0)
+     {
+      if(FileIsExist(path, 0) && !FileDelete(path, 0))
+         Print("MtponteFollower: unsent.txt could not be removed (its reports are sent again, stored once)");
+      return;
+     }
+   string s = "";
+   for(int i = 0; i < ArraySize(g_unsent); i++)
+      s += g_unsent[i] + "\n";
+   if(!WriteFile(path, s))
+      Print("MtponteFollower: unsent.txt could not be written (a crash now loses these reports)");
+  }
+
+void LoadUnsent()
+  {
+   ArrayFree(g_unsent);
+   string text;
+   if(!ReadFile(g_dir + "\\unsent.txt", text))
+      return;
+   string lines[];
+   int n = StringSplit(text, '\n', lines);
+   for(int i = 0; i < n; i++)
+     {
+      // a torn last line cannot be: the file is replaced whole
+      if(StringLen(lines[i]) < 2 || StringGetCharacter(lines[i], 0) != '{')
+         continue;
+      int k = ArraySize(g_unsent);
+      ArrayResize(g_unsent, k + 1);
+      g_unsent[k] = lines[i];
+     }
   }
 
 //--- the reports the server has not taken yet, oldest first; false: retry later
@@ -1495,6 +1547,8 @@ bool SendReports()
    for(int i = sent; i < n; i++)
       g_unsent[i - sent] = g_unsent[i];
    ArrayResize(g_unsent, n - sent);
+   if(sent > 0)
+      SaveUnsent();
    return ArraySize(g_unsent) == 0 || sent > 0;
   }
 

@@ -11,6 +11,7 @@ must have received: a twin that diverges fails.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -826,6 +827,53 @@ def test_the_ea_killed_right_after_sending_opens_nothing_twice(tmp_path, server)
         assert twin.positions() == [("EURUSD", "buy", 0.1, 1.095, 0.0, MAGIC, c)]
         assert twin.entries() == Counter({c: 1})
         assert "opened" in (twin.state / "ledger.txt").read_text()
+    finally:
+        twin.close()
+        world.close()
+
+
+def test_the_ea_killed_before_its_reports_are_sent_reports_each_once(tmp_path, server):
+    """EA only: killed after one execution (its report on disk) and before the report
+    was sent, the restarted EA sends it first; the server stores each report once."""
+    world, twin = ea_world(tmp_path, server)
+    try:
+        twin.start()
+        twin.ea.control("fault\tcrash_before_send\t2")  # the second OrderSend dies
+        pos = {"side": "buy", "open_price": 1.1}
+        world.snapshot({**pos, "ticket": "1", "volume": 0.1}, {**pos, "ticket": "2", "volume": 0.2})
+        assert twin.ea.wait_exit(15) == 137, twin.ea.log_text()
+        assert len(twin.positions()) == 1  # one executed, its report not sent
+        assert world.reports() == []
+        (kept,) = (twin.state / "unsent.txt").read_text().splitlines()
+        twin.start()
+        twin.sync()
+        tids = sorted(str(t["target_id"]) for t in world.book()["targets"])
+        assert sorted(p[2] for p in twin.positions()) == [0.1, 0.2]
+        assert sorted((t, a, s) for t, a, s, _ in world.reports()) == [
+            (tids[0], "open", "copied"),
+            (tids[1], "open", "copied"),
+        ]
+        assert json.loads(kept)["target_id"] in tids
+        assert not (twin.state / "unsent.txt").exists()
+    finally:
+        twin.close()
+        world.close()
+
+
+def test_a_report_sent_again_after_a_lost_answer_is_stored_once(tmp_path, server):
+    """EA only: the server stores the report, its answer is lost (a timeout); the EA
+    sends it again (same report_id) and the server stores it once."""
+    world, twin = ea_world(tmp_path, server)
+    try:
+        twin.start()
+        twin.ea.control("fault\tlose_answer:/reports\t1")
+        world.publish("open", "1", side="buy", volume=0.1, price=1.1)
+        twin.sync()
+        twin.sync()
+        assert "/reports: WebRequest error 5202" in twin.ea.log_text()  # the answer lost
+        assert [(a, s) for _, a, s, _ in world.reports()] == [("open", "copied")]
+        assert twin.status()["unsent"] == "0"
+        assert twin.entries() == Counter({tag(world): 1})
     finally:
         twin.close()
         world.close()
