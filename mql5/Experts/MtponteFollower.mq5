@@ -38,6 +38,7 @@ input string StateFolder        = "MtponteFollower";  // under MQL5\Files: ledge
 
 #define MTP_TAG "mtp:"
 #define MTP_EPS 1e-9
+#define MTP_EXPIRY_GRACE_S 60  // an order of ours gone this close to its expiry expired
 
 struct FTarget
   {
@@ -75,10 +76,13 @@ string   g_ticket_ids[];
 string   g_order_tids[];  // pending orders placed per target (their fills are found by DEAL_ORDER)
 string   g_order_ids[];
 string   g_filled[];      // targets whose order or position of ours filled (kept in the ledger while named)
+string   g_placed[];      // pending targets whose order we placed and did not cancel ourselves
 string   g_instance = "";
 string   g_dir = "";
-//--- reports the server has not taken yet; (target, reason) of skips already reported
+//--- reports the server has not taken yet (one JSON a line in unsent.txt, so a crash
+//--- loses none); (target, reason) of skips already reported
 string   g_unsent[];
+long     g_report_seq = 0;
 string   g_said[];
 //--- timing
 bool     g_started = false;
@@ -110,6 +114,7 @@ int OnInit()
    g_started = false;
    g_instance = LoadInstance();
    LoadLedger();
+   LoadUnsent();
    if(!EventSetMillisecondTimer(TimerMs))
       return INIT_FAILED;
    PrintFormat("MtponteFollower: follower %I64d copies master %I64d via %s (instance %s)",
@@ -142,6 +147,7 @@ void OnTimer()
         }
       Rebuild();  // lease and ledger before any trade
       g_started = true;
+      SendReports();  // a previous run's reports first (each stored once: report_id)
      }
    else if(GetTickCount64() - g_last_beat >= (ulong)HeartbeatS * 1000)
      {
@@ -616,6 +622,8 @@ void SetRemoveAt(string &a[], const int k)
 //|   ticket<TAB><target id><TAB><n>  a position ticket it holds      |
 //|   order<TAB><target id><TAB><n>   a pending order it placed       |
 //|   filled<TAB><target id>          an order/position of ours filled|
+//|   placed<TAB><target id>          our pending order, not cancelled|
+//|                                   by us (gone unfilled: by hand)  |
 //| (a line of a kind it does not know is ignored: older EAs read     |
 //| newer ledgers)                                                    |
 //+------------------------------------------------------------------+
@@ -623,6 +631,7 @@ void LoadLedger()
   {
    ArrayFree(g_opened);
    ArrayFree(g_filled);
+   ArrayFree(g_placed);
    ArrayFree(g_ticket_tids);
    ArrayFree(g_ticket_ids);
    ArrayFree(g_order_tids);
@@ -644,6 +653,8 @@ void LoadLedger()
          LedgerOrder(f[1], f[2]);
       else if(k == 2 && f[0] == "filled")
          SetAdd(g_filled, f[1]);
+      else if(k == 2 && f[0] == "placed")
+         SetAdd(g_placed, f[1]);
      }
   }
 
@@ -658,6 +669,8 @@ void SaveLedger()
       s += "order\t" + g_order_tids[i] + "\t" + g_order_ids[i] + "\n";
    for(int i = 0; i < ArraySize(g_filled); i++)
       s += "filled\t" + g_filled[i] + "\n";
+   for(int i = 0; i < ArraySize(g_placed); i++)
+      s += "placed\t" + g_placed[i] + "\n";
    if(!WriteFile(g_dir + "\\ledger.txt", s))
       Print("MtponteFollower: the ledger could not be written (rebuilt from the history after a restart)");
   }
@@ -980,8 +993,38 @@ void PendingFills(FPos &ps[], FOrder &os[])
      }
    if(AdoptFills())
       changed = true;
+   if(TrackPlaced(os))
+      changed = true;
    if(changed)
       SaveLedger();
+  }
+
+//--- g_placed kept to the book's pending targets: a working order of ours for one is
+//--- recorded (placed just before a crash, or its cancel failed); ids of targets no
+//--- longer pending are forgotten. Do adds an id when its place succeeds and removes it
+//--- before it sends its own cancel, putting it back when the cancel fails: an order of
+//--- ours gone unfilled and still in g_placed was cancelled outside the follower, and
+//--- one whose fate is unknown is never placed twice (the twin's track_placed)
+bool TrackPlaced(FOrder &os[])
+  {
+   bool changed = false;
+   for(int k = ArraySize(g_placed) - 1; k >= 0; k--)
+     {
+      int ti = TargetIndex(g_placed[k]);
+      if(ti < 0 || g_targets[ti].otype == "")
+        {
+         SetRemoveAt(g_placed, k);
+         changed = true;
+        }
+     }
+   for(int i = 0; i < ArraySize(os); i++)
+     {
+      string tid = OrderTid(os[i]);
+      int ti = tid != "" ? TargetIndex(tid) : -1;
+      if(ti >= 0 && g_targets[ti].otype != "" && SetAdd(g_placed, tid))
+         changed = true;
+     }
+   return changed;
   }
 
 //--- whether a target's id or sources name tid
@@ -1068,9 +1111,17 @@ void PlanPending(FAction &out[], const FTarget &t, FOrder &os[], const int oi, c
       Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order filled here and closed since");
       return;
      }
-   if(t.expiry > 0 && (long)TimeGMT() >= t.expiry)
+   // an order of ours gone this close to its expiry expired at the broker (whose clock may
+   // run ahead): never placed again, even with ReopenClosedByHand
+   long grace = SetHas(g_placed, tid) ? MTP_EXPIRY_GRACE_S : 0;
+   if(t.expiry > 0 && (long)TimeGMT() >= t.expiry - grace)
      {
       Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order expired");
+      return;
+     }
+   if(SetHas(g_placed, tid) && !ReopenClosedByHand)
+     {
+      Push(out, "skip", tid, t.symbol, 0, 0, 0, 0, 0, 0, "pending order cancelled outside the follower");
       return;
      }
    Push(out, "place", tid, t.symbol, t.side, t.volume, t.price, t.sl, t.tp, 0, "");
@@ -1421,13 +1472,61 @@ string Latency(const long received, const string sent, const string filled)
 void Report(const FAction &a, const string status, const string reason, const string retcode,
             const string slippage, const string latency)
   {
-   string r = "{\"master_id\":" + IntegerToString(MasterId) + ",\"status\":\"" + status + "\"";
+   string r = "{\"master_id\":" + IntegerToString(MasterId) + ",\"report_id\":\"" + NewReportId() + "\"";
+   r += ",\"status\":\"" + status + "\"";
    r += ",\"reason\":\"" + JsonEsc(StringSubstr(reason, 0, 200)) + "\"";
    r += ",\"target_id\":\"" + JsonEsc(StringSubstr(a.tid, 0, 80)) + "\",\"action\":\"" + a.kind + "\"";
    r += ",\"retcode\":" + retcode + ",\"slippage_points\":" + slippage + ",\"latency\":" + latency + "}";
    int n = ArraySize(g_unsent);
    ArrayResize(g_unsent, n + 1);
    g_unsent[n] = r;
+   SaveUnsent();  // on disk before the next OrderSend: a crash loses no report
+  }
+
+//--- a report id (32 hex): the epoch ms, a per-run counter, the login and the run's
+//--- microseconds; a resend with it is stored once by the server
+string NewReportId()
+  {
+   g_report_seq++;
+   return StringFormat("%012I64x%08I64x%08I64x%04I64x", NowMs() & 0xFFFFFFFFFFFF, g_report_seq & 0xFFFFFFFF,
+                       AccountInfoInteger(ACCOUNT_LOGIN) & 0xFFFFFFFF, (long)GetMicrosecondCount() & 0xFFFF);
+  }
+
+//--- <StateFolder>\<f>-<m>\unsent.txt: the reports the server has not taken yet, one JSON
+//--- a line, oldest first (written to a temporary file then moved; removed when empty)
+void SaveUnsent()
+  {
+   string path = g_dir + "\\unsent.txt";
+   if(ArraySize(g_unsent) == 0)
+     {
+      if(FileIsExist(path, 0) && !FileDelete(path, 0))
+         Print("MtponteFollower: unsent.txt could not be removed (its reports are sent again, stored once)");
+      return;
+     }
+   string s = "";
+   for(int i = 0; i < ArraySize(g_unsent); i++)
+      s += g_unsent[i] + "\n";
+   if(!WriteFile(path, s))
+      Print("MtponteFollower: unsent.txt could not be written (a crash now loses these reports)");
+  }
+
+void LoadUnsent()
+  {
+   ArrayFree(g_unsent);
+   string text;
+   if(!ReadFile(g_dir + "\\unsent.txt", text))
+      return;
+   string lines[];
+   int n = StringSplit(text, '\n', lines);
+   for(int i = 0; i < n; i++)
+     {
+      // a torn last line cannot be: the file is replaced whole
+      if(StringLen(lines[i]) < 2 || StringGetCharacter(lines[i], 0) != '{')
+         continue;
+      int k = ArraySize(g_unsent);
+      ArrayResize(g_unsent, k + 1);
+      g_unsent[k] = lines[i];
+     }
   }
 
 //--- the reports the server has not taken yet, oldest first; false: retry later
@@ -1448,6 +1547,8 @@ bool SendReports()
    for(int i = sent; i < n; i++)
       g_unsent[i - sent] = g_unsent[i];
    ArrayResize(g_unsent, n - sent);
+   if(sent > 0)
+      SaveUnsent();
    return ArraySize(g_unsent) == 0 || sent > 0;
   }
 
@@ -1546,11 +1647,28 @@ void Do(const FAction &a, const long received)
       rq.action = TRADE_ACTION_REMOVE;
       rq.order = a.ticket;
      }
+   // our own cancel is recorded before it is sent, so it is never taken for the user's
+   int was = a.kind == "cancel" ? SetFind(g_placed, a.tid) : -1;
+   if(was >= 0)
+     {
+      SetRemoveAt(g_placed, was);
+      SaveLedger();
+     }
    long sent = NowMs();
    bool sent_ok = OrderSend(rq, res);
    long filled = NowMs();
    bool ok = sent_ok && (res.retcode == TRADE_RETCODE_DONE || res.retcode == TRADE_RETCODE_DONE_PARTIAL ||
                          res.retcode == TRADE_RETCODE_PLACED);
+   if(was >= 0 && !ok)
+     {
+      SetAdd(g_placed, a.tid);  // working still, or its fate unknown: never placed twice
+      SaveLedger();
+     }
+   if(ok && a.kind == "place")
+     {
+      SetAdd(g_placed, a.tid);
+      SaveLedger();
+     }
    if(ok && (a.kind == "open" || a.kind == "limit"))
      {
       SetAdd(g_opened, a.tid);

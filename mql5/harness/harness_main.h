@@ -63,8 +63,21 @@ inline bool harness_fail_move(const std::string &dst) {
   return false;
 }
 
+// `fault lose_answer:<part of a URL> N`: the next N WebRequests to such a URL reach the
+// server, which handles them, but their answers are lost (a timeout, 5202)
+inline bool harness_lose_answer(const std::string &url) {
+  for (auto &f : T().faults)
+    if (f.first.rfind("lose_answer:", 0) == 0 && f.second > 0 && url.find(f.first.substr(12)) != std::string::npos) {
+      f.second--;
+      sim_save();
+      return true;
+    }
+  return false;
+}
+
 int main(int argc, char **argv) {
   mql5_prog().on_move = harness_on_move;
+  mql5_prog().lose_answer = harness_lose_answer;
   mql5_prog().fail_open = harness_fail_open;
   mql5_prog().fail_move = harness_fail_move;
   if (const char *p = std::getenv("MTPONTE_EA_CRASH_P")) {  // the crash drill: die at random crash points

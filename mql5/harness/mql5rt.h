@@ -340,6 +340,7 @@ struct mql5_program {
   void (*on_move)(const std::string &src, const std::string &dst) = nullptr;  // crash points
   bool (*fail_open)(const std::string &path) = nullptr;                       // injected open failures
   bool (*fail_move)(const std::string &dst) = nullptr;                        // injected FileMove failures
+  bool (*lose_answer)(const std::string &url) = nullptr;                      // injected lost HTTP answers
 };
 inline mql5_program &mql5_prog() { static mql5_program p; return p; }
 inline bool EventSetMillisecondTimer(int ms) { if (ms <= 0) return false; mql5_prog().timer_ms = ms; return true; }

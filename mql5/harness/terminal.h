@@ -539,6 +539,15 @@ inline void sim_control(const std::vector<std::string> &f) {
   else if (f[0] == "history_delay") t.history_delay = (int)sim_l(at(1));
   else if (f[0] == "skew_ms") mql5_clk().gmt_skew_ms = sim_l(at(1));
   else if (f[0] == "offset_s") mql5_clk().server_offset_s = sim_l(at(1));
+  else if (f[0] == "cancel_order") {  // deleted by hand in the terminal
+    if (SimOrder *o = sim_order(sim_l(at(1)))) {
+      t.horders.push_back({o->ticket, o->symbol, o->type, o->volume, o->price, ORDER_STATE_CANCELED, o->magic,
+                           o->time_setup_msc, sim_server_ms(), 0, o->comment});
+      long long id = o->ticket;
+      t.orders.erase(std::remove_if(t.orders.begin(), t.orders.end(), [&](const SimOrder &q) { return q.ticket == id; }),
+                     t.orders.end());
+    }
+  }
   else if (f[0] == "close_position") {  // closed by hand in the terminal: magic 0, no comment
     SimPosition *p = sim_position(sim_l(at(1)));
     SimSymbol *s = p ? sim_symbol(p->symbol) : nullptr;

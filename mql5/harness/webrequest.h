@@ -117,6 +117,8 @@ int WebRequest(const string &method, const string &url, const string &headers, i
     in.append(buf, (size_t)n);
   }
   ::close(fd);
+  // the server handled the request, its answer never arrives (`fault lose_answer:...`)
+  if (mql5_prog().lose_answer && mql5_prog().lose_answer(u)) return mql5_web_fail(ERR_WEBREQUEST_TIMEOUT);
   if (head_end == std::string::npos || in.compare(0, 5, "HTTP/") != 0) return mql5_web_fail(ERR_WEBREQUEST_REQUEST_FAILED);
   if (want >= 0 && (long long)in.size() < want) return mql5_web_fail(ERR_WEBREQUEST_REQUEST_FAILED);
   int status = std::atoi(in.c_str() + 9);

@@ -11,6 +11,7 @@ must have received: a twin that diverges fails.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -179,8 +180,10 @@ class PythonTwin:
         mode: str,
         foreign: float = 0.0,
         foreign_orders: bool = False,
+        reopen: bool = False,
     ) -> None:
         self.world, self.state = world, tmp / "py-state"
+        self.reopen = reopen
         spec = PySpec("EURUSD", 0.00001, 1.0, 100_000, 5, 0.01, 100, 0.01, currency="BRL")
         self.broker = PaperBroker(
             symbols=[spec],
@@ -199,7 +202,12 @@ class PythonTwin:
 
     def start(self) -> None:
         link = HttpLink(self.client, self.world.fid, self.world.mid, self.world.follow_token)
-        opts = FollowerOptions(magic=MAGIC, state_dir=self.state, heartbeat_interval_s=0.5)
+        opts = FollowerOptions(
+            magic=MAGIC,
+            state_dir=self.state,
+            heartbeat_interval_s=0.5,
+            reopen_closed_by_hand=self.reopen,
+        )
         self.follower = Follower(self.broker, link, opts, name="f")
         self.follower.start()
 
@@ -283,6 +291,12 @@ class PythonTwin:
     def close_by_hand(self, ticket: str) -> None:
         self.broker.close_position(ticket)
 
+    def order_tickets(self) -> list[str]:
+        return [o.ticket for o in self.broker.orders()]
+
+    def cancel_by_hand(self, ticket: str) -> None:
+        assert self.broker.cancel_order(ticket).ok
+
     def entries(self) -> Counter[str]:
         return Counter(d.comment for d in self.broker.deals() if d.entry in ("in", "inout"))
 
@@ -308,6 +322,7 @@ class EaTwin:
         sandbox: str = "terminal",
         foreign_orders: bool = False,
         server_offset_s: int = 0,
+        reopen: bool = False,
     ) -> None:
         self.world = world
         self.offset = server_offset_s
@@ -357,6 +372,7 @@ class EaTwin:
             "HeartbeatS": "1",
             "TimerMs": "20",
             "BackoffMaxS": "1",
+            "ReopenClosedByHand": "true" if reopen else "false",
         }
         (self.sandbox / "webrequest.allowed").write_text(world.server.base + "\n")
         self.state = (
@@ -478,6 +494,13 @@ class EaTwin:
     def close_by_hand(self, ticket: str) -> None:
         self.ea.control(f"close_position\t{ticket}")
 
+    def order_tickets(self) -> list[str]:
+        return [r[0] for r in self.ea.terminal().get("order", [])]
+
+    def cancel_by_hand(self, ticket: str) -> None:
+        """Deleted by hand in the terminal (the harness's ``cancel_order``)."""
+        self.ea.control(f"cancel_order\t{ticket}")
+
     def entries(self) -> Counter[str]:
         deals = self.ea.terminal().get("deal", [])
         # ticket order symbol type entry volume price profit magic position time comment
@@ -502,16 +525,18 @@ def make(request, tmp_path, server) -> Iterator[Any]:
         before: list[dict[str, Any]] | None = None,
         foreign_orders: bool = False,
         server_offset_s: int = 0,
+        reopen: bool = False,
     ) -> tuple[World, Twin]:
         """The server and a started twin; ``before``: master events published before
         the follower's first step (late join); ``foreign_orders``: the account holds
-        FOREIGN_ORDERS; ``server_offset_s``: the EA's trade server time - UTC."""
+        FOREIGN_ORDERS; ``server_offset_s``: the EA's trade server time - UTC;
+        ``reopen``: ``reopen_closed_by_hand``."""
         world = World(server, settings or {"volumeMode": "copy"})
         for ev in before or []:
             world.publish(**ev)
         twin: Twin
         if request.param == "python":
-            twin = PythonTwin(world, tmp_path, mode, foreign, foreign_orders)
+            twin = PythonTwin(world, tmp_path, mode, foreign, foreign_orders, reopen)
         else:
             twin = EaTwin(
                 world,
@@ -520,6 +545,7 @@ def make(request, tmp_path, server) -> Iterator[Any]:
                 foreign,
                 foreign_orders=foreign_orders,
                 server_offset_s=server_offset_s,
+                reopen=reopen,
             )
         made.append((world, twin))
         twin.start()
@@ -806,6 +832,53 @@ def test_the_ea_killed_right_after_sending_opens_nothing_twice(tmp_path, server)
         world.close()
 
 
+def test_the_ea_killed_before_its_reports_are_sent_reports_each_once(tmp_path, server):
+    """EA only: killed after one execution (its report on disk) and before the report
+    was sent, the restarted EA sends it first; the server stores each report once."""
+    world, twin = ea_world(tmp_path, server)
+    try:
+        twin.start()
+        twin.ea.control("fault\tcrash_before_send\t2")  # the second OrderSend dies
+        pos = {"side": "buy", "open_price": 1.1}
+        world.snapshot({**pos, "ticket": "1", "volume": 0.1}, {**pos, "ticket": "2", "volume": 0.2})
+        assert twin.ea.wait_exit(15) == 137, twin.ea.log_text()
+        assert len(twin.positions()) == 1  # one executed, its report not sent
+        assert world.reports() == []
+        (kept,) = (twin.state / "unsent.txt").read_text().splitlines()
+        twin.start()
+        twin.sync()
+        tids = sorted(str(t["target_id"]) for t in world.book()["targets"])
+        assert sorted(p[2] for p in twin.positions()) == [0.1, 0.2]
+        assert sorted((t, a, s) for t, a, s, _ in world.reports()) == [
+            (tids[0], "open", "copied"),
+            (tids[1], "open", "copied"),
+        ]
+        assert json.loads(kept)["target_id"] in tids
+        assert not (twin.state / "unsent.txt").exists()
+    finally:
+        twin.close()
+        world.close()
+
+
+def test_a_report_sent_again_after_a_lost_answer_is_stored_once(tmp_path, server):
+    """EA only: the server stores the report, its answer is lost (a timeout); the EA
+    sends it again (same report_id) and the server stores it once."""
+    world, twin = ea_world(tmp_path, server)
+    try:
+        twin.start()
+        twin.ea.control("fault\tlose_answer:/reports\t1")
+        world.publish("open", "1", side="buy", volume=0.1, price=1.1)
+        twin.sync()
+        twin.sync()
+        assert "/reports: WebRequest error 5202" in twin.ea.log_text()  # the answer lost
+        assert [(a, s) for _, a, s, _ in world.reports()] == [("open", "copied")]
+        assert twin.status()["unsent"] == "0"
+        assert twin.entries() == Counter({tag(world): 1})
+    finally:
+        twin.close()
+        world.close()
+
+
 def test_a_second_ea_instance_is_refused_the_lease_and_trades_nothing(tmp_path, server):
     """EA only: another terminal with the same follower id gets 409 and never trades
     (the Python follower raises LeaseHeld, tested in tests/copy/follower)."""
@@ -1064,6 +1137,80 @@ def test_a_restart_places_no_second_pending_order(make, mode):
     assert twin.pending() == []
     assert twin.entries() == Counter({c: 1})
     assert acted(world) == [("place", "copied")]
+
+
+OUTSIDE = "pending order cancelled outside the follower"
+
+
+@MODES
+@pytest.mark.parametrize("restart", ["none", "restart"])
+def test_a_pending_order_cancelled_by_hand_is_not_placed_again(make, mode, restart):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7, expiry=EXP)
+    twin.sync()
+    c = pend_tag(world, "7")
+    (ticket,) = twin.order_tickets()
+    twin.cancel_by_hand(ticket)  # the master's order still works
+    twin.sync()
+    if restart == "restart":
+        twin.restart()
+    twin.sync()
+    assert twin.pending() == [] and twin.positions() == []
+    assert (c[4:], "skip", "skipped", OUTSIDE) in world.reports()
+    # changed at the master: still not placed (as a position closed by hand)
+    world.publish("pending_modify", "7", **{**LIMIT7, "price": 1.094, "volume": 0.3}, expiry=EXP)
+    twin.sync()
+    twin.sync()
+    assert twin.pending() == [] and twin.positions() == []
+    assert acted(world) == [("place", "copied")]
+    assert twin.entries() == Counter()
+
+
+@MODES
+def test_a_pending_order_cancelled_by_hand_is_placed_again_when_configured(make, mode):
+    world, twin = make(mode=mode, settings=PENDING, reopen=True)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    (ticket,) = twin.order_tickets()
+    twin.cancel_by_hand(ticket)
+    twin.sync()
+    twin.sync()
+    assert twin.pending() == [("EURUSD", "buy_limit", 0.2, 1.095, 1.09, 0, MAGIC, c)]
+    assert acted(world) == [("place", "copied"), ("place", "copied")]
+
+
+@MODES
+def test_our_own_replace_is_not_taken_for_a_cancel_by_hand(make, mode):
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    world.publish("pending_modify", "7", **{**LIMIT7, "price": 1.094})
+    twin.sync()
+    twin.restart()  # the ledger knows the cancel was ours
+    twin.sync()
+    assert twin.pending() == [("EURUSD", "buy_limit", 0.2, 1.094, 1.09, 0, MAGIC, c)]
+    assert acted(world) == [("place", "copied"), ("cancel", "copied"), ("place", "copied")]
+    (ticket,) = twin.order_tickets()
+    twin.cancel_by_hand(ticket)  # the replacement, deleted by hand: not placed again
+    twin.sync()
+    twin.sync()
+    assert twin.pending() == []
+    assert world.reports()[-1] == (c[4:], "skip", "skipped", OUTSIDE)
+
+
+@MODES
+def test_a_pending_order_cancelled_at_the_master_places_nothing(make, mode):
+    world, twin = make(mode=mode, settings=PENDING, reopen=True)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    world.publish("pending_cancel", "7")
+    twin.sync()
+    twin.restart()
+    twin.sync()
+    assert twin.pending() == [] and twin.positions() == []
+    assert acted(world) == [("place", "copied"), ("cancel", "copied")]
 
 
 @MODES

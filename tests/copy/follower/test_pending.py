@@ -301,3 +301,130 @@ def test_ledger_without_fills_loads(tmp_path) -> None:
     ledger.fills.add("s1t50")
     save_ledger(path, ledger)
     assert load_ledger(path) == ledger
+
+
+# ----------------------------------------------------------------- cancelled outside
+OUTSIDE = "pending order cancelled outside the follower"
+
+
+def cancel_by_hand(b: PaperBroker) -> None:
+    (o,) = b.orders()
+    assert o.comment == "mtp:s1t50"
+    assert b.cancel_order(o.ticket).ok
+
+
+def follower(b: PaperBroker, link: FakeLink, tmp_path, **kw) -> Follower:
+    f = Follower(b, link, FollowerOptions(magic=MAGIC, state_dir=tmp_path, **kw), name="f1")
+    f.start()
+    return f
+
+
+@pytest.mark.parametrize("restart_at", ["none", "after_cancel", "after_skip"])
+def test_an_order_cancelled_by_hand_is_not_placed_again(world, tmp_path, restart_at) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    assert load_ledger(tmp_path / "ledger-f1.json").placed == {"s1t50"}
+    cancel_by_hand(b)
+    if restart_at == "after_cancel":
+        f = follower(b, link, tmp_path)
+    r = f.cycle()
+    assert [(a.kind, a.reason) for a in r.actions] == [("skip", OUTSIDE)]
+    if restart_at == "after_skip":
+        f = follower(b, link, tmp_path)
+    f.cycle()
+    link.set(P("s1t50", price=1.093, volume=0.2))  # changed at the master: still not placed
+    f.cycle()
+    f.cycle()
+    assert b.orders() == [] and b.positions() == []
+    assert [(x["action"], x["reason"]) for x in link.reports][-1] == ("skip", OUTSIDE)
+    assert {x["action"] for x in link.reports} == {"place", "skip"}
+
+
+def test_an_order_cancelled_by_hand_is_placed_again_when_configured(world, tmp_path) -> None:
+    b, link, _ = world
+    f = follower(b, link, tmp_path, reopen_closed_by_hand=True)
+    link.set(P("s1t50"))
+    f.cycle()
+    cancel_by_hand(b)
+    assert [a.kind for a in f.cycle().actions] == ["place"]
+    assert orders(b) == [("mtp:s1t50", "limit", 1, 0.1, 1.095)]
+    assert f.ledger.placed == {"s1t50"}
+
+
+def test_our_replace_survives_a_restart_between_cancel_and_place(world, tmp_path) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    link.set(P("s1t50", price=1.093))
+    assert [a.kind for a in f.cycle().actions] == ["cancel"]
+    assert load_ledger(tmp_path / "ledger-f1.json").placed == set()  # our own cancel
+    f = follower(b, link, tmp_path)
+    assert [a.kind for a in f.cycle().actions] == ["place"]
+    assert orders(b) == [("mtp:s1t50", "limit", 1, 0.1, 1.093)]
+
+
+def test_an_order_placed_before_a_crash_is_recorded_from_the_account(world, tmp_path) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    save_ledger(tmp_path / "ledger-f1.json", type(f.ledger)())  # the record was lost
+    f = follower(b, link, tmp_path)
+    assert f.cycle().actions == []
+    assert f.ledger.placed == {"s1t50"}
+    cancel_by_hand(b)
+    assert [a.reason for a in f.cycle().actions] == [OUTSIDE]
+
+
+def test_a_cancel_whose_answer_is_lost_never_places_twice(world, tmp_path) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    real = b.cancel_order
+
+    def lost(ticket: str):  # the order is cancelled, the answer lost
+        real(ticket)
+        return type(real(ticket))(False, 10012, "request timed out")
+
+    b.cancel_order = lost  # type: ignore[method-assign]
+    link.set(P("s1t50", price=1.093))
+    f.cycle()
+    b.cancel_order = real  # type: ignore[method-assign]
+    assert b.orders() == []
+    assert [(a.kind, a.reason) for a in f.cycle().actions] == [("skip", OUTSIDE)]
+    assert b.orders() == []
+
+
+def test_cancelled_at_the_master_places_nothing(world, tmp_path) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    link.set()
+    assert [a.kind for a in f.cycle().actions] == ["cancel"]
+    assert f.ledger.placed == set()
+    f.cycle()
+    assert b.orders() == [] and b.positions() == []
+    assert [x["action"] for x in link.reports] == ["place", "cancel"]
+
+
+@pytest.mark.parametrize("reopen", [False, True])
+def test_an_order_expired_at_the_broker_is_not_placed_again(tmp_path, reopen) -> None:
+    b = broker()
+    link = FakeLink()
+    opts = FollowerOptions(magic=MAGIC, state_dir=tmp_path, reopen_closed_by_hand=reopen)
+    clock = [float(EXP - 3600)]
+    f = Follower(b, link, opts, name="f1", clock=lambda: clock[0])
+    f.start()
+    link.set(P("s1t50", expiry=EXP))
+    f.cycle()
+    assert len(b.orders()) == 1
+    # the broker's clock runs ahead: its bar at the expiry removes the order while
+    # ours is 30 s short of it
+    clock[0] = float(EXP - 30)
+    b.on_bar("EURUSD.pro", Bar(datetime.fromtimestamp(EXP, UTC), 1.1, 1.1, 1.099, 1.1))
+    assert b.orders() == []
+    f.cycle()
+    clock[0] = float(EXP + 1)
+    f.cycle()
+    assert b.orders() == [] and b.positions() == []
+    assert [x["action"] for x in link.reports] == ["place", "skip"]

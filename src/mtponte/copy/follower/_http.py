@@ -87,6 +87,8 @@ class HttpLink:
                 "slippage_points": rep.get("slippage_points"),
                 "latency": rep.get("latency"),
             }
+            if rep.get("report_id"):  # absent from reports kept by an older follower
+                body["report_id"] = rep["report_id"]
             r = self._call("POST", f"{self.base}/reports", json=body)
             if r.status_code != 204:
                 raise self._fatal(r, "execution report refused")

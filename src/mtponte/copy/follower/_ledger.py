@@ -1,9 +1,10 @@
-"""The follower's ledger on disk (JSON, replaced atomically; Windows-safe)."""
+"""The follower's ledger and instance id on disk (replaced atomically; Windows-safe)."""
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 from mtponte.copy.follower._plan import Ledger
@@ -20,6 +21,7 @@ def load_ledger(path: Path) -> Ledger:
             opened=set(map(str, data["opened"])),
             tickets={str(k): set(map(str, v)) for k, v in data["tickets"].items()},
             fills=set(map(str, data.get("fills", []))),  # absent from older ledgers
+            placed=set(map(str, data.get("placed", []))),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(
@@ -36,9 +38,26 @@ def save_ledger(path: Path, ledger: Ledger) -> None:
         "opened": sorted(ledger.opened),
         "tickets": {k: sorted(v) for k, v in sorted(ledger.tickets.items())},
         "fills": sorted(ledger.fills),
+        "placed": sorted(ledger.placed),
     }
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(body, f, separators=(",", ":"))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def instance_id(path: Path) -> str:
+    """The follower's instance id kept at ``path`` (created on first use)."""
+    try:
+        value = path.read_text(encoding="ascii").strip()
+        if value.isalnum() and 8 <= len(value) <= 64:
+            return value
+    except (OSError, UnicodeDecodeError):
+        pass
+    value = uuid.uuid4().hex
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value, encoding="ascii")
+    os.replace(tmp, path)
+    return value

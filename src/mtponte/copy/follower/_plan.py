@@ -26,11 +26,18 @@ by a second order). An order of ours that already filled **is** the copy:
 A position target whose own order of ours is still working while the master's has
 filled (entry ``market``): the order is cancelled, and the position opened at the
 next reconcile if the order did not fill meanwhile.
+
+A pending order of ours that is gone without filling and without the follower
+cancelling it was removed by the user (or the broker): the ledger's ``placed`` holds
+the pending target ids whose order we placed and have not cancelled ourselves, so
+such a target is skipped ("pending order cancelled outside the follower") while it
+remains, changed or not, unless ``reopen_closed`` (see :func:`track_placed`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from mtponte.copy.engine.model import Target
@@ -40,6 +47,10 @@ from mtponte.domain.symbols import SymbolSpec
 
 TAG = "mtp:"
 _EPS = 1e-9
+# An order of ours gone this close to its target's expiry expired at the broker (whose
+# clock may run ahead of ours): never placed again, even with ``reopen_closed``.
+EXPIRY_GRACE_S = 60
+CANCELLED_OUTSIDE = "pending order cancelled outside the follower"
 
 
 def tag_of(target_id: str) -> str:
@@ -81,11 +92,54 @@ class Ledger:
     while its target remains was closed outside the follower: by hand, SL or TP), the
     position tickets it holds per target (for brokers that rewrite comments) and the
     target ids whose order or position of ours filled here (``fills``: pending targets,
-    kept while a target names them, so a net target that nets one is ours)."""
+    kept while a target names them, so a net target that nets one is ours) and the
+    pending target ids whose order we placed and did not cancel ourselves (``placed``:
+    such an order gone without a fill was cancelled outside the follower)."""
 
     opened: set[str] = field(default_factory=set)
     tickets: dict[str, set[str]] = field(default_factory=dict)
     fills: set[str] = field(default_factory=set)
+    placed: set[str] = field(default_factory=set)
+
+
+def track_placed(
+    targets: Iterable[Target], orders: Iterable[PendingOrder], magic: int, ledger: Ledger
+) -> bool:
+    """Keep ``ledger.placed`` to the pending targets of the book: a working order of ours
+    carrying a pending target's tag is recorded (an order placed just before a crash,
+    or one whose cancel failed), ids of targets no longer pending are forgotten.
+
+    The follower adds an id when its ``place`` succeeds and removes it *before* it
+    sends its own cancel (a replace, a target gone or filled at the master): a crash
+    between the two leaves the order working, and it is recorded again here. A cancel
+    that fails puts the id back, so an order whose fate is unknown is never placed a
+    second time: if it is gone without a fill, it counts as cancelled outside.
+
+    Parameters
+    ----------
+    targets
+        The book's targets.
+    orders
+        The account's working orders.
+    magic
+        The follower's magic.
+    ledger
+        Updated in place (``placed``).
+
+    Returns
+    -------
+    bool
+        True when ``ledger.placed`` changed (save it).
+    """
+    pending = {t.target_id for t in targets if t.pending}
+    working = {
+        tid for o in orders if o.magic == magic and (tid := target_of(o.comment)) is not None
+    }
+    new = (ledger.placed | (working & pending)) & pending
+    if new == ledger.placed:
+        return False
+    ledger.placed = new
+    return True
 
 
 def adopt_fills(targets: Iterable[Target], ledger: Ledger) -> bool:
@@ -159,10 +213,14 @@ def plan_pending(
     spec: SymbolSpec | None,
     filled: set[str],
     now: float | None = None,
+    placed: AbstractSet[str] = frozenset(),
+    reopen_closed: bool = False,
 ) -> list[Action]:
     """Actions for one pending target: keep, replace (cancel now, place next pass) or
-    place its order; nothing while a position of ours holds it (filled here), and no
-    new order once its expiry has passed (``now``, epoch s)."""
+    place its order; nothing while a position of ours holds it (filled here), no new
+    order once its expiry has passed (``now``, epoch s; an order of ours gone within
+    :data:`EXPIRY_GRACE_S` of it expired), nor once an order of ours (``placed``) was
+    cancelled outside the follower, unless ``reopen_closed``."""
     tid = t.target_id
     if spec is None:
         return [Action("skip", tid, t.symbol, reason=f"{t.symbol} is not tradable here")]
@@ -174,8 +232,11 @@ def plan_pending(
         return [Action("cancel", tid, t.symbol, ticket=order.ticket, reason="order changed")]
     if tid in filled:
         return [Action("skip", tid, t.symbol, reason="pending order filled here and closed since")]
-    if t.expiry and now is not None and now >= t.expiry:
+    grace = EXPIRY_GRACE_S if tid in placed else 0
+    if t.expiry and now is not None and now >= t.expiry - grace:
         return [Action("skip", tid, t.symbol, reason="pending order expired")]
+    if tid in placed and not reopen_closed:
+        return [Action("skip", tid, t.symbol, reason=CANCELLED_OUTSIDE)]
     return [_place(t)]
 
 
@@ -232,7 +293,14 @@ def plan_hedging(
     for tid, t in sorted(wanted.items()):
         if t.pending:
             out += plan_pending(
-                t, pending.get(tid), bool(mine.get(tid)), specs.get(t.symbol), filled, now
+                t,
+                pending.get(tid),
+                bool(mine.get(tid)),
+                specs.get(t.symbol),
+                filled,
+                now,
+                ledger.placed,
+                reopen_closed,
             )
             continue
         spec = specs.get(t.symbol)
@@ -350,7 +418,9 @@ def plan_netting(
             sign = 1 if pt.side == "buy" else -1
             extra[pt.symbol] = extra.get(pt.symbol, 0.0) + sign * pt.volume
             continue
-        out += plan_pending(pt, working.get(tid), False, pspec, filled, now)
+        out += plan_pending(
+            pt, working.get(tid), False, pspec, filled, now, ledger.placed, reopen_closed
+        )
     pending: dict[str, PendingOrder] = {}
     cancelling: set[str] = set()
     for o in orders:

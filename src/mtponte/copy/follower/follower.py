@@ -10,11 +10,9 @@ never flattens because the network failed.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +21,8 @@ from typing import Any, Protocol
 
 from mtponte.brokers.base import Broker
 from mtponte.copy.engine.model import Target
-from mtponte.copy.follower._ledger import load_ledger, save_ledger
+from mtponte.copy.follower._ledger import instance_id, load_ledger, save_ledger
+from mtponte.copy.follower._outbox import load_unsent, new_report_id, save_unsent
 from mtponte.copy.follower._plan import (
     Action,
     Ledger,
@@ -33,6 +32,7 @@ from mtponte.copy.follower._plan import (
     plan_netting,
     tag_of,
     target_of,
+    track_placed,
 )
 from mtponte.domain.orders import ExecutionReport, PendingOrder, Position
 from mtponte.domain.symbols import SymbolSpec
@@ -132,12 +132,14 @@ class Follower:
         self._ledger_path = Path(options.state_dir) / f"ledger-{name}.json"
         self.ledger: Ledger = load_ledger(self._ledger_path)
         self._fills_saved = set(self.ledger.fills)  # the fills the ledger file holds
-        self.instance = options.instance or _instance_id(
+        self.instance = options.instance or instance_id(
             Path(options.state_dir) / f"instance-{name}"
         )
         self.book: TargetBook | None = None
         self._said: set[tuple[str, str]] = set()  # (target, reason) already reported
-        self._unsent: list[dict[str, Any]] = []  # reports the server has not taken yet
+        # Reports the server has not taken yet, kept in the state folder until it has.
+        self._unsent_path = Path(options.state_dir) / f"unsent-{name}.json"
+        self._unsent: list[dict[str, Any]] = load_unsent(self._unsent_path)
         self._specs: dict[str, SymbolSpec] = {}  # the symbol list of the last plan
         self._last_beat = 0.0
         self._netting = self._is_netting()
@@ -195,6 +197,7 @@ class Follower:
         """Take the lease and rebuild the ledger from the broker before any trade."""
         self.heartbeat()
         self.rebuild()
+        self._send_unsent()  # a previous run's reports first (each stored once)
 
     def rebuild(self) -> None:
         """Learn from the broker what this follower opened (after a restart or a lost
@@ -232,17 +235,29 @@ class Follower:
         if self.book is None:
             return CycleResult(None, [], [])
         actions = self.plan(self.book)
-        reports = [r for a in actions if (r := self._do(a, self.book, received)) is not None]
+        reports: list[dict[str, Any]] = []
+        for a in actions:
+            r = self._do(a, self.book, received)
+            if r is not None:
+                # On disk before the next broker call: a crash loses no report.
+                reports.append(r)
+                self._unsent.append(r)
+                save_unsent(self._unsent_path, self._unsent)
         self._forget_gone()
-        self._unsent += reports
-        if self._unsent:
-            # Kept until the server takes them: an outage right after an execution
-            # loses no report (they are sent, oldest first, on the next cycle).
-            self.link.report(self._unsent[:500])
-            del self._unsent[:500]
+        self._send_unsent()
         if self.clock() - self._last_beat >= self.opt.heartbeat_interval_s:
             self.heartbeat()
         return CycleResult(self.book.version, actions, reports)
+
+    def _send_unsent(self) -> None:
+        """Send the kept reports, oldest first, 500 at most; removed once the server
+        took them. An outage (:class:`LinkError`) keeps them for the next cycle; a
+        resend of one the server took before the answer was lost is stored once (its
+        ``report_id``)."""
+        if self._unsent:
+            self.link.report(self._unsent[:500])
+            del self._unsent[:500]
+            save_unsent(self._unsent_path, self._unsent)
 
     def plan(self, book: TargetBook) -> list[Action]:
         """The actions that bring the account to ``book`` now."""
@@ -253,7 +268,8 @@ class Follower:
         quotes = {s: self.broker.quote(s) for s in syms if s in specs}
         reopen = self.opt.reopen_closed_by_hand
         filled = self._pending_fills(book, positions, orders)
-        if adopt_fills(book.targets, self.ledger) or self._fills_saved != filled:
+        placed = track_placed(book.targets, orders, self.opt.magic, self.ledger)
+        if adopt_fills(book.targets, self.ledger) or self._fills_saved != filled or placed:
             self._save()
         plan = plan_netting if self._netting else plan_hedging
         return plan(
@@ -369,10 +385,22 @@ class Follower:
             r = b.modify_position(a.ticket, a.sl, a.tp)
         elif a.kind == "cancel":
             assert a.ticket is not None
+            ours = a.target_id in self.ledger.placed
+            if ours:
+                # Recorded before sending: our own cancel is never taken for the user's.
+                self.ledger.placed.discard(a.target_id)
+                self._save()
             r = b.cancel_order(a.ticket)
+            if ours and not r.ok:
+                # Working still, or its fate unknown: never placed a second time.
+                self.ledger.placed.add(a.target_id)
+                self._save()
         else:  # pragma: no cover - the planner makes no other kind
             raise MtponteError(f"unknown follower action {a.kind}")
         filled = now_ms()
+        if r.ok and a.kind == "place":
+            self.ledger.placed.add(a.target_id)
+            self._save()
         if r.ok and a.kind in ("open", "limit"):
             self.ledger.opened.add(a.target_id)
             if r.ticket is not None:
@@ -429,22 +457,6 @@ class Follower:
                 delay = min(delay * 2, self.opt.backoff_max_s)
 
 
-def _instance_id(path: Path) -> str:
-    """The instance id kept at ``path`` (created on first use)."""
-    try:
-        value = path.read_text(encoding="ascii").strip()
-        if value.isalnum() and 8 <= len(value) <= 64:
-            return value
-    except (OSError, UnicodeDecodeError):
-        pass
-    value = uuid.uuid4().hex
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(value, encoding="ascii")
-    os.replace(tmp, path)
-    return value
-
-
 def _position_json(p: Position) -> dict[str, Any]:
     return {
         "ticket": p.ticket,
@@ -460,6 +472,7 @@ def _position_json(p: Position) -> dict[str, Any]:
 
 def _report(a: Action, status: str, reason: str, book: TargetBook, received: int) -> dict[str, Any]:
     return {
+        "report_id": new_report_id(),
         "target_id": a.target_id,
         "action": a.kind,
         "status": status,

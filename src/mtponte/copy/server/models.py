@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -149,9 +150,14 @@ class LegacySlave(Base):
 
 
 class ExecutionReport(Base):
-    """What a follower did with one master event."""
+    """What a follower did with one master event. ``report_id`` (client-generated,
+    optional: older followers send none) is stored once per follower: a resend after a
+    lost answer is not a second report."""
 
     __tablename__ = "execution_reports"
+    __table_args__ = (
+        Index("ux_execution_reports_follower_report", "follower_id", "report_id", unique=True),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     follower_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     master_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -164,6 +170,7 @@ class ExecutionReport(Base):
     target_id: Mapped[str] = mapped_column(String(80), default="", server_default="")
     action: Mapped[str] = mapped_column(String(20), default="", server_default="")
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    report_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class TargetBook(Base):

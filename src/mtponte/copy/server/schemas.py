@@ -232,6 +232,8 @@ class ReportCreate(BaseModel):
     action: str = Field("", max_length=20, pattern=r"^[a-z_]*$")
     retcode: int | None = Field(None, ge=0, le=1_000_000)
     latency: LatencyIn | None = None
+    # Client-generated (e.g. 32 hex): a report sent again with the same id is stored once.
+    report_id: str | None = Field(None, min_length=16, max_length=64, pattern=r"^[0-9A-Za-z]*$")
 
 
 class TargetPublic(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mtponte.copy.server._edge import Edge, Slot
@@ -427,10 +428,15 @@ def post_heartbeat(
 def post_report(
     follower_id: IdPath, body: ReportCreate, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    """Execution report: copied / skipped (with reason) / failed, latency, slippage."""
+    """Execution report: copied / skipped (with reason) / failed, latency, slippage.
+
+    A report whose ``report_id`` this follower sent already is answered 204 and not
+    stored again (a resend after a lost answer, or after a crash)."""
     follower = get_account(session, follower_id, "follower")
     require(principal, "follow", follower)
     _subscription(session, follower, body.master_id)
+    if body.report_id is not None and _report_seen(session, follower.id, body.report_id):
+        return Response(status_code=204)
     data = body.model_dump(exclude={"retcode", "latency"})
     details: dict[str, Any] = {}
     if body.retcode is not None:
@@ -441,5 +447,23 @@ def post_report(
         if data["latency_ms"] is None and lat["master_ms"] and lat["filled_ms"]:
             data["latency_ms"] = max(0.0, float(lat["filled_ms"] - lat["master_ms"]))
     session.add(ExecutionReport(follower_id=follower.id, details=details or None, **data))
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        # Two copies of one report raced past the check: the other one is stored.
+        session.rollback()
+        if body.report_id is None or not _report_seen(session, follower.id, body.report_id):
+            raise
     return Response(status_code=204)
+
+
+def _report_seen(session: Session, follower_id: int, report_id: str) -> bool:
+    return (
+        session.scalar(
+            select(ExecutionReport.id).where(
+                ExecutionReport.follower_id == follower_id,
+                ExecutionReport.report_id == report_id,
+            )
+        )
+        is not None
+    )
