@@ -317,6 +317,40 @@ def test_an_entry_found_a_bar_late_and_already_closed_is_still_a_trade(
     assert any(t.exit_time == t.entry_time for t in run.trades)  # closed within its bar
 
 
+class _LateDealsNoQuote(_LateDeals, _NoQuote):
+    pass
+
+
+def test_between_bars_a_lost_entry_is_settled_before_the_next_bar(
+    win_h1: Bars, journal: Journal
+) -> None:
+    """The realtime loop calls ``Runner.idle()`` at every poll without a new bar: an
+    entry whose answer was lost is found there as soon as the account shows it, and its
+    levels move to the fill before the market trades on (the trades equal the run
+    answered in time)."""
+    c = cfg(entry="next_open")
+    clock = ReplayClock()
+    broker = _paper(clock, _LateDealsNoQuote)
+    assert isinstance(broker, _LateDealsNoQuote)
+    box: list[Runner] = []
+    settled: list[bool] = []
+
+    def watch(_ev: BarEvent) -> None:
+        r = box[0]
+        if r.desk.unknown:
+            broker.hidden.clear()  # the account shows it now, between two bars
+            r.idle()
+            settled.append(r._held is not None and not r.desk.unknown)
+
+    run = replay_paper(
+        win_h1, WIN, c, journal, broker=broker, clock=clock, on_event=watch, on_start=box.append
+    )
+    clock2 = ReplayClock()
+    want = replay_paper(win_h1, WIN, c, broker=_paper(clock2, _NoQuote), clock=clock2).trades
+    assert len(settled) == len(want) >= 100 and all(settled)
+    assert run.trades == want
+
+
 def test_kill_switch_closes_and_blocks(bars: Bars, journal: Journal, tmp_path: Path) -> None:
     kill = tmp_path / "KILL_SWITCH"
     c = cfg().model_copy(update={"risk": RiskSection(kill_switch_file=kill)})

@@ -127,6 +127,8 @@ def run_polled(
         if feed.wait(stop):
             break
         pending = feed.poll()
+        if not pending:
+            runner.idle()
     return RealtimeRun(runner, seen)
 
 

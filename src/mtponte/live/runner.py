@@ -187,6 +187,13 @@ class Runner(Supervision):
         return True
 
     # ------------------------------------------------------------------ events
+    def idle(self) -> None:
+        """Between bars (each feed poll): settle commands of unknown outcome as soon as
+        the broker shows them, so a found entry's levels move to its fill now, not at
+        the next bar. Nothing to do (the usual case) costs nothing."""
+        if self.desk.unknown:
+            self._resolve_unknown()
+
     def on_event(self, ev: BarEvent) -> None:
         """Handle one closed bar (and the open of the next one, when known)."""
         t0 = _time.perf_counter()
