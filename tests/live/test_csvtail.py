@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from mtponte.backtest import run_backtest
-from mtponte.brokers.paper import PaperBroker
 from mtponte.data import synth_win
 from mtponte.data.loaders import load_bars, save_bars_csv
 from mtponte.domain import WIN
@@ -21,8 +19,7 @@ from mtponte.errors import DataError
 from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
 from mtponte.live.csvtail import CsvTailFeed
 from mtponte.live.feeds import BarEvent
-from mtponte.live.realtime import run_polled
-from mtponte.live.replay import ReplayClock
+from tests.live._lockstep import Market, Monitor, key
 
 TZ = WIN.timezone
 
@@ -158,10 +155,6 @@ def test_rotation_and_truncation_reopen_or_refuse(tmp_path: Path) -> None:
         feed.poll()
 
 
-def key(t):  # type: ignore[no-untyped-def]
-    return (t.entry_time, int(t.side), t.entry_price, t.exit_time, t.exit_price, t.exit_reason)
-
-
 @pytest.mark.parametrize("mode", ["stop", "next_open"])
 def test_realtime_through_the_tail_trades_like_the_backtest(tmp_path: Path, mode: str) -> None:
     bars = synth_win(days=8, seed=12)
@@ -174,63 +167,28 @@ def test_realtime_through_the_tail_trades_like_the_backtest(tmp_path: Path, mode
     src = tmp_path / "src.csv"
     save_bars_csv(bars, src)
     header, *rows = src.read_text(encoding="utf-8").splitlines()
-    step = timedelta(minutes=5)
-    clock = ReplayClock(bars.bar(0).time)
-    paper = PaperBroker(symbols=[WIN], clock=clock, account_mode="netting")
-    warm = 40
-    for i in range(warm):
-        clock.t = bars.bar(i).time
-        paper.on_bar("WIN", bars.bar(i))
-    clock.t = bars.bar(warm - 1).time + step
-    paper.set_quote("WIN", bars.bar(warm).open)
+    m = Market(bars)
     path = tmp_path / "live.csv"
-    path.write_text(header + "\n" + "\n".join(rows[:warm]) + "\n", encoding="utf-8")
-    handled = [0]
-    cond = threading.Condition()
-
-    def on_event(_ev: BarEvent) -> None:
-        with cond:
-            handled[0] += 1
-            cond.notify_all()
-
-    stop = threading.Event()
+    path.write_text(header + "\n" + "\n".join(rows[: m.warm]) + "\n", encoding="utf-8")
     feed = CsvTailFeed(path, "M5", TZ, poll_s=0.5)
-    out: list[object] = []
-    th = threading.Thread(
-        target=lambda: out.append(
-            run_polled(
-                feed, WIN, cfg, paper, 300, stop, on_event=on_event, clock=clock,
-                on_start=lambda _r: started.set(),
-            )
-        ),
-        daemon=True,
-    )  # fmt: skip
-    started = threading.Event()
-    th.start()
+    mon = Monitor(feed, cfg, m.paper, m)
+    mon.start()  # the lines written so far are the history
     try:
-        assert started.wait(20)  # the lines written so far are the history
         with path.open("a", encoding="utf-8") as fh:
-            for j in range(warm, len(bars)):
-                with cond:  # the monitor is idle between bars
-                    clock.t = bars.bar(j).time
-                    paper.on_bar("WIN", bars.bar(j))  # the market trades bar j
-                    clock.t = bars.bar(j).time + step  # bar j has closed
-                    if j + 1 < len(bars):
-                        paper.set_quote("WIN", bars.bar(j + 1).open)
+            for j in range(m.warm, len(bars)):
+                with mon.cond:  # the monitor is idle between bars
+                    m.trade(j)
                 row = rows[j]
                 fh.write(row[:9])  # torn: the writer is mid-line
                 fh.flush()
                 fh.write(row[9:] + "\n")
                 fh.flush()
-                with cond:
-                    assert cond.wait_for(lambda j=j: handled[0] >= j - warm + 1, 20), j
+                mon.wait_bar(j)
     finally:
-        stop.set()
-        th.join(10)
+        mon.stop()
         feed.close()
-    (run,) = out
-    got = sorted(key(t) for t in run.runner.trades)  # type: ignore[attr-defined]
-    start = bars.bar(warm).time
+    got = sorted(key(t) for t in mon.result().runner.trades)
+    start = bars.bar(m.warm).time
     want = [e for e in expected if e[0] >= start]
     assert got == want, "\n".join(["got:", *map(repr, got), "want:", *map(repr, want)])
     assert len(got) >= 3
