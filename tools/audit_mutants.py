@@ -54,6 +54,8 @@ AM = "tests/copy/server/test_audit_mutants.py::"
 RR = "tests/copy/server/test_audit_rerun.py::"
 FILL = "src/mtponte/backtest/fill.py"
 EXE = "src/mtponte/bridge/executor.py"
+EXE_ORDERS = "src/mtponte/bridge/_executor_orders.py"  # split out of executor.py
+EXE_RECOVERY = "src/mtponte/bridge/_executor_recovery.py"
 CHK = "src/mtponte/bridge/checks.py"
 SRV = "src/mtponte/copy/server/"
 
@@ -119,20 +121,19 @@ MUTANTS = [
         (SAFE + "test_b3_check_command_refuses_an_expired_command_itself",),
     ),
     Mutant(
-        "B4", "TTL expiry during crash recovery", EXE,
+        "B4", "TTL expiry during crash recovery", EXE_RECOVERY,
         "if self.clock() > cmd.expires_at():", "if False:",
         (EX + "test_expired_while_crashed_is_not_executed",),
-        nth=1, count=2,
         equivalent="recovery then re-runs check_command, whose first check is the same "
         "TTL: same status (rejected), reason (expired) and outcome (nothing sent)",
     ),
     Mutant(
-        "B5", "kill switch closes positions", EXE,
+        "B5", "kill switch closes positions", EXE_ORDERS,
         "if ours or self.broker.orders():", "if False:",
         (EX + "test_kill_switch_closes_everything_and_refuses",),
     ),
     Mutant(
-        "B6", "kill switch cancels pending orders when flat", EXE,
+        "B6", "kill switch cancels pending orders when flat", EXE_ORDERS,
         "if ours or self.broker.orders():", "if ours:",
         (SAFE + "test_b6_kill_switch_cancels_a_pending_order_when_flat",),
     ),

@@ -94,6 +94,8 @@ TARGETS = {
             ("tests/risk/test_rules.py", "tests/risk/test_rules_boundaries.py"),
         ),
         Target("executor", "src/mtponte/bridge/executor.py", BRIDGE_TESTS),
+        Target("executor_orders", "src/mtponte/bridge/_executor_orders.py", BRIDGE_TESTS),
+        Target("executor_recovery", "src/mtponte/bridge/_executor_recovery.py", BRIDGE_TESTS),
         Target("protocol", "src/mtponte/bridge/protocol.py", BRIDGE_TESTS),
         Target("deps", "src/mtponte/copy/server/deps.py", AUTH_TESTS),
         Target("security", "src/mtponte/copy/server/security.py", AUTH_TESTS),

@@ -2,7 +2,10 @@
 
 Same protocol, same checks, same order of operations, executing against any
 :class:`~mtponte.brokers.base.Broker` (the paper broker in tests, CI and the demo).
-Function names mirror the EA's (``process_inbox`` ↔ ``ProcessInbox`` ...).
+Function names mirror the EA's (``process_inbox`` ↔ ``ProcessInbox`` ...). This module
+holds the loop, one file's processing and the results; the checks and execution are in
+:mod:`._executor_orders`, the crash and timeout recovery in :mod:`._executor_recovery`
+(mixins of :class:`Executor`, which keeps every name).
 
 Exactly once
 ------------
@@ -22,18 +25,16 @@ only ever executed again when the broker's records prove it was not executed.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from mtponte._faults import crashpoint
+from mtponte.bridge._executor_orders import OrdersMixin
+from mtponte.bridge._executor_recovery import RecoveryMixin, _safe_name
 from mtponte.bridge._parse import Parsed, parse_command
-from mtponte.bridge.checks import CheckContext, ExecutorLimits, check_command
+from mtponte.bridge.checks import ExecutorLimits, check_command
 from mtponte.bridge.fileio import (
     BridgeDir,
     atomic_write_json,
@@ -45,24 +46,21 @@ from mtponte.bridge.fileio import (
 from mtponte.bridge.journal import ExecutorJournal
 from mtponte.bridge.protocol import (
     INBOX_NAME,
-    KILL_COMMENT,
     Command,
     Kind,
-    PythonHeartbeat,
     Reason,
     Result,
     Status,
 )
 from mtponte.bridge.snapshots import write_bars, write_state
 from mtponte.bridge.watch import changes
-from mtponte.brokers.base import DONE, PLACED, TIMEOUT, Broker
+from mtponte.brokers.base import TIMEOUT, Broker
 from mtponte.domain.orders import ExecutionReport
-from mtponte.domain.side import Side
 
 log = logging.getLogger("mtponte.bridge.executor")
 
 
-class Executor:
+class Executor(OrdersMixin, RecoveryMixin):
     """Process the inbox of ``root`` against ``broker``.
 
     Parameters
@@ -271,253 +269,6 @@ class Executor:
         """Decode, parse and shape-check one file; never raises for bad content."""
         return parse_command(path)
 
-    # ------------------------------------------------------------------ checks
-    def context(self) -> CheckContext:
-        acct = self.broker.account()
-        ours = [p for p in self.broker.positions() if self.magic is None or p.magic == self.magic]
-        symbols = self.broker.symbols()
-        quotes = {name: q for name in symbols if (q := self.broker.quote(name)) is not None}
-        return CheckContext(
-            now_ms=self.clock(),
-            symbols=symbols,
-            open_positions=len(ours),
-            daily_pnl=acct.daily_pnl,
-            kill_switch=self.dir.kill_switch.exists(),
-            python_heartbeat_age_ms=self.python_heartbeat_age(),
-            quotes=quotes,
-            atr=dict(self.atr),
-        )
-
-    def python_heartbeat_age(self) -> int | None:
-        try:
-            obj = read_json(self.dir.state / "python-heartbeat.json")
-        except ValueError:
-            return None
-        if obj is None:
-            return None
-        try:
-            hb = PythonHeartbeat.model_validate(obj)
-        except ValidationError:
-            return None
-        return max(0, self.clock() - hb.time)
-
-    # ------------------------------------------------------------------ execution
-    def execute(self, cmd: Command) -> ExecutionReport:
-        """Send ``cmd`` to the broker (its comment is the command's tag)."""
-        b, tag = self.broker, cmd.tag
-        side = Side.BUY if cmd.side == "buy" else Side.SELL
-        if cmd.kind is Kind.OPEN:
-            assert cmd.symbol is not None and cmd.volume is not None
-            sl, tp = cmd.sl, cmd.tp
-            if (not sl or not tp) and b.account().account_mode == "netting":
-                # the entry's levels replace its position's; a level the command omits keeps
-                # the position's own when the entry grows it (review #12; EA: Execute)
-                grown = next(
-                    (p for p in b.positions() if p.symbol == cmd.symbol and p.side is side), None
-                )
-                if grown is not None:
-                    sl, tp = sl or grown.sl, tp or grown.tp
-            return b.market_order(
-                cmd.symbol,
-                side,
-                cmd.volume,
-                sl,
-                tp,
-                cmd.max_deviation_points,
-                cmd.magic,
-                tag,
-                cmd.price,
-            )
-        if cmd.kind is Kind.PLACE:
-            assert cmd.symbol and cmd.volume and cmd.price and cmd.order_type and cmd.expiry
-            return b.place_order(
-                cmd.symbol,
-                side,
-                cmd.order_type.value,
-                cmd.volume,
-                cmd.price,
-                cmd.sl,
-                cmd.tp,
-                datetime.fromtimestamp(cmd.expiry / 1000, tz=UTC),
-                cmd.magic,
-                tag,
-            )
-        if cmd.kind is Kind.CANCEL:
-            assert cmd.ticket is not None
-            if not any(o.ticket == cmd.ticket for o in b.orders()):
-                return ExecutionReport(False, 10013, f"no pending order {cmd.ticket}")
-            return b.cancel_order(cmd.ticket)
-        if cmd.kind is Kind.CLOSE:
-            assert cmd.ticket is not None
-            return b.close_position(cmd.ticket, cmd.volume, cmd.max_deviation_points, tag)
-        if cmd.kind is Kind.MODIFY:
-            assert cmd.ticket is not None
-            return b.modify_position(cmd.ticket, cmd.sl, cmd.tp)
-        if cmd.kind is Kind.CLOSE_ALL:
-            return self.close_all(cmd.symbol, tag)
-        return ExecutionReport(True, DONE, "pong")
-
-    def close_all(self, symbol: str | None = None, tag: str = "") -> ExecutionReport:
-        """Close every position with our magic (and cancel our orders)."""
-        failures = []
-        for o in self.broker.orders():
-            if (self.magic is None or o.magic == self.magic) and symbol in (None, o.symbol):
-                self.broker.cancel_order(o.ticket)
-        for p in self.broker.positions():
-            if (self.magic is None or p.magic == self.magic) and symbol in (None, p.symbol):
-                rep = self.broker.close_position(p.ticket, None, 10_000, tag)
-                if not rep.ok:
-                    failures.append(f"{p.ticket}: {rep.message}")
-        if failures:
-            return ExecutionReport(False, 10006, "; ".join(failures))
-        return ExecutionReport(True, DONE, "closed all")
-
-    def apply_kill_switch(self) -> None:
-        """While ``KILL_SWITCH`` exists: close all our positions; commands are refused."""
-        if self.dir.kill_switch.exists():
-            ours = [
-                p for p in self.broker.positions() if self.magic is None or p.magic == self.magic
-            ]
-            if ours or self.broker.orders():
-                log.warning("KILL SWITCH: closing %d positions", len(ours))
-                self.close_all(None, KILL_COMMENT)
-
-    # ------------------------------------------------------------------ recovery
-    def recover(self) -> int:
-        """Resolve every command journaled as executing (a crash interrupted it), and
-        republish final results whose ``outbox`` file is missing or stale (a crash
-        between journaling ``done`` and writing the result, or a power cut)."""
-        for cid, result in self.journal.recent_results(1_000):
-            if _safe_name(cid):
-                self._publish(Result.model_validate_json(result))
-        n = 0
-        for _cid, file, raw in self.journal.unfinished():
-            cmd = Command.model_validate_json(raw)
-            path = self.dir.inbox / file
-            seen = self.clock()
-            try:
-                res = self.resolve(cmd, seen)
-            except Exception as exc:  # the broker itself is failing: a human must look
-                log.exception("cannot resolve %s", cmd.id)
-                res = self._final(
-                    cmd,
-                    seen,
-                    Status.UNKNOWN,
-                    reason=Reason.BROKER_ERROR,
-                    message=f"outcome unknown: {type(exc).__name__}: {exc}",
-                )
-            self._finish(path if path.exists() else None, cmd, res)
-            n += 1
-        return n
-
-    def settle_timeout(self, cmd: Command, seen: int) -> Result:
-        """The outcome of a command the broker answered with a timeout (10012).
-
-        MT5 may execute an order after it answered, so a timed-out open, close or
-        pending order is **never sent again**: it is looked for by its tag for
-        ``timeout_grace_ms`` and, when found, reported ``filled``; otherwise the result
-        is ``unknown`` (the client or the operator decides). Idempotent kinds (modify,
-        cancel, close_all, ping) are settled as after a crash (see :meth:`resolve`).
-        """
-        if cmd.kind not in (Kind.OPEN, Kind.CLOSE, Kind.PLACE):
-            return self.resolve(cmd, seen)
-        deadline = self.clock() + self.timeout_grace_ms
-        while (found := self._find(cmd, seen)) is None and self.clock() < deadline:
-            self.sleep(0.25)
-        if found is not None:
-            return found
-        log.error("command %s timed out and left no trace by its tag: not re-sent", cmd.id)
-        return self._final(
-            cmd,
-            seen,
-            Status.UNKNOWN,
-            retcode=TIMEOUT,
-            message=f"broker timed out; no order, deal or position with tag {cmd.tag} after "
-            f"{self.timeout_grace_ms / 1000:g} s; not re-sent (check the terminal)",
-        )
-
-    def resolve(self, cmd: Command, seen: int) -> Result:
-        """Establish the outcome of an interrupted command from the broker's records.
-
-        Found among deals / orders / positions by its tag → ``filled``. Not found →
-        it was not executed: execute it now if it is still within its TTL and passes
-        every check again, else ``rejected`` (``expired`` or the check's reason).
-        Idempotent kinds (modify, cancel, close_all, ping) are simply applied again.
-        """
-        b = self.broker
-        if cmd.kind in (Kind.OPEN, Kind.CLOSE, Kind.PLACE):
-            found = self._find(cmd, seen)
-            if found is not None:
-                return found
-            if self.clock() > cmd.expires_at():
-                return self._final(
-                    cmd,
-                    seen,
-                    Status.REJECTED,
-                    reason=Reason.EXPIRED,
-                    message="not executed before a crash; expired since",
-                )
-            # not executed: sending it now is a new decision, so it passes every check
-            # again (a kill switch, the daily loss or max positions set meanwhile)
-            rej = check_command(cmd, self.context(), self.limits)
-            if rej is not None:
-                return self._final(
-                    cmd,
-                    seen,
-                    Status.REJECTED,
-                    reason=rej[0],
-                    message=f"not executed before a crash; now refused: {rej[1]}",
-                )
-        if (
-            cmd.kind is Kind.CANCEL
-            and cmd.ticket is not None
-            and not any(o.ticket == cmd.ticket for o in b.orders())
-        ):
-            return self._final(
-                cmd,
-                seen,
-                Status.FILLED,
-                reason=Reason.RECOVERED,
-                retcode=DONE,
-                order=cmd.ticket,
-            )
-        return self._result(cmd, self.execute(cmd), seen)
-
-    def _find(self, cmd: Command, seen: int) -> Result | None:
-        """An open/close/place found by its tag among deals (or, pending, orders)."""
-        b, tag = self.broker, cmd.tag
-        deals = b.deals(comment=tag)
-        if deals:
-            d = deals[0]
-            return self._final(
-                cmd,
-                seen,
-                Status.FILLED,
-                reason=Reason.RECOVERED,
-                retcode=DONE,
-                ticket=d.position,
-                order=d.order,
-                deal=d.deal,
-                price=d.price,
-                volume=sum(x.volume for x in deals),
-                message="found in deals after a crash",
-            )
-        if cmd.kind is Kind.PLACE:
-            for o in b.orders():
-                if o.comment == tag:
-                    return self._final(
-                        cmd,
-                        seen,
-                        Status.FILLED,
-                        reason=Reason.RECOVERED,
-                        retcode=PLACED,
-                        order=o.ticket,
-                        price=o.price,
-                        volume=o.volume,
-                        message="found pending after a crash",
-                    )
-        return None
-
     # ------------------------------------------------------------------ results
     def _result(self, cmd: Command, rep: ExecutionReport, seen: int) -> Result:
         if rep.ok:
@@ -666,13 +417,3 @@ class Executor:
 
     def close(self) -> None:
         self.journal.close()
-
-
-def _safe_name(cid: str) -> bool:
-    return (
-        bool(cid)
-        and len(cid) <= 100
-        and all(c.isalnum() or c in "-_." for c in cid)
-        and not cid.startswith(".")
-        and os.sep not in cid
-    )

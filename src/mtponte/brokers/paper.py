@@ -8,7 +8,9 @@ the process using it); every request is one transaction.
 
 ``account_mode="hedging"`` (the default) opens one position per entry;
 ``"netting"`` keeps at most one position per symbol, as MT5 netting and exchange
-accounts do (:mod:`mtponte.brokers._paper_book`).
+accounts do (:mod:`mtponte.brokers._paper_book`). The bar-driven simulation
+(:meth:`PaperBroker.on_bar`: pending orders triggered, SL/TP exits) is mixed in from
+:mod:`mtponte.brokers._paper_sim`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mtponte.backtest.fill import EXIT_NONE, EXIT_SL, exit_check, slipped, stop_fill
+from mtponte.backtest.fill import slipped
 from mtponte.brokers._paper_book import (
     SCHEMA,
     check_order,
@@ -31,6 +33,7 @@ from mtponte.brokers._paper_book import (
     net_fill,
     open_new,
 )
+from mtponte.brokers._paper_sim import SimulationMixin
 from mtponte.brokers.base import (
     DONE,
     INVALID_STOPS,
@@ -52,10 +55,9 @@ from mtponte.domain.orders import (
 from mtponte.domain.side import Side
 from mtponte.domain.symbols import WIN, SymbolSpec
 from mtponte.errors import ConfigError
-from mtponte.strategies._rules import triggered
 
 
-class PaperBroker(Broker):
+class PaperBroker(SimulationMixin, Broker):
     """Simulated account.
 
     Parameters
@@ -441,81 +443,3 @@ class PaperBroker(Broker):
                 (symbol, count),
             ).fetchall()
         return [Bar(dt_utc(r[0]), *r[1:]) for r in reversed(rows)]
-
-    # ----------------------------------------------------------------- simulation
-    def on_bar(self, symbol: str, bar: Bar) -> list[ExecutionReport]:
-        """Advance ``symbol`` by one closed bar: expire/trigger pending orders, then SL/TP.
-
-        Uses the backtester's fill model: stop entries fill at ``max(O, stop)``; exits
-        check SL before TP, gaps exit at the open, exits on the entry bar at the level.
-        """
-        spec = self._specs[symbol]
-        slip = float(self.slippage_ticks)
-        out: list[ExecutionReport] = []
-        bar_ms = ms(bar.time)
-        with self._tx() as db:
-            entered: set[int] = set()
-            for r in db.execute(
-                "SELECT ticket, side, order_type, volume, price, sl, tp, expiry,"
-                " magic, comment FROM orders WHERE symbol=? ORDER BY ticket",
-                (symbol,),
-            ).fetchall():
-                ticket, side, otype, vol, price, sl, tp, expiry, magic, comment = r
-                if expiry is not None and expiry <= bar_ms:
-                    db.execute("DELETE FROM orders WHERE ticket=?", (ticket,))
-                    continue
-                hit = (
-                    triggered(side, bar.high, bar.low, price)
-                    if otype == "stop"
-                    else triggered(-side, bar.high, bar.low, price)
-                )
-                if not hit:
-                    continue
-                fill = stop_fill(side, bar.open, price) if otype == "stop" else price
-                fill = slipped(fill, side, True, slip, spec.tick_size)
-                db.execute("DELETE FROM orders WHERE ticket=?", (ticket,))
-                rep = self._fill_in(db, symbol, side, vol, fill, sl, tp, magic, comment, ticket)
-                assert rep.ticket is not None
-                entered.add(int(rep.ticket))
-                out.append(rep)
-            for r in db.execute(
-                "SELECT ticket, side, sl, tp FROM positions WHERE symbol=?", (symbol,)
-            ).fetchall():
-                ticket, side, sl, tp = r
-                code, px = exit_check(
-                    side,
-                    bar.open,
-                    bar.high,
-                    bar.low,
-                    sl if sl is not None else (-1e300 if side > 0 else 1e300),
-                    tp if tp is not None else (1e300 if side > 0 else -1e300),
-                    ticket in entered,
-                )
-                if code != EXIT_NONE:
-                    # MT5's server comments the deals it triggers "[sl 119000]" / "[tp …]".
-                    level = sl if code == EXIT_SL else tp
-                    why = f"[{'sl' if code == EXIT_SL else 'tp'} {level:.{spec.digits}f}]"
-                    out.append(
-                        self._close(
-                            db, ticket, None, slipped(px, side, False, slip, spec.tick_size), why
-                        )
-                    )
-            db.execute(
-                "INSERT OR REPLACE INTO quotes VALUES (?,?,?,?)",
-                (symbol, bar.close, bar.close, bar_ms),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    symbol,
-                    bar_ms,
-                    bar.open,
-                    bar.high,
-                    bar.low,
-                    bar.close,
-                    bar.tick_volume,
-                    bar.real_volume,
-                    bar.spread,
-                ),
-            )
-        return out
