@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from sqlalchemy import select
 
 from mtponte.copy.server import targets
@@ -92,3 +93,36 @@ def test_an_older_batch_never_replaces_a_newer_answer(world):
     old = new.model_copy(update={"version": new.version - 1, "targets": []})
     refresher._keep({book.subscription_id: old})
     assert refresher.answers[book.subscription_id] is new
+
+
+def test_a_failed_commit_forgets_the_master_view_it_stepped_with(world):
+    """Review: the view cached while stepping a transaction that then fails to commit
+    holds an event that was never stored; the next event, given the same seq, must not
+    be stepped with it."""
+    from mtponte.copy.server.models import Account
+    from mtponte.copy.server.service import publish_event
+
+    report_symbol(world)
+    app = world.client.app
+    with app.state.sessions() as s:
+        master = s.get(Account, world.master_id)
+        payload = {"symbol": "EURUSD", "side": "buy", "volume": 0.1, "price": 1.1}
+        publish_event(s, master, "open", "kA", "5", {"kind": "open", "ticket": "5", **payload}, 50)
+        assert app.state.refresher.step_in(s, world.master_id) is not None
+
+        def refused() -> None:  # the database refuses the commit (disk full, ...)
+            s.rollback()
+            raise RuntimeError("commit failed")
+
+        s.commit = refused  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            targets.commit_step(s, world.master_id)
+    r = world.client.post(
+        f"/api/v1/masters/{world.master_id}/events",
+        json={"kind": "open", "idempotency_key": "kB", "ticket": "6", **payload, "volume": 0.3},
+        headers=world.h(world.publish),
+    )
+    assert r.status_code == 201 and r.json()["seq"] == 1  # the seq A was given
+    book = _stored_book(world)
+    assert book is not None
+    assert [t["master_tickets"] for t in book.targets] == [["6"]]

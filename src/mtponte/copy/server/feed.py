@@ -14,6 +14,7 @@ from mtponte.copy.server._refresher import Refresher
 from mtponte.copy.server.models import Account, Event, aware
 from mtponte.copy.server.notifier import Notifier
 from mtponte.copy.server.service import read_after
+from mtponte.copy.server.targets import commit_step
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class EventFeed:
         wakes is answered from memory."""
         refresher = self._refresher if created else None
         stepped = refresher.step_in(session, event.master_id) if refresher else None
-        session.commit()
+        commit_step(session, event.master_id)
         if not created:
             return
         if refresher is not None:

@@ -92,6 +92,17 @@ def _cache(session: Session) -> _Cache:
         return _caches.setdefault(session.get_bind(), _Cache())
 
 
+def commit_step(session: Session, master_id: int) -> None:
+    """Commit a transaction that stepped ``master_id``'s books. If the commit fails,
+    the master view cached while stepping is forgotten: it may hold an event that was
+    never stored, whose seq the next event will be given."""
+    try:
+        session.commit()
+    except BaseException:
+        _cache(session).views.pop(master_id, None)
+        raise
+
+
 def _snap_at(session: Session, master_id: int) -> str:
     t = session.scalar(select(Snapshot.created_at).where(Snapshot.master_id == master_id))
     return "" if t is None else aware(t).isoformat()
@@ -317,7 +328,7 @@ def refresh_book(
         sub.id, sub.follower_id, sub.version, CopySettings.model_validate(sub.settings or {})
     )
     out, written = _step(session, master, [one], stale_s, now)
-    session.commit()
+    commit_step(session, master.id)
     remember(session, written)
     return out[sub.id]
 
@@ -329,7 +340,7 @@ def refresh_master(
     changes all of them at once), reading each table once, and return each follower's
     answer by subscription id."""
     stepped = step_master(session, master_id, stale_s, now)
-    session.commit()
+    commit_step(session, master_id)
     if stepped is None:
         return {}
     remember(session, stepped.written)
