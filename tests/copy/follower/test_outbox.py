@@ -3,6 +3,7 @@ state folder until the server took them, each with its ``report_id``."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -107,3 +108,26 @@ def test_a_resend_after_a_lost_answer_is_stored_once(world, tmp_path) -> None:  
         rows = s.execute(select(ExecutionReport.action, ExecutionReport.report_id)).all()
     assert [a for a, _ in rows] == ["open"] and rows[0][1] is not None
     assert len(b.positions()) == 1
+
+
+def test_a_report_the_server_refuses_is_dropped_and_the_follower_restarts(tmp_path) -> None:
+    """Review: a report refused with a 4xx (e.g. an older server that does not know
+    ``report_id``) is refused every time. Kept on disk it stopped every restart before
+    the follower managed its copies; it is logged and dropped, as the EA does."""
+    import httpx
+
+    seen: list[dict[str, object]] = []
+
+    def server(req: httpx.Request) -> httpx.Response:
+        body = json.loads(req.content)
+        seen.append(body)
+        if "report_id" in body:
+            return httpx.Response(422, json={"detail": "extra fields not permitted"})
+        return httpx.Response(204)
+
+    client = httpx.Client(transport=httpx.MockTransport(server), base_url="http://copy.test")
+    link = HttpLink(client, 2, 1, "tok")
+    report = {"status": "copied", "target_id": "s1t1", "action": "open", "report_id": "a" * 32}
+    link.report([report, {**report, "report_id": None}])  # no exception: dropped, then sent
+    assert len(seen) == 2
+    assert "report_id" not in seen[1]

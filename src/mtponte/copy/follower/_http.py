@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -11,6 +12,9 @@ from mtponte.copy.follower.follower import LeaseHeld, LinkError, TargetBook
 from mtponte.errors import ConfigError
 
 _RETRY = {408, 425, 429, 500, 502, 503, 504}
+# A report's own fault (malformed, too large, a field the server refuses): never retried.
+_REPORT_REFUSED = {400, 413, 422}
+_log = logging.getLogger("mtponte.copy.follower")
 
 
 class HttpLink:
@@ -90,5 +94,15 @@ class HttpLink:
             if rep.get("report_id"):  # absent from reports kept by an older follower
                 body["report_id"] = rep["report_id"]
             r = self._call("POST", f"{self.base}/reports", json=body)
+            if r.status_code in _REPORT_REFUSED:
+                # This report will be refused every time (e.g. a field an older server
+                # does not know): logged and dropped, as the EA does. Kept, it would stop
+                # every restart of the follower before it manages its copies.
+                _log.error(
+                    "%s; the report is dropped: %s",
+                    self._fatal(r, "execution report refused"),
+                    body,
+                )
+                continue
             if r.status_code != 204:
                 raise self._fatal(r, "execution report refused")
