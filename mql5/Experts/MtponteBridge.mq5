@@ -1454,6 +1454,9 @@ void WriteState()
       ulong tk = OrderGetTicket(i);
       if(tk == 0) continue;
       long type = OrderGetInteger(ORDER_TYPE);
+      // A market order still in flight is no pending order (it would be read as a
+      // "sell limit"; a runner settling a lost entry would cancel it mid-fill).
+      if(type == ORDER_TYPE_BUY || type == ORDER_TYPE_SELL) continue;
       CJsonWriter o;
       o.Ticket("ticket", tk); o.Str("symbol", OrderGetString(ORDER_SYMBOL));
       o.Str("side", (type == ORDER_TYPE_BUY_STOP || type == ORDER_TYPE_BUY_LIMIT) ? "buy" : "sell");

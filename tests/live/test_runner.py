@@ -351,6 +351,42 @@ def test_between_bars_a_lost_entry_is_settled_before_the_next_bar(
     assert run.trades == want
 
 
+class _PositionsBehind(_NoQuote):
+    """The answer is lost and the account's position list lags its deal list (the
+    bridge publishes them as separate snapshots) until the next bar."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.unlisted: set[str] = set()
+
+    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
+        super().market_order(*a, **kw)
+        self.unlisted.add(kw["comment"])
+        raise MtponteError("no answer within the TTL")
+
+    def on_bar(self, *a: Any, **kw: Any) -> Any:
+        self.unlisted.clear()
+        return super().on_bar(*a, **kw)
+
+    def positions(self, *a: Any, **kw: Any) -> Any:
+        return [p for p in super().positions(*a, **kw) if p.comment not in self.unlisted]
+
+
+def test_a_lost_entry_whose_position_is_not_listed_yet_is_not_taken_as_closed(
+    win_h1: Bars, journal: Journal
+) -> None:
+    """Review: an entry deal with no listed position is closed only if a closing deal
+    says so; otherwise its levels still move to the fill (the trades equal the run
+    answered in time)."""
+    c = cfg(entry="next_open")
+    clock = ReplayClock()
+    run = replay_paper(win_h1, WIN, c, journal, broker=_paper(clock, _PositionsBehind), clock=clock)
+    clock2 = ReplayClock()
+    want = replay_paper(win_h1, WIN, c, broker=_paper(clock2, _NoQuote), clock=clock2).trades
+    assert len(want) >= 100
+    assert run.trades == want
+
+
 def test_kill_switch_closes_and_blocks(bars: Bars, journal: Journal, tmp_path: Path) -> None:
     kill = tmp_path / "KILL_SWITCH"
     c = cfg().model_copy(update={"risk": RiskSection(kill_switch_file=kill)})

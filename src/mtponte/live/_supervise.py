@@ -334,9 +334,12 @@ class Supervision:
             ticket, price = entry.position, entry.price
         else:
             return
+        # Closed only when a closing deal says so: the account's deals and positions may
+        # be snapshots of different moments (the bridge), the position not listed yet.
+        closed = pos is None and any(x.entry == "out" for x in deals)
         sl, tp = late.sl, late.tp
         if late.dist is not None:
-            if pos is not None:
+            if not closed:
                 sl, tp = self._levels_to_fill(tag, ticket, late.side, price, sl, tp, late.dist)
             else:  # nothing left to move: the levels it would have had
                 tick = self.spec.tick_size

@@ -166,7 +166,13 @@ class CommandDesk:
             deals = self.broker.deals(comment=u.tag)
             if u.kind == "close":
                 deals = [x for x in deals if x.entry == "out"]
-            orders = [o for o in self.broker.orders() if o.comment == u.tag]
+            # A market command leaves no pending order: an order with its tag is the
+            # command still in flight, not its outcome (wait for a deal or the TTL).
+            orders = (
+                []
+                if u.kind == "market"
+                else [o for o in self.broker.orders() if o.comment == u.tag]
+            )
             if deals or orders:
                 log.warning("command %s (%s) resolved from the broker: executed", u.tag, u.kind)
                 if self.journal is not None:
