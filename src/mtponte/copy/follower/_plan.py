@@ -31,10 +31,8 @@ A pending order of ours that is gone without filling and without the follower
 cancelling it was removed by the user (or the broker): the ledger's ``placed`` holds
 the pending target ids whose order we placed and have not cancelled ourselves, so
 such a target is skipped ("pending order cancelled outside the follower") while it
-remains, changed or not, unless ``reopen_closed`` (see :func:`track_placed`). Also
-once the master's order fills: the position target (hedging: same id, recorded in
-``opened``) or the net target listing it (netting: the id recorded in ``fills``,
-adopted) is skipped as "closed outside the follower", not opened at market.
+remains, changed or not, unless ``reopen_closed``, and not opened at market when
+the master's order fills (see :func:`track_placed`).
 """
 
 from __future__ import annotations
@@ -112,12 +110,10 @@ def track_placed(
     carrying a pending target's tag is recorded (an order placed just before a crash,
     or one whose cancel failed), ids of targets no longer pending are forgotten.
 
-    An id forgotten because the master's order filled (its id is now a position
-    target's, or in a net target's ``sources``) while no order of ours works for it is
-    a copy of ours gone by hand (cancelled, or filled here and closed): it goes to
-    ``ledger.opened`` (the target with its id) or ``ledger.fills`` (a net target
-    listing it, adopted by :func:`adopt_fills`), so the market copy is not opened
-    unless ``reopen_closed``.
+    An id forgotten because the master's order filled while no order of ours works
+    for it is a copy gone by hand (cancelled, or filled here and closed): it goes to
+    ``opened`` if a target has its id (hedging), to ``fills`` if a target's ``sources``
+    name it (netting, adopted by :func:`adopt_fills`), so it is not opened at market.
 
     The follower adds an id when its ``place`` succeeds and removes it *before* it
     sends its own cancel (a replace, a target gone or filled at the master): a crash
@@ -150,14 +146,10 @@ def track_placed(
     new = (ledger.placed | (working & pending)) & pending
     if new == ledger.placed:
         return False
-    # Left because the master's order filled while ours is gone (cancelled by hand, or
-    # filled here and closed since): the copy was ours. A target with the same id
-    # (hedging) counts as opened; a net target listing it in ``sources`` is adopted
-    # through ``fills`` (adopt_fills), kept in the ledger while a target names it.
-    # Ours still working: dropped, the follower cancels it and the target decides.
+    # Ours still working: dropped (the follower cancels it itself, then opens).
     gone = ledger.placed - new - working
     ids = {t.target_id for t in targets if not t.pending}
-    sources = {s for t in targets if not t.pending for s in t.sources}
+    sources = {s for t in targets for s in t.sources}
     ledger.opened |= gone & ids
     ledger.fills |= gone & sources
     ledger.placed = new
