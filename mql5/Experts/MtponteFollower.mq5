@@ -991,9 +991,9 @@ void PendingFills(FPos &ps[], FOrder &os[])
             changed = true;
         }
      }
-   if(AdoptFills())
+   if(TrackPlaced(os))  // first: it may record a fill that AdoptFills adopts
       changed = true;
-   if(TrackPlaced(os))
+   if(AdoptFills())
       changed = true;
    if(changed)
       SaveLedger();
@@ -1004,18 +1004,36 @@ void PendingFills(FPos &ps[], FOrder &os[])
 //--- longer pending are forgotten. Do adds an id when its place succeeds and removes it
 //--- before it sends its own cancel, putting it back when the cancel fails: an order of
 //--- ours gone unfilled and still in g_placed was cancelled outside the follower, and
-//--- one whose fate is unknown is never placed twice (the twin's track_placed)
+//--- one whose fate is unknown is never placed twice. An id forgotten because the master's
+//--- order filled (now a position target's id, or in a net target's sources) while no order
+//--- of ours works for it is a copy gone by hand (cancelled, or filled here and closed): it
+//--- goes to g_opened (the target with its id) or g_filled (adopted by AdoptFills), so the
+//--- market copy is not opened unless ReopenClosedByHand (the twin's track_placed)
 bool TrackPlaced(FOrder &os[])
   {
    bool changed = false;
    for(int k = ArraySize(g_placed) - 1; k >= 0; k--)
      {
-      int ti = TargetIndex(g_placed[k]);
-      if(ti < 0 || g_targets[ti].otype == "")
+      string tid = g_placed[k];
+      int ti = TargetIndex(tid);
+      if(ti >= 0 && g_targets[ti].otype != "")
+         continue;
+      bool working = false;
+      for(int i = 0; i < ArraySize(os) && !working; i++)
+         working = OrderTid(os[i]) == tid;
+      if(!working)
         {
-         SetRemoveAt(g_placed, k);
-         changed = true;
+         if(ti >= 0)
+            SetAdd(g_opened, tid);
+         for(int j = 0; j < ArraySize(g_targets); j++)
+            if(StringFind(g_targets[j].sources, "\t" + tid + "\t") >= 0)
+              {
+               SetAdd(g_filled, tid);
+               break;
+              }
         }
+      SetRemoveAt(g_placed, k);
+      changed = true;
      }
    for(int i = 0; i < ArraySize(os); i++)
      {

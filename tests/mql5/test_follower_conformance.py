@@ -1277,3 +1277,73 @@ def test_the_ea_finds_its_pending_orders_and_fills_under_rewritten_comments(tmp_
     finally:
         twin.close()
         world.close()
+
+
+CLOSED = "closed outside the follower (by hand, SL or TP)"
+
+
+@MODES
+@pytest.mark.parametrize("restart", ["none", "restart"])
+def test_a_pending_order_cancelled_by_hand_is_not_opened_when_the_masters_fills(
+    make, mode, restart
+):
+    """Our order deleted by hand, then the master's fills: the position copy (hedging:
+    the same target id; netting: the net target naming it in its sources) is the copy
+    the user removed, never opened at market (a restart in between changes nothing)."""
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    (ticket,) = twin.order_tickets()
+    twin.cancel_by_hand(ticket)
+    twin.sync()
+    assert (c[4:], "skip", "skipped", OUTSIDE) in world.reports()
+    if restart == "restart":
+        twin.restart()
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()
+    twin.sync()
+    copy = tag(world)
+    assert (copy == c) == (mode == "hedging")
+    assert twin.positions() == [] and twin.pending() == []
+    assert world.reports()[-1] == (copy[4:], "skip", "skipped", CLOSED)
+    assert acted(world) == [("place", "copied")]
+    assert twin.entries() == Counter()
+
+
+@MODES
+def test_a_pending_order_cancelled_by_hand_is_opened_when_the_masters_fills_if_configured(
+    make, mode
+):
+    world, twin = make(mode=mode, settings=PENDING, reopen=True)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    (ticket,) = twin.order_tickets()
+    twin.cancel_by_hand(ticket)  # deleted by hand as the master's fills
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()
+    twin.sync()
+    copy = tag(world)
+    assert twin.positions() == [("EURUSD", "buy", 0.2, 1.09, 0.0, MAGIC, copy)]
+    assert twin.pending() == []
+    assert twin.entries() == Counter({copy: 1})
+
+
+@MODES
+def test_a_pending_fill_closed_as_the_masters_fills_is_not_opened(make, mode):
+    """Ours fills and is closed (SL/TP; here by hand) while the master's fills too: the
+    follower may see none of it until the master's position target; not opened."""
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    c = pend_tag(world, "7")
+    twin.trade_through(1.0949, 1.1)
+    (ticket,) = twin.tickets()
+    twin.close_by_hand(ticket)
+    world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
+    twin.sync()
+    twin.sync()
+    assert twin.positions() == [] and twin.pending() == []
+    assert acted(world) == [("place", "copied")]
+    assert twin.entries() == Counter({c: 1})
+    assert world.reports()[-1] == (tag(world)[4:], "skip", "skipped", CLOSED)

@@ -428,3 +428,85 @@ def test_an_order_expired_at_the_broker_is_not_placed_again(tmp_path, reopen) ->
     f.cycle()
     assert b.orders() == [] and b.positions() == []
     assert [x["action"] for x in link.reports] == ["place", "skip"]
+
+
+# --------------------------------------------- cancelled outside, then the master fills
+CLOSED = "closed outside the follower (by hand, SL or TP)"
+
+
+def master_fills(link: FakeLink, netting: bool) -> None:
+    """The master's order fills: hedging keeps the id, netting lists it in ``sources``."""
+    link.set(NET if netting else T("s1t50", price=1.095))
+
+
+@pytest.mark.parametrize("restart_at", ["none", "after_cancel", "after_master_fill"])
+def test_cancelled_by_hand_then_master_fill_is_not_opened(world, tmp_path, restart_at) -> None:
+    b, link, f = world
+    netting = f._netting
+    link.set(P("s1t50"))
+    f.cycle()
+    cancel_by_hand(b)
+    assert [a.reason for a in f.cycle().actions] == [OUTSIDE]
+    if restart_at == "after_cancel":
+        f = follower(b, link, tmp_path)
+    master_fills(link, netting)
+    if restart_at == "after_master_fill":
+        f = follower(b, link, tmp_path)
+    r = f.cycle()
+    f.cycle()
+    assert b.positions() == [] and b.orders() == []
+    assert [(a.kind, a.reason) for a in r.actions] == [("skip", CLOSED)]
+    f = follower(b, link, tmp_path)  # the ledger keeps it
+    f.cycle()
+    assert b.positions() == [] and b.orders() == []
+
+
+def test_cancelled_by_hand_and_master_fill_in_one_gap_is_not_opened(world, tmp_path) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    cancel_by_hand(b)  # no cycle sees the cancel: the master's fill comes with it
+    master_fills(link, f._netting)
+    assert [(a.kind, a.reason) for a in f.cycle().actions] == [("skip", CLOSED)]
+    assert b.positions() == [] and b.orders() == []
+
+
+def test_filled_here_and_closed_in_one_gap_with_the_master_fill_is_not_opened(world) -> None:
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    fill_down(b)  # ours fills, then SL/TP (here: by hand) closes it, the master's fills
+    close_by_hand(b)
+    master_fills(link, f._netting)
+    f.cycle()
+    f.cycle()
+    assert b.positions() == [] and b.orders() == []
+
+
+def test_cancelled_by_hand_then_master_fill_is_opened_when_configured(world, tmp_path) -> None:
+    b, link, _ = world
+    f = follower(b, link, tmp_path, reopen_closed_by_hand=True)
+    netting = f._netting
+    link.set(P("s1t50"))
+    f.cycle()
+    cancel_by_hand(b)
+    f.cycle()  # placed again (reopen): cancel that one by hand too
+    cancel_by_hand(b)
+    master_fills(link, netting)
+    f.cycle()
+    f.cycle()
+    tag = "mtp:s1nEURUSD.pro" if netting else "mtp:s1t50"
+    assert positions(b) == [(tag, 1, 0.1)] and b.orders() == []
+
+
+def test_master_fill_while_ours_works_cancels_it_and_opens(world) -> None:
+    # ours still working when the master's fills: dropped from ``placed``, never
+    # recorded as closed by hand (the follower cancels it itself, then opens)
+    b, link, f = world
+    link.set(P("s1t50"))
+    f.cycle()
+    master_fills(link, f._netting)
+    f.cycle()
+    assert f.ledger.placed == set() and "s1t50" not in f.ledger.fills
+    f.cycle()
+    assert [(s, v) for _, s, v in positions(b)] == [(1, 0.1)]

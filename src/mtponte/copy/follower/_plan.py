@@ -31,7 +31,8 @@ A pending order of ours that is gone without filling and without the follower
 cancelling it was removed by the user (or the broker): the ledger's ``placed`` holds
 the pending target ids whose order we placed and have not cancelled ourselves, so
 such a target is skipped ("pending order cancelled outside the follower") while it
-remains, changed or not, unless ``reopen_closed`` (see :func:`track_placed`).
+remains, changed or not, unless ``reopen_closed``, and not opened at market when
+the master's order fills (see :func:`track_placed`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def track_placed(
     carrying a pending target's tag is recorded (an order placed just before a crash,
     or one whose cancel failed), ids of targets no longer pending are forgotten.
 
+    An id forgotten because the master's order filled while no order of ours works
+    for it is a copy gone by hand (cancelled, or filled here and closed): it goes to
+    ``opened`` if a target has its id (hedging), to ``fills`` if a target's ``sources``
+    name it (netting, adopted by :func:`adopt_fills`), so it is not opened at market.
+
     The follower adds an id when its ``place`` succeeds and removes it *before* it
     sends its own cancel (a replace, a target gone or filled at the master): a crash
     between the two leaves the order working, and it is recorded again here. A cancel
@@ -124,13 +130,15 @@ def track_placed(
     magic
         The follower's magic.
     ledger
-        Updated in place (``placed``).
+        Updated in place (``placed``; ``opened`` and ``fills`` as above).
 
     Returns
     -------
     bool
-        True when ``ledger.placed`` changed (save it).
+        True when ``ledger.placed`` changed (save it; ``opened`` and ``fills`` change
+        only with it).
     """
+    targets = list(targets)
     pending = {t.target_id for t in targets if t.pending}
     working = {
         tid for o in orders if o.magic == magic and (tid := target_of(o.comment)) is not None
@@ -138,6 +146,12 @@ def track_placed(
     new = (ledger.placed | (working & pending)) & pending
     if new == ledger.placed:
         return False
+    # Ours still working: dropped (the follower cancels it itself, then opens).
+    gone = ledger.placed - new - working
+    ids = {t.target_id for t in targets if not t.pending}
+    sources = {s for t in targets for s in t.sources}
+    ledger.opened |= gone & ids
+    ledger.fills |= gone & sources
     ledger.placed = new
     return True
 
