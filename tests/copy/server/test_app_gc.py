@@ -15,8 +15,10 @@ from mtponte.copy.server.settings import ServerSettings
 @pytest.fixture
 def unfrozen():
     gc.unfreeze()
+    before = gc.get_threshold()
     yield
     gc.unfreeze()  # the test process must not keep this heap forever
+    gc.set_threshold(*before)
 
 
 def test_the_served_app_freezes_the_collector_after_start(unfrozen, tmp_path, monkeypatch):
@@ -24,9 +26,12 @@ def test_the_served_app_freezes_the_collector_after_start(unfrozen, tmp_path, mo
     assert gc.get_freeze_count() == 0
     with TestClient(app_module.serve_app()):
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == app_module.GC_THRESHOLD
 
 
 def test_an_app_built_in_a_test_run_does_not(unfrozen, tmp_path):
     url = f"sqlite:///{tmp_path / 'copy.db'}"
+    before = gc.get_threshold()
     with TestClient(app_module.create_app(ServerSettings(database_url=url))):
         assert gc.get_freeze_count() == 0
+        assert gc.get_threshold() == before
