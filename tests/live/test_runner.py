@@ -240,10 +240,8 @@ class _NoQuote(PaperBroker):
         return super().quote(symbol) if self.filling else None
 
 
-class _MarketTimeoutsNoQuote(_NoQuote):
-    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
-        super().market_order(*a, **kw)
-        raise MtponteError("no answer within the TTL")
+class _MarketTimeoutsNoQuote(_MarketTimeouts, _NoQuote):
+    pass
 
 
 @pytest.mark.parametrize("broker_cls", [_MarketTimeouts, _MarketTimeoutsNoQuote])

@@ -22,9 +22,9 @@ from mtponte.backtest.fill import (
     trail_sl,
 )
 from mtponte.domain.bars import Bar, local_parts
-from mtponte.domain.orders import EntryKind, Signal, Trade
+from mtponte.domain.orders import EntryKind, Signal, Trade, levels_at
 from mtponte.domain.side import ExitReason, Side
-from mtponte.domain.symbols import SymbolSpec, round_to_tick
+from mtponte.domain.symbols import SymbolSpec
 from mtponte.strategies._rules import after_flat, triggered
 from mtponte.strategies.elephant import ElephantStrategy, setup_bar_ok
 from mtponte.strategies.params import ElephantParams
@@ -95,8 +95,7 @@ class StreamingBacktest:
                     bar,
                     day,
                     slipped(ref, d, True, slip, tick),
-                    round_to_tick(ref - d * sig.sl_distance, tick),
-                    round_to_tick(ref + d * sig.tp_distance, tick),
+                    *levels_at(ref, d, sig.sl_distance, sig.tp_distance, tick),
                 )
 
         pos = self._pos

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from mtponte.domain.side import ExitReason, Side
+from mtponte.domain.symbols import round_to_tick
 
 AccountMode = Literal["hedging", "netting"]
 
@@ -59,6 +60,33 @@ class Signal:
     tp_distance: float | None
     atr: float
     strategy: str = "elephant"
+
+
+def levels_at(
+    ref: float, side: int, sl_distance: float, tp_distance: float, tick: float
+) -> tuple[float, float]:
+    """The SL and TP of a ``next_open`` entry set from price ``ref`` (its fill, or the
+    price it goes out at), on the tick grid, as the backtest sets them.
+
+    Parameters
+    ----------
+    ref
+        The entry's price.
+    side
+        +1 long, -1 short.
+    sl_distance, tp_distance
+        The signal's distances in price units.
+    tick
+        The symbol's tick size.
+
+    Returns
+    -------
+    tuple of float
+        ``(sl, tp)``.
+    """
+    return round_to_tick(ref - side * sl_distance, tick), round_to_tick(
+        ref + side * tp_distance, tick
+    )
 
 
 @dataclass(frozen=True, slots=True)

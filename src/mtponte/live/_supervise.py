@@ -18,9 +18,9 @@ from mtponte.backtest.fill import trade_pnl, trail_sl
 from mtponte.bridge.protocol import KILL_COMMENT
 from mtponte.brokers.base import INVALID_STOPS, Broker
 from mtponte.domain.bars import Bar, local_parts
-from mtponte.domain.orders import Deal, ExecutionReport, Position, Trade
+from mtponte.domain.orders import Deal, ExecutionReport, Position, Trade, levels_at
 from mtponte.domain.side import ExitReason, Side
-from mtponte.domain.symbols import SymbolSpec, round_to_tick
+from mtponte.domain.symbols import SymbolSpec
 from mtponte.live._market import Market
 from mtponte.live.calendar import CalendarError
 from mtponte.live.commands import CommandDesk
@@ -281,9 +281,7 @@ class Supervision:
     ) -> tuple[float, float]:
         """The SL/TP the backtest sets from an entry's fill price (``dist``: the signal's
         SL and TP distances), moved on the broker if they are not there yet."""
-        tick = self.spec.tick_size
-        want_sl = round_to_tick(fill - d * dist[0], tick)
-        want_tp = round_to_tick(fill + d * dist[1], tick)
+        want_sl, want_tp = levels_at(fill, d, dist[0], dist[1], self.spec.tick_size)
         if (want_sl, want_tp) != (sl, tp):
             self._command(
                 "modify",
@@ -342,8 +340,6 @@ class Supervision:
             if not closed:
                 sl, tp = self._levels_to_fill(tag, ticket, late.side, price, sl, tp, late.dist)
             else:  # nothing left to move: the levels it would have had
-                tick = self.spec.tick_size
-                sl = round_to_tick(price - late.side * late.dist[0], tick)
-                tp = round_to_tick(price + late.side * late.dist[1], tick)
+                sl, tp = levels_at(price, late.side, *late.dist, self.spec.tick_size)
         assert sl is not None and tp is not None  # None only with dist
         self._opened(tag, ticket, late.side, late.time, late.day, price, sl, tp)

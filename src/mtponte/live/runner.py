@@ -21,9 +21,9 @@ from mtponte.backtest.engine import trade_volume
 from mtponte.backtest.fill import flat_due
 from mtponte.brokers.base import INVALID_PRICE, Broker
 from mtponte.domain.bars import Bar, local_parts
-from mtponte.domain.orders import EntryKind, ExecutionReport, Signal, Trade
+from mtponte.domain.orders import EntryKind, ExecutionReport, Signal, Trade, levels_at
 from mtponte.domain.side import ExitReason
-from mtponte.domain.symbols import SymbolSpec, round_to_tick
+from mtponte.domain.symbols import SymbolSpec
 from mtponte.live._market import Market
 from mtponte.live._supervise import Supervision
 from mtponte.live.commands import CommandDesk
@@ -367,14 +367,11 @@ class Runner(Supervision):
             # close go out with the order (an executor refuses an entry without SL),
             # then the levels are set from the fill as the backtest sets them.
             assert self._last is not None
-            ref = self._last.close
-            sl = round_to_tick(ref - d * sig.sl_distance, tick)
-            tp = round_to_tick(ref + d * sig.tp_distance, tick)
+            sl, tp = levels_at(self._last.close, d, sig.sl_distance, sig.tp_distance, tick)
             self._market(sig, next_time, nday, sl, tp, from_fill=True)
             return
         ref = q[1] if d > 0 else q[0]  # levels from the price the order goes out at
-        sl = round_to_tick(ref - d * sig.sl_distance, tick)
-        tp = round_to_tick(ref + d * sig.tp_distance, tick)
+        sl, tp = levels_at(ref, d, sig.sl_distance, sig.tp_distance, tick)
         self._market(sig, next_time, nday, sl, tp)
 
     def _market(
