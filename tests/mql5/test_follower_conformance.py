@@ -941,6 +941,15 @@ def pend_tag(world: World, ticket: str) -> str:
     return "mtp:" + str(tid)
 
 
+def placed(make: Any, mode: str) -> tuple[World, Any, str]:
+    """A follower of ``mode`` with ``copy_pending``, once it has placed its copy of the
+    master's buy limit ``7``: the world, the twin and the copy's tag."""
+    world, twin = make(mode=mode, settings=PENDING)
+    world.publish("pending_place", "7", **LIMIT7)
+    twin.sync()
+    return world, twin, pend_tag(world, "7")
+
+
 def acted(world: World) -> list[tuple[str, str]]:
     """(action, status) of every report but the skips."""
     return [(a, s) for _, a, s, _ in world.reports() if s != "skipped"]
@@ -973,10 +982,7 @@ def test_a_pending_target_is_placed_once_with_tag_magic_and_expiry(make, mode):
 
 @MODES
 def test_a_pending_order_changed_at_the_master_is_replaced(make, mode):
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
-    c = pend_tag(world, "7")
+    world, twin, c = placed(make, mode)
     world.publish("pending_modify", "7", **{**LIMIT7, "price": 1.094, "volume": 0.3})
     twin.sync()  # cancelled in one pass, placed again in the next
     assert twin.pending() == [("EURUSD", "buy_limit", 0.3, 1.094, 1.09, 0, MAGIC, c)]
@@ -986,9 +992,7 @@ def test_a_pending_order_changed_at_the_master_is_replaced(make, mode):
 
 @MODES
 def test_a_pending_order_cancelled_at_the_master_is_cancelled(make, mode):
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
+    world, twin, _ = placed(make, mode)
     assert len(twin.pending()) == 1
     world.publish("pending_cancel", "7")
     twin.sync()
@@ -998,10 +1002,7 @@ def test_a_pending_order_cancelled_at_the_master_is_cancelled(make, mode):
 
 @MODES
 def test_own_fill_then_master_fill_is_one_position(make, mode):
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
-    c = pend_tag(world, "7")
+    world, twin, c = placed(make, mode)
     twin.trade_through(1.0949, 1.1)  # ours fills before the master's
     twin.sync()
     held = [("EURUSD", "buy", 0.2, 1.09, 0.0, MAGIC, c)]
@@ -1016,9 +1017,7 @@ def test_own_fill_then_master_fill_is_one_position(make, mode):
 
 @MODES
 def test_master_fill_first_cancels_ours_then_opens_once(make, mode):
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
+    world, twin, _ = placed(make, mode)
     world.publish("open", "70", side="buy", volume=0.2, price=1.095, sl=1.09, from_order="7")
     twin.sync()  # cancel in one pass (never a deal with it), open in the next
     c = tag(world)  # hedging: the pending target's id; netting: the symbol's net target
@@ -1031,10 +1030,7 @@ def test_master_fill_first_cancels_ours_then_opens_once(make, mode):
 
 @MODES
 def test_a_pending_fill_here_closed_by_hand_is_not_placed_again_nor_opened(make, mode):
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
-    c = pend_tag(world, "7")
+    world, twin, c = placed(make, mode)
     twin.trade_through(1.0949, 1.1)
     twin.sync()
     (ticket,) = twin.tickets()
@@ -1182,10 +1178,7 @@ def test_a_pending_order_cancelled_by_hand_is_placed_again_when_configured(make,
 
 @MODES
 def test_our_own_replace_is_not_taken_for_a_cancel_by_hand(make, mode):
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
-    c = pend_tag(world, "7")
+    world, twin, c = placed(make, mode)
     world.publish("pending_modify", "7", **{**LIMIT7, "price": 1.094})
     twin.sync()
     twin.restart()  # the ledger knows the cancel was ours
@@ -1290,10 +1283,7 @@ def test_a_pending_order_cancelled_by_hand_is_not_opened_when_the_masters_fills(
     """Our order deleted by hand, then the master's fills: the position copy (hedging:
     the same target id; netting: the net target naming it in its sources) is the copy
     the user removed, never opened at market (a restart in between changes nothing)."""
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
-    c = pend_tag(world, "7")
+    world, twin, c = placed(make, mode)
     (ticket,) = twin.order_tickets()
     twin.cancel_by_hand(ticket)
     twin.sync()
@@ -1333,10 +1323,7 @@ def test_a_pending_order_cancelled_by_hand_is_opened_when_the_masters_fills_if_c
 def test_a_pending_fill_closed_as_the_masters_fills_is_not_opened(make, mode):
     """Ours fills and is closed (SL/TP; here by hand) while the master's fills too: the
     follower may see none of it until the master's position target; not opened."""
-    world, twin = make(mode=mode, settings=PENDING)
-    world.publish("pending_place", "7", **LIMIT7)
-    twin.sync()
-    c = pend_tag(world, "7")
+    world, twin, c = placed(make, mode)
     twin.trade_through(1.0949, 1.1)
     (ticket,) = twin.tickets()
     twin.close_by_hand(ticket)
