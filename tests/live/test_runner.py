@@ -279,6 +279,8 @@ class _LateDeals(PaperBroker):
     """A market order executes, its answer is lost, and the account shows nothing of it
     until the next bar: by then some have hit their SL or TP within their bar."""
 
+    hide_deals = True
+
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         self.hidden: set[str] = set()
@@ -297,7 +299,8 @@ class _LateDeals(PaperBroker):
         return [p for p in super().positions(*a, **kw) if p.comment not in self.hidden]
 
     def deals(self, *a: Any, **kw: Any) -> Any:
-        return [d for d in super().deals(*a, **kw) if d.comment not in self.hidden]
+        shown = super().deals(*a, **kw)
+        return [d for d in shown if d.comment not in self.hidden] if self.hide_deals else shown
 
 
 def test_an_entry_found_a_bar_late_and_already_closed_is_still_a_trade(
@@ -349,25 +352,11 @@ def test_between_bars_a_lost_entry_is_settled_before_the_next_bar(
     assert run.trades == want
 
 
-class _PositionsBehind(_NoQuote):
-    """The answer is lost and the account's position list lags its deal list (the
-    bridge publishes them as separate snapshots) until the next bar."""
+class _PositionsBehind(_LateDeals, _NoQuote):
+    """As :class:`_LateDeals`, but only the position list lags (the bridge publishes
+    deals and positions as separate snapshots): the entry deal shows at once."""
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
-        self.unlisted: set[str] = set()
-
-    def market_order(self, *a: Any, **kw: Any) -> ExecutionReport:
-        super().market_order(*a, **kw)
-        self.unlisted.add(kw["comment"])
-        raise MtponteError("no answer within the TTL")
-
-    def on_bar(self, *a: Any, **kw: Any) -> Any:
-        self.unlisted.clear()
-        return super().on_bar(*a, **kw)
-
-    def positions(self, *a: Any, **kw: Any) -> Any:
-        return [p for p in super().positions(*a, **kw) if p.comment not in self.unlisted]
+    hide_deals = False
 
 
 def test_a_lost_entry_whose_position_is_not_listed_yet_is_not_taken_as_closed(
