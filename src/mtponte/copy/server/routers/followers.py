@@ -138,6 +138,27 @@ async def get_events(
     return await run_in_threadpool(load, True)
 
 
+def _read_book(
+    request: Request,
+    principal: Principal,
+    follower_id: int,
+    master_id: int,
+    stale_s: int,
+    recheck: bool = False,
+) -> tuple[int, TargetsPublic, float]:
+    """The follower's book (stepped first if its inputs changed): its subscription id,
+    the answer, and when the token expires. ``recheck``: the token is read again from
+    the database (revoked or expired since the request began: 401). In a worker thread."""
+    with request.app.state.sessions() as session:
+        follower = get_account(session, follower_id, "follower")
+        who = lookup_digest(session, principal.token_digest) if recheck else principal
+        require(who, "follow", follower)
+        sub = _subscription(session, follower, master_id)
+        master = get_account(session, master_id, "master")
+        row = refresh_book(session, sub, stale_s)
+        return sub.id, render(row, master_online(master, stale_s)), who.expires
+
+
 def _slot(request: Request, principal: Principal) -> Slot:
     """A stream slot for this token, or 429 when it holds too many already."""
     edge: Edge = request.app.state.edge
@@ -274,14 +295,10 @@ async def get_targets(
     grants = request.app.state.edge.grants
 
     def load(recheck: bool = False) -> tuple[int, TargetsPublic]:
-        with request.app.state.sessions() as session:
-            follower = get_account(session, follower_id, "follower")
-            who = lookup_digest(session, principal.token_digest) if recheck else principal
-            require(who, "follow", follower)
-            sub = _subscription(session, follower, master_id)
-            master = get_account(session, master_id, "master")
-            row = refresh_book(session, sub, settings.master_stale_s)
-            return sub.id, render(row, master_online(master, settings.master_stale_s))
+        sub_id, out, _ = _read_book(
+            request, principal, follower_id, master_id, settings.master_stale_s, recheck
+        )
+        return sub_id, out
 
     # Read before the book: an event published while it loads must still wake us.
     seq = notifier.latest(master_id)

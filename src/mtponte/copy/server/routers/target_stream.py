@@ -20,14 +20,9 @@ from mtponte.copy.server.deps import (
     NotifierDep,
     SettingsDep,
     ShortPrincipalDep,
-    get_account,
-    lookup_digest,
-    require,
 )
-from mtponte.copy.server.routers.followers import _event_id, _slot, _subscription
+from mtponte.copy.server.routers.followers import _event_id, _read_book, _slot
 from mtponte.copy.server.schemas import TargetsPublic
-from mtponte.copy.server.service import master_online
-from mtponte.copy.server.targets import refresh_book, render
 
 router = APIRouter(prefix="/api/v1/followers", tags=["followers"])
 
@@ -81,14 +76,7 @@ async def target_stream(
     stale_s = settings.master_stale_s
 
     def load(recheck: bool = False) -> tuple[int, TargetsPublic, float]:
-        with request.app.state.sessions() as session:
-            follower = get_account(session, follower_id, "follower")
-            who = lookup_digest(session, principal.token_digest) if recheck else principal
-            require(who, "follow", follower)
-            sub = _subscription(session, follower, master_id)
-            master = get_account(session, master_id, "master")
-            row = refresh_book(session, sub, stale_s)
-            return sub.id, render(row, master_online(master, stale_s)), who.expires
+        return _read_book(request, principal, follower_id, master_id, stale_s, recheck)
 
     # Errors (token, subscription) surface as 4xx before the stream starts.
     seq = notifier.latest(master_id)
