@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from mtponte.brokers.base import Broker
 from mtponte.brokers.paper import PaperBroker
 from mtponte.domain import WIN, Bars
-from mtponte.live.config import LiveConfig
+from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
 from mtponte.live.feeds import BarEvent
 from mtponte.live.journal import Journal
 from mtponte.live.pollfeeds import PolledFeed
@@ -28,6 +29,15 @@ from mtponte.live.replay import ReplayClock
 from mtponte.live.runner import Runner
 
 STEP = timedelta(minutes=5)
+
+
+def trading(entry_mode: str = "stop", kill_switch_file: Path | None = None) -> LiveConfig:
+    """A monitor that trades (``runner.mode = "trade"``) with the given entry mode."""
+    return LiveConfig(
+        runner=RunnerSection(mode="trade"),
+        risk=RiskSection(kill_switch_file=kill_switch_file),
+        strategy={"entry_mode": entry_mode},  # type: ignore[arg-type]
+    )
 
 
 def key(t: Any) -> tuple[Any, ...]:

@@ -16,10 +16,9 @@ from mtponte.data.loaders import load_bars, save_bars_csv
 from mtponte.domain import WIN
 from mtponte.domain.bars import Bar
 from mtponte.errors import DataError
-from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
 from mtponte.live.csvtail import CsvTailFeed
 from mtponte.live.feeds import BarEvent
-from tests.live._lockstep import Market, Monitor, key
+from tests.live._lockstep import Market, Monitor, key, trading
 
 TZ = WIN.timezone
 
@@ -158,11 +157,7 @@ def test_rotation_and_truncation_reopen_or_refuse(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["stop", "next_open"])
 def test_realtime_through_the_tail_trades_like_the_backtest(tmp_path: Path, mode: str) -> None:
     bars = synth_win(days=8, seed=12)
-    cfg = LiveConfig(
-        runner=RunnerSection(mode="trade"),
-        risk=RiskSection(kill_switch_file=None),
-        strategy={"entry_mode": mode},  # type: ignore[arg-type]
-    )
+    cfg = trading(mode)
     expected = sorted(key(t) for t in run_backtest(bars, WIN, cfg.strategy).trades())
     src = tmp_path / "src.csv"
     save_bars_csv(bars, src)

@@ -15,10 +15,9 @@ from mtponte.bridge.executor import Executor
 from mtponte.brokers.bridge import BridgeBroker
 from mtponte.data import synth_win
 from mtponte.domain import WIN
-from mtponte.live.config import LiveConfig, RiskSection, RunnerSection
 from mtponte.live.journal import open_journal
 from mtponte.live.pollfeeds import BridgeFeed
-from tests.live._lockstep import Market, Monitor, key
+from tests.live._lockstep import Market, Monitor, key, trading
 
 
 @pytest.mark.parametrize("mode", ["stop", "next_open"])
@@ -26,11 +25,7 @@ def test_realtime_over_the_bridge_trades_like_the_backtest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     bars = synth_win(days=8, seed=12)
-    cfg = LiveConfig(
-        runner=RunnerSection(mode="trade"),
-        risk=RiskSection(kill_switch_file=None),
-        strategy={"entry_mode": mode},  # type: ignore[arg-type]
-    )
+    cfg = trading(mode)
     expected = sorted(key(t) for t in run_backtest(bars, WIN, cfg.strategy).trades())
     assert len(expected) >= 3
     m = Market(bars)
@@ -73,10 +68,7 @@ def test_a_position_the_kill_switch_closes_is_a_flat_trade(
     nearest to, and takes no entry while the switch is on."""
     bars = synth_win(days=8, seed=12)
     root = tmp_path / "bridge"
-    cfg = LiveConfig(
-        runner=RunnerSection(mode="trade"),
-        risk=RiskSection(kill_switch_file=root / "KILL_SWITCH"),
-    )
+    cfg = trading(kill_switch_file=root / "KILL_SWITCH")
     m = Market(bars)
     ex = Executor(root, m.paper, clock=m.ms)
     ex.bar_subscriptions = (("WIN", "M5"),)
@@ -118,11 +110,7 @@ def test_a_command_answered_expired_after_the_wait_is_refused_not_blocking(
     bar: the command is journaled ``refused`` (never executed, never re-sent), not left
     ``unknown`` blocking entries until its own TTL declares it ``lost``."""
     bars = synth_win(days=8, seed=12)
-    cfg = LiveConfig(
-        runner=RunnerSection(mode="trade"),
-        risk=RiskSection(kill_switch_file=None),
-        strategy={"entry_mode": "next_open"},  # type: ignore[arg-type]
-    )
+    cfg = trading("next_open")
     m = Market(bars)
     expected = [
         t
