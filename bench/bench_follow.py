@@ -176,6 +176,16 @@ def _event_body(k: int) -> dict[str, object]:
 POSTS: list[float] = []  # seconds from each event posted to the publisher's answer
 
 
+async def heartbeat(c: httpx.AsyncClient, fid: int, tok: str) -> None:
+    """Follower ``fid`` reports its facts (its book can be sized from then on)."""
+    r = await c.post(
+        f"/api/v1/followers/{fid}/heartbeats",
+        headers={"Authorization": f"Bearer {tok}"},
+        json={**FACTS, "instance": f"bench{fid}"},
+    )
+    assert r.status_code == 204, r.text
+
+
 async def run_push(
     base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: int
 ) -> list[float]:
@@ -185,12 +195,7 @@ async def run_push(
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
         conns = {}
         for fid, tok in fs:
-            r = await c.post(
-                f"/api/v1/followers/{fid}/heartbeats",
-                headers={"Authorization": f"Bearer {tok}"},
-                json={**FACTS, "instance": f"bench{fid}"},
-            )
-            assert r.status_code == 204, r.text
+            await heartbeat(c, fid, tok)
             r = await c.get(
                 f"/api/v1/followers/{fid}/masters/{mid}/targets",
                 headers={"Authorization": f"Bearer {tok}"},
@@ -224,12 +229,7 @@ async def run(base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: 
     limits = httpx.Limits(max_connections=len(fs) + 10, max_keepalive_connections=len(fs) + 10)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
         for fid, tok in fs:
-            r = await c.post(
-                f"/api/v1/followers/{fid}/heartbeats",
-                headers={"Authorization": f"Bearer {tok}"},
-                json={**FACTS, "instance": f"bench{fid}"},
-            )
-            assert r.status_code == 204, r.text
+            await heartbeat(c, fid, tok)
         versions: dict[int, int] = {}
         for fid, tok in fs:
             r = await c.get(
