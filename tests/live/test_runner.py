@@ -374,6 +374,40 @@ def test_a_lost_entry_whose_position_is_not_listed_yet_is_not_taken_as_closed(
     assert run.trades == want
 
 
+class _StopTimeouts(PaperBroker):
+    """Every stop order is placed, then answered with a timeout (unknown)."""
+
+    def place_order(self, *a: Any, **kw: Any) -> ExecutionReport:
+        super().place_order(*a, **kw)
+        raise MtponteError("no answer within the TTL")
+
+
+def test_between_bars_a_lost_stop_is_left_working_for_its_bar(
+    win_h1: Bars, journal: Journal
+) -> None:
+    """``Runner.idle()`` between bars settles lost market entries only: a stop order
+    found by its tag mid-bar is still working for that bar (cancelling it there would
+    lose the trade); it is settled at the bar's close as before."""
+    c = cfg(entry="stop")
+    clock = ReplayClock()
+    box: list[Runner] = []
+    idled: list[int] = []
+
+    def watch(_ev: BarEvent) -> None:
+        if box[0].desk.unknown:
+            idled.append(1)
+            box[0].idle()
+
+    broker = _paper(clock, _StopTimeouts)
+    run = replay_paper(
+        win_h1, WIN, c, journal, broker=broker, clock=clock, on_event=watch, on_start=box.append
+    )
+    clock2 = ReplayClock()
+    want = replay_paper(win_h1, WIN, c, broker=_paper(clock2, _StopTimeouts), clock=clock2).trades
+    assert idled and len(want) >= 50
+    assert run.trades == want
+
+
 def test_kill_switch_closes_and_blocks(bars: Bars, journal: Journal, tmp_path: Path) -> None:
     kill = tmp_path / "KILL_SWITCH"
     c = cfg().model_copy(update={"risk": RiskSection(kill_switch_file=kill)})

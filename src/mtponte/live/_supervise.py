@@ -297,9 +297,10 @@ class Supervision:
         )
         return rep is not None and rep.ok
 
-    def _resolve_unknown(self) -> None:
-        """Adopt what unknown commands turned out to do (never re-sending them)."""
-        for r in self.desk.resolve():
+    def _resolve_unknown(self, kinds: tuple[str, ...] | None = None) -> None:
+        """Adopt what unknown commands (of ``kinds``; ``None``: all) turned out to do
+        (never re-sending them)."""
+        for r in self.desk.resolve(kinds):
             tag = r.command.tag
             late = self._late.pop(tag, None)
             pos = [p for p in self.broker.positions() if p.comment == tag]

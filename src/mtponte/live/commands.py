@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from mtponte.brokers.base import MARKET_CLOSED, TIMEOUT, Broker
@@ -147,8 +147,13 @@ class CommandDesk:
             self.journal.command_result(cid, state, code, msg)
         return rep, tag
 
-    def resolve(self) -> list[Resolved]:
+    def resolve(self, kinds: Collection[str] | None = None) -> list[Resolved]:
         """Settle unknown commands from the broker's deals and orders for their tags.
+
+        Parameters
+        ----------
+        kinds
+            Only commands of these kinds (``None``: all); the others stay as they are.
 
         Returns
         -------
@@ -163,6 +168,9 @@ class CommandDesk:
         found: list[Resolved] = []
         still: list[Unknown] = []
         for u in self.unknown:
+            if kinds is not None and u.kind not in kinds:
+                still.append(u)
+                continue
             deals = self.broker.deals(comment=u.tag)
             if u.kind == "close":
                 deals = [x for x in deals if x.entry == "out"]

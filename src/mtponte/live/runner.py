@@ -188,11 +188,12 @@ class Runner(Supervision):
 
     # ------------------------------------------------------------------ events
     def idle(self) -> None:
-        """Between bars (each feed poll): settle commands of unknown outcome as soon as
-        the broker shows them, so a found entry's levels move to its fill now, not at
-        the next bar. Nothing to do (the usual case) costs nothing."""
+        """Between bars (each feed poll): settle market entries of unknown outcome as
+        soon as the broker shows them, so a found entry's levels move to its fill now,
+        not at the next bar. Other commands wait for the bar's close: a stop order
+        found mid-bar is still working for its bar. Nothing to do costs nothing."""
         if self.desk.unknown:
-            self._resolve_unknown()
+            self._resolve_unknown(("market",))
 
     def on_event(self, ev: BarEvent) -> None:
         """Handle one closed bar (and the open of the next one, when known)."""
@@ -399,7 +400,7 @@ class Runner(Supervision):
             # No answer: look for it by its tag now (it is often there already), and
             # at every bar until its TTL; found, it is this entry, levels and all.
             self._late[tag] = LateEntry(d, next_time, nday, sl, tp, dist)
-            self._resolve_unknown()
+            self.idle()
             return
         if not rep.ok or rep.ticket is None or rep.price is None:
             return
