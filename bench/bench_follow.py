@@ -173,9 +173,6 @@ def _event_body(k: int) -> dict[str, object]:
     }
 
 
-POSTS: list[float] = []  # seconds from each event posted to the publisher's answer
-
-
 async def heartbeat(c: httpx.AsyncClient, fid: int, tok: str) -> None:
     """Follower ``fid`` reports its facts (its book can be sized from then on)."""
     r = await c.post(
@@ -188,7 +185,7 @@ async def heartbeat(c: httpx.AsyncClient, fid: int, tok: str) -> None:
 
 async def run_push(
     base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: int
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
     """As :func:`run`, each follower on its push stream of target changes."""
     limits = httpx.Limits(max_connections=len(fs) + 10, max_keepalive_connections=len(fs) + 10)
     port = int(base.rsplit(":", 1)[1])
@@ -205,6 +202,7 @@ async def run_push(
             path = f"/api/v1/followers/{fid}/masters/{mid}/targets/stream?version={v}"
             await conns[fid].open(path, tok)
         lat: list[float] = []
+        posts: list[float] = []
         try:
             for k in range(events):
                 waiters = [asyncio.create_task(conns[f].next_change()) for f, _ in fs]
@@ -216,16 +214,20 @@ async def run_push(
                     headers={"Authorization": f"Bearer {pub}"},
                 )
                 assert r.status_code == 201, r.text
-                POSTS.append(time.perf_counter() - t0)
+                posts.append(time.perf_counter() - t0)
                 got = await asyncio.gather(*waiters)
                 lat += [t - t0 for t in got]
         finally:
             for conn in conns.values():
                 conn.close()
-        return lat
+        return lat, posts
 
 
-async def run(base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: int) -> list[float]:
+async def run(
+    base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: int
+) -> tuple[list[float], list[float]]:
+    """Each follower long-polls its book. Returns every follower's latency per event
+    (seconds) and, per event, the publisher's answer time."""
     limits = httpx.Limits(max_connections=len(fs) + 10, max_keepalive_connections=len(fs) + 10)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
         for fid, tok in fs:
@@ -238,6 +240,7 @@ async def run(base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: 
             )
             versions[fid] = r.json()["version"]
         lat: list[float] = []
+        posts: list[float] = []
         port = int(base.rsplit(":", 1)[1])
         conns = {fid: RawConn(port) for fid, _ in fs}
         for k in range(events):
@@ -262,10 +265,10 @@ async def run(base: str, mid: int, pub: str, fs: list[tuple[int, str]], events: 
                 headers={"Authorization": f"Bearer {pub}"},
             )
             assert r.status_code == 201, r.text
-            POSTS.append(time.perf_counter() - t0)
+            posts.append(time.perf_counter() - t0)
             got = await asyncio.gather(*waiters)
             lat += [t - t0 for t in got]
-        return lat
+        return lat, posts
 
 
 def main() -> None:
@@ -287,10 +290,10 @@ def main() -> None:
             db = args.db or f"sqlite:///{Path(tmp) / 'copy.db'}"
             mid, pub, fs = setup(db, n)
             proc, base = start(db, 1)  # the copy-server bench's start: one worker
-            POSTS.clear()
             try:
                 how = run_push if args.mode == "push" else run
-                lat = np.asarray(asyncio.run(how(base, mid, pub, fs, args.events))) * 1000
+                got, posts = asyncio.run(how(base, mid, pub, fs, args.events))
+                lat = np.asarray(got) * 1000
             finally:
                 proc.terminate()
                 proc.wait(10)
@@ -303,11 +306,11 @@ def main() -> None:
             "fill_p50_ms": round(float(np.percentile(lat, 50)) + fill * 1000, 1),
             "fill_p99_ms": round(float(np.percentile(lat, 99)) + fill * 1000, 1),
             # The publisher's answer: the event stored and every book stepped with it.
-            "post_p50_ms": round(float(np.percentile(POSTS, 50)) * 1000, 1),
-            "post_p99_ms": round(float(np.percentile(POSTS, 99)) * 1000, 1),
+            "post_p50_ms": round(float(np.percentile(posts, 50)) * 1000, 1),
+            "post_p99_ms": round(float(np.percentile(posts, 99)) * 1000, 1),
             "per_event_first_last_ms": [
                 (round(float(r.min()), 1), round(float(r.max()), 1))
-                for r in lat.reshape(len(POSTS), n)
+                for r in lat.reshape(len(posts), n)
             ],
         }
         results[n] = res
