@@ -51,12 +51,17 @@ def test_the_book_is_stepped_and_its_answer_ready_when_the_post_returns(world):
     assert [t.target_id for t in answer.targets] == [t["target_id"] for t in book.targets]
 
 
-def test_a_repeated_post_steps_nothing(world):
+def test_a_repeated_post_steps_nothing(world, monkeypatch):
     report_symbol(world)
     _open(world)
     before = _stored_book(world)
     assert before is not None
+    refresher = world.client.app.state.refresher
+    steps: list[int] = []
+    real = refresher.step_in
+    monkeypatch.setattr(refresher, "step_in", lambda s, m: steps.append(m) or real(s, m))
     assert _open(world) == 1  # the same key again: the stored event, not a new one
+    assert steps == []  # (a step would write nothing either: its inputs are unchanged)
     after = _stored_book(world)
     assert after is not None
     assert (after.version, after.updated_at) == (before.version, before.updated_at)
