@@ -89,15 +89,23 @@ def report_layout(result: BacktestResult, max_candles: int = 20_000) -> Any:
     x1 = ms[-1] + step_ms if len(ms) else 1
     xr = Range1d(start=x0, end=x1, bounds=(x0, x1))
     tools = "xpan,xwheel_zoom,box_zoom,reset,save"
-    price = figure(
-        x_axis_type="datetime",
-        x_range=xr,
-        height=420,
-        sizing_mode="stretch_width",
-        tools=tools,
-        active_drag="xpan",
-        active_scroll="xwheel_zoom",
-        title=f"{result.spec.name}: {len(b):,} bars ({len(cd):,} candles drawn), "
+
+    def panel(height: int, title: str) -> Any:
+        """A chart on the shared time axis (pan and zoom move every chart together)."""
+        return figure(
+            x_axis_type="datetime",
+            x_range=xr,
+            height=height,
+            sizing_mode="stretch_width",
+            tools=tools,
+            active_drag="xpan",
+            active_scroll="xwheel_zoom",
+            title=title,
+        )
+
+    price = panel(
+        420,
+        f"{result.spec.name}: {len(b):,} bars ({len(cd):,} candles drawn), "
         f"{len(t):,} trades — times in {b.timezone}",
     )
     price.segment("x", "high", "x", "low", source=candles, color="color")
@@ -138,16 +146,7 @@ if (mn < mx) { const pad = (mx - mn) * 0.05; yr.start = mn - pad; yr.end = mx + 
         ),
     )
     eq_src, dd_src = _equity(result, ms, step_ms)
-    equity = figure(
-        x_axis_type="datetime",
-        x_range=xr,
-        height=170,
-        sizing_mode="stretch_width",
-        tools=tools,
-        active_drag="xpan",
-        active_scroll="xwheel_zoom",
-        title=f"closed-trade equity ({result.spec.currency})",
-    )
+    equity = panel(170, f"closed-trade equity ({result.spec.currency})")
     equity.yaxis.formatter = NumeralTickFormatter(format="0,0")
     equity.step("x", "equity", source=eq_src, mode="after", line_width=1.5)
     equity.add_tools(
@@ -157,16 +156,7 @@ if (mn < mx) { const pad = (mx - mn) * 0.05; yr.start = mn - pad; yr.end = mx + 
             mode="vline",
         )
     )
-    dd = figure(
-        x_axis_type="datetime",
-        x_range=xr,
-        height=130,
-        sizing_mode="stretch_width",
-        tools=tools,
-        active_drag="xpan",
-        active_scroll="xwheel_zoom",
-        title=f"drawdown ({result.spec.currency})",
-    )
+    dd = panel(130, f"drawdown ({result.spec.currency})")
     dd.yaxis.formatter = NumeralTickFormatter(format="0,0")
     dd.varea_step(
         "x", y1=0, y2="dd", source=dd_src, step_mode="after", fill_color=DEC, fill_alpha=0.4
